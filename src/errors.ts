@@ -1,0 +1,175 @@
+/**
+ * Errors raised by gemfetch when there is no response to return.
+ *
+ * Every error is a {@link GeminiError} with a stable `code` string: branch on
+ * `err.code`, never on `err.message` (messages may be reworded). `url` names the
+ * URL being fetched when one is known. A response that *started* (its header
+ * arrived) is never turned into an error: it is returned with `complete: false`
+ * and a `termination` reason instead.
+ */
+
+/** Every stable error code gemfetch raises. */
+export type GeminiErrorCode =
+  | 'ERR_INVALID_URL'
+  | 'ERR_URL_TOO_LONG'
+  | 'ERR_DNS'
+  | 'ERR_CONNECT'
+  | 'ERR_CONNECTION_CLOSED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_TLS'
+  | 'ERR_BAD_HEADER'
+  | 'ERR_HEADER_TOO_LONG'
+  | 'ERR_CERT_MISMATCH'
+  | 'ERR_CERT_UNTRUSTED'
+  | 'ERR_TOO_MANY_REDIRECTS'
+  | 'ERR_REDIRECT_LOOP'
+  | 'ERR_ABORTED'
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_KNOWN_HOSTS';
+
+/** Base class of all gemfetch errors. */
+export class GeminiError extends Error {
+  /** Stable, machine-readable code. */
+  readonly code: GeminiErrorCode;
+  /** The URL concerned, when known. */
+  readonly url: string | undefined;
+
+  constructor(code: GeminiErrorCode, message: string, options: { url?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.url = options.url;
+  }
+}
+
+/** The URL is not an absolute gemini URL we may send (`ERR_INVALID_URL`), or is over 1024 bytes (`ERR_URL_TOO_LONG`). */
+export class InvalidUrlError extends GeminiError {
+  constructor(message: string, options: { url?: string; code?: 'ERR_INVALID_URL' | 'ERR_URL_TOO_LONG' } = {}) {
+    super(options.code ?? 'ERR_INVALID_URL', message, { url: options.url });
+  }
+}
+
+/** DNS lookup failed (`ERR_DNS`), the connection was refused or failed before TLS (`ERR_CONNECT`), or it closed before a full header (`ERR_CONNECTION_CLOSED`). */
+export class NetworkError extends GeminiError {
+  /** The underlying system error code (`ECONNREFUSED`, `ENOTFOUND`...), if any. */
+  readonly syscallCode: string | undefined;
+  constructor(
+    code: 'ERR_DNS' | 'ERR_CONNECT' | 'ERR_CONNECTION_CLOSED',
+    message: string,
+    options: { url?: string; cause?: unknown; syscallCode?: string } = {},
+  ) {
+    super(code, message, options);
+    this.syscallCode = options.syscallCode;
+  }
+}
+
+/** Phases in which a timeout can leave no response to return. */
+export type TimeoutPhase = 'connect' | 'handshake' | 'header' | 'total';
+
+/** A timeout fired before the response header arrived (`ERR_TIMEOUT`). */
+export class TimeoutError extends GeminiError {
+  /** Which timeout fired. */
+  readonly phase: TimeoutPhase;
+  /** The limit that was exceeded, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(phase: TimeoutPhase, timeoutMs: number, options: { url?: string } = {}) {
+    super('ERR_TIMEOUT', `${phase} timeout after ${timeoutMs} ms${options.url ? ` fetching ${options.url}` : ''}`, options);
+    this.phase = phase;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The TLS handshake failed, or a TLS error happened before the header arrived (`ERR_TLS`). */
+export class TlsError extends GeminiError {
+  constructor(message: string, options: { url?: string; cause?: unknown } = {}) {
+    super('ERR_TLS', message, options);
+  }
+}
+
+/** The response header is malformed (`ERR_BAD_HEADER`) or longer than allowed (`ERR_HEADER_TOO_LONG`). */
+export class HeaderError extends GeminiError {
+  /** Up to the first 64 bytes received, for diagnostics. */
+  readonly received: Buffer | undefined;
+  constructor(
+    message: string,
+    options: { url?: string; code?: 'ERR_BAD_HEADER' | 'ERR_HEADER_TOO_LONG'; received?: Buffer } = {},
+  ) {
+    super(options.code ?? 'ERR_BAD_HEADER', message, options);
+    this.received = options.received;
+  }
+}
+
+/**
+ * The server presented a certificate we refuse (`ERR_CERT_MISMATCH` for a TOFU
+ * pin mismatch, `ERR_CERT_UNTRUSTED` for a failed CA check). Raised before any
+ * byte of the request is sent.
+ */
+export class CertificateError extends GeminiError {
+  /** `host:port` the certificate was presented for. */
+  readonly hostPort: string;
+  /** SHA-256 of the pinned public key, for a mismatch. */
+  readonly expectedFingerprint: string | undefined;
+  /** SHA-256 of the presented public key. */
+  readonly actualFingerprint: string | undefined;
+  /** Expiry of the pinned certificate, for a mismatch. */
+  readonly pinnedExpiry: Date | undefined;
+  constructor(
+    code: 'ERR_CERT_MISMATCH' | 'ERR_CERT_UNTRUSTED',
+    message: string,
+    options: {
+      url?: string;
+      hostPort: string;
+      expectedFingerprint?: string;
+      actualFingerprint?: string;
+      pinnedExpiry?: Date;
+      cause?: unknown;
+    },
+  ) {
+    super(code, message, options);
+    this.hostPort = options.hostPort;
+    this.expectedFingerprint = options.expectedFingerprint;
+    this.actualFingerprint = options.actualFingerprint;
+    this.pinnedExpiry = options.pinnedExpiry;
+  }
+}
+
+/** Too many redirects (`ERR_TOO_MANY_REDIRECTS`) or a redirect loop (`ERR_REDIRECT_LOOP`). */
+export class RedirectError extends GeminiError {
+  /** Every URL requested, in order, the last one being the redirect not followed. */
+  readonly chain: readonly string[];
+  /** Where the last redirect pointed. */
+  readonly target: string;
+  constructor(
+    code: 'ERR_TOO_MANY_REDIRECTS' | 'ERR_REDIRECT_LOOP',
+    message: string,
+    options: { url?: string; chain: readonly string[]; target: string },
+  ) {
+    super(code, message, options);
+    this.chain = options.chain;
+    this.target = options.target;
+  }
+}
+
+/** The request was aborted by its `AbortSignal` before the header arrived (`ERR_ABORTED`). */
+export class AbortError extends GeminiError {
+  constructor(options: { url?: string; cause?: unknown } = {}) {
+    super('ERR_ABORTED', `request aborted${options.url ? `: ${options.url}` : ''}`, options);
+  }
+}
+
+/** An option has an invalid value (`ERR_INVALID_OPTION`). */
+export class InvalidOptionError extends GeminiError {
+  constructor(message: string) {
+    super('ERR_INVALID_OPTION', message);
+  }
+}
+
+/** The known-hosts file cannot be read or written (`ERR_KNOWN_HOSTS`). */
+export class KnownHostsError extends GeminiError {
+  /** Path of the known-hosts file. */
+  readonly path: string;
+  constructor(message: string, options: { path: string; cause?: unknown }) {
+    super('ERR_KNOWN_HOSTS', message, options);
+    this.path = options.path;
+  }
+}
