@@ -1,1 +1,34 @@
-export const VERSION = "0.1.0";
+/**
+ * gemfetch: a Gemini protocol client that tells you, for every response,
+ * whether it arrived whole (the server's TLS close_notify) or was cut.
+ *
+ * ```ts
+ * import { fetch } from 'gemfetch';
+ * const res = await fetch('gemini://geminiprotocol.net/');
+ * if (!res.complete) console.warn(`incomplete: ${res.termination}`);
+ * ```
+ */
+export { Client, fetch, request, getDefaultClient, DEFAULT_TIMEOUTS, DEFAULT_FETCH_MAX_BYTES, DEFAULT_FETCH_TOTAL_TIMEOUT, DEFAULT_MAX_REDIRECTS } from './client.js';
+export type { ClientOptions, RequestOptions, TrustMode } from './client.js';
+export type { Timeouts } from './request.js';
+export { GeminiResponse } from './response.js';
+export type { Completion, ResponseFields, StreamingResponse, Termination, TlsInfo, Timings } from './response.js';
+export * from './errors.js';
+export { parseGeminiUrl, resolveReference, withInput, fromUserInput, MAX_REQUEST_BYTES } from './url.js';
+export type { GeminiUrl } from './url.js';
+export { parseHeaderLine, findHeaderEnd, MAX_META_BYTES, MAX_HEADER_BYTES } from './header.js';
+export type { ResponseHeader } from './header.js';
+export { parseMimeType } from './mime.js';
+export type { MimeType } from './mime.js';
+export * from './status.js';
+export { decodeBody, isKnownCharset } from './charset.js';
+export { KnownHostsStore, defaultKnownHostsPath, publicKeyFingerprint } from './tofu.js';
+export type { KnownHost, PresentedCertificate, TrustDecision } from './tofu.js';
+export { connectTls } from './transport.js';
+export type { StreamEnd, TlsConnection, TlsConnectOptions } from './transport.js';
+export { createCertificate } from './selfsigned.js';
+export type { CertificateOptions, GeneratedCertificate } from './selfsigned.js';
+export { GemtextParser, parseGemtext, extractLinks } from './gemtext.js';
+export type { GemtextLine } from './gemtext.js';
+export { parseRobots } from './robots.js';
+export type { RobotsRules } from './robots.js';

@@ -1,0 +1,319 @@
+/**
+ * The client: shared options, the trust store, per-host TLS sessions, and the
+ * policy around single transactions (redirects, input, limits).
+ */
+import { createHash } from 'node:crypto';
+import tls from 'node:tls';
+import { CertificateError, InvalidOptionError, RedirectError, TlsError } from './errors.js';
+import { sendRequest, type Timeouts } from './request.js';
+import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
+import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from './tofu.js';
+import type { TlsConnection } from './transport.js';
+import { parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from './url.js';
+
+/**
+ * How server certificates are trusted.
+ * - `tofu` (default): pin each host:port's public key on first use; refuse a
+ *   different key before the pinned certificate expires, unless the new one
+ *   validates against the system (or `ca`) certificate authorities.
+ * - `ca`: require a certificate valid for the host under the system (or `ca`) authorities.
+ * - `insecure`: accept any certificate (the fingerprint is still reported).
+ */
+export type TrustMode = 'tofu' | 'ca' | 'insecure';
+
+/** Options of a {@link Client}; every one can also be given per request. */
+export interface ClientOptions extends Partial<Timeouts> {
+  trust?: TrustMode;
+  /** Known-hosts file path, or a store. Default: `$XDG_DATA_HOME/gemfetch/known_hosts`. */
+  knownHosts?: string | KnownHostsStore;
+  /** Extra certificate authorities (PEM) trusted in addition to the system ones. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Client certificate (PEM), sent when the server asks for one. Requires `key`. */
+  cert?: string | Buffer;
+  /** Private key (PEM) of `cert`. */
+  key?: string | Buffer;
+  /** Most body bytes to accept. Default: 64 MiB for `fetch`, unlimited for `request`. */
+  maxBytes?: number;
+  /** Redirects to follow (default 5). 0 returns every redirect unfollowed. */
+  maxRedirects?: number;
+  /** Follow redirects to other hosts (default true), or decide per redirect. */
+  crossHostRedirects?: boolean | ((from: string, to: string) => boolean);
+  /** Force IPv4 (4) or IPv6 (6). */
+  family?: 0 | 4 | 6;
+  /** Send requests to this Gemini proxy instead of each URL's host. */
+  proxy?: { host: string; port?: number };
+  minVersion?: tls.SecureVersion;
+  maxVersion?: tls.SecureVersion;
+  /** Reuse TLS sessions per host within this client (default true). */
+  sessionResumption?: boolean;
+}
+
+/** Per-request options. */
+export interface RequestOptions extends ClientOptions {
+  signal?: AbortSignal;
+  /** Answer to a 1x input prompt: the URL is requested again with it as the query. */
+  input?: string;
+}
+
+/** Default timeouts, in milliseconds. */
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
+  connectTimeout: 15_000,
+  handshakeTimeout: 15_000,
+  headerTimeout: 30_000,
+  idleTimeout: 60_000,
+  totalTimeout: Infinity,
+});
+/** Default total timeout of `fetch` (a buffered fetch must end). */
+export const DEFAULT_FETCH_TOTAL_TIMEOUT = 300_000;
+/** Default body limit of `fetch`. */
+export const DEFAULT_FETCH_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_REDIRECTS = 5;
+const MAX_SESSIONS = 1024;
+
+const stores = new Map<string, KnownHostsStore>();
+function storeFor(option: string | KnownHostsStore | undefined): KnownHostsStore {
+  if (option instanceof KnownHostsStore) return option;
+  const probe = new KnownHostsStore(option);
+  const known = stores.get(probe.path);
+  if (known) return known;
+  stores.set(probe.path, probe);
+  return probe;
+}
+
+/**
+ * A Gemini client. Holds options shared by its requests, the trust store and
+ * TLS sessions per host (resumption never changes a completeness verdict).
+ * Safe to use for many concurrent requests.
+ */
+export class Client {
+  readonly options: Readonly<ClientOptions>;
+  readonly #sessions = new Map<string, Buffer>();
+
+  constructor(options: ClientOptions = {}) {
+    validateOptions(options);
+    this.options = { ...options };
+  }
+
+  /** The trust store used with the given options (the client's by default). */
+  knownHosts(options: ClientOptions = {}): KnownHostsStore {
+    return storeFor(options.knownHosts ?? this.options.knownHosts);
+  }
+
+  /**
+   * Requests `url` and resolves as soon as the response header has arrived,
+   * following redirects and answering input prompts as the options say. The
+   * body streams with backpressure; `done` gives the verdict.
+   *
+   * Rejects with a {@link GeminiError} when there is no response to return.
+   */
+  async request(url: string, options: RequestOptions = {}): Promise<StreamingResponse> {
+    const merged: RequestOptions = { ...this.options, ...options };
+    validateOptions(merged);
+    const maxRedirects = merged.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+    let current = parseGeminiUrl(url);
+    const chain: string[] = [];
+    let inputAnswered = false;
+    for (;;) {
+      const response = await this.#transact(current, chain, merged);
+      if (response.category === 1 && merged.input !== undefined && !inputAnswered) {
+        response.cancel();
+        inputAnswered = true;
+        current = parseGeminiUrl(withInput(current, merged.input));
+        continue;
+      }
+      if (response.category !== 3) return response;
+
+      const target = resolveReference(current.href, response.meta);
+      const notFollowed = (reason: 'other-scheme' | 'cross-host' | 'disabled'): StreamingResponse => ({
+        ...response,
+        redirectNotFollowed: { target, reason },
+      });
+      if (maxRedirects === 0) return notFollowed('disabled');
+      if (!/^gemini:/i.test(target)) return notFollowed('other-scheme');
+      const next = parseGeminiUrl(target);
+      if (!crossHostAllowed(merged.crossHostRedirects, current, next)) return notFollowed('cross-host');
+      response.cancel();
+      chain.push(current.href);
+      if (chain.includes(next.href)) {
+        throw new RedirectError('ERR_REDIRECT_LOOP', `redirect loop: ${current.href} redirects to ${next.href}, already visited`, {
+          url,
+          chain: [...chain],
+          target: next.href,
+        });
+      }
+      if (chain.length > maxRedirects) {
+        throw new RedirectError('ERR_TOO_MANY_REDIRECTS', `too many redirects (limit ${maxRedirects}) starting from ${url}`, {
+          url,
+          chain: [...chain],
+          target: next.href,
+        });
+      }
+      current = next;
+    }
+  }
+
+  /**
+   * Fetches `url` and buffers the whole body (up to `maxBytes`, 64 MiB by
+   * default; `totalTimeout` 5 minutes by default). Resolves with the response
+   * even when it was cut: check `complete` and `termination`.
+   */
+  async fetch(url: string, options: RequestOptions = {}): Promise<GeminiResponse> {
+    const merged: RequestOptions = {
+      maxBytes: DEFAULT_FETCH_MAX_BYTES,
+      totalTimeout: DEFAULT_FETCH_TOTAL_TIMEOUT,
+      ...this.options,
+      ...options,
+    };
+    const response = await this.request(url, merged);
+    const chunks: Buffer[] = [];
+    for await (const chunk of response.body) chunks.push(chunk as Buffer);
+    const completion = await response.done;
+    return new GeminiResponse(response, Buffer.concat(chunks), completion);
+  }
+
+  async #transact(url: GeminiUrl, chain: readonly string[], options: RequestOptions): Promise<StreamingResponse> {
+    const connectTo = options.proxy
+      ? { host: options.proxy.host, port: options.proxy.port ?? 1965, servername: isIpLiteral(options.proxy.host) ? undefined : options.proxy.host }
+      : { host: url.host, port: url.port, servername: url.servername };
+    const hostPort = formatHostPort(connectTo.host, connectTo.port);
+    const sessionKey = `${hostPort} ${clientCertificateId(options)}`;
+    const resumption = options.sessionResumption ?? true;
+    const tlsOptions: tls.ConnectionOptions = {
+      rejectUnauthorized: false,
+      minVersion: options.minVersion ?? 'TLSv1.2',
+      ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+      ...(options.ca ? { ca: [...tls.rootCertificates, ...[options.ca].flat()] } : {}),
+      ...(options.cert ? { cert: options.cert, key: options.key } : {}),
+      ...(resumption ? { session: this.#sessions.get(sessionKey) } : {}),
+    };
+    const response = await sendRequest({
+      ...DEFAULT_TIMEOUTS,
+      ...pickTimeouts(options),
+      url,
+      connectTo,
+      family: options.family ?? 0,
+      maxBytes: options.maxBytes ?? Infinity,
+      signal: options.signal,
+      tlsOptions,
+      redirects: [...chain],
+      verifyPeer: (connection) => {
+        if (resumption) this.#rememberSessions(connection, sessionKey);
+        return this.#verifyPeer(connection, hostPort, url, options);
+      },
+    });
+    return response;
+  }
+
+  #rememberSessions(connection: TlsConnection, key: string): void {
+    connection.socket.on('session', (session: Buffer) => {
+      if (this.#sessions.size >= MAX_SESSIONS && !this.#sessions.has(key)) {
+        const oldest = this.#sessions.keys().next().value;
+        if (oldest !== undefined) this.#sessions.delete(oldest);
+      }
+      this.#sessions.set(key, session);
+    });
+  }
+
+  async #verifyPeer(connection: TlsConnection, hostPort: string, url: GeminiUrl, options: RequestOptions): Promise<TlsInfo> {
+    const socket = connection.socket;
+    const certificate = socket.getPeerX509Certificate();
+    if (!certificate) throw new TlsError(`${hostPort} presented no certificate`, { url: url.href });
+    const fingerprint = publicKeyFingerprint(certificate);
+    const expires = new Date(certificate.validTo);
+    const mode = options.trust ?? 'tofu';
+    let trust: TrustDecision;
+    if (mode === 'insecure') {
+      trust = 'insecure';
+    } else if (mode === 'ca') {
+      if (!socket.authorized) {
+        throw new CertificateError('ERR_CERT_UNTRUSTED', `certificate of ${hostPort} is not trusted: ${String(socket.authorizationError)}`, {
+          url: url.href,
+          hostPort,
+          actualFingerprint: fingerprint,
+        });
+      }
+      trust = 'ca';
+    } else {
+      trust = await this.knownHosts(options).verify(hostPort, { fingerprint, expires, caVerified: socket.authorized });
+    }
+    const cipher = socket.getCipher();
+    return {
+      protocol: socket.getProtocol() ?? 'unknown',
+      cipher: cipher.standardName ?? cipher.name,
+      fingerprint,
+      trust,
+      certificate: {
+        subject: commonName(certificate.subject),
+        issuer: commonName(certificate.issuer),
+        validFrom: new Date(certificate.validFrom),
+        validTo: expires,
+        selfSigned: certificate.subject === certificate.issuer && certificate.checkIssued(certificate),
+      },
+      resumed: socket.isSessionReused(),
+      clientCertificate: options.cert !== undefined,
+    };
+  }
+}
+
+let defaultClient: Client | undefined;
+/** The client behind the module-level {@link fetch} and {@link request}. */
+export function getDefaultClient(): Client {
+  defaultClient ??= new Client();
+  return defaultClient;
+}
+
+/** Fetches a URL with the default client and buffers the body. See {@link Client.fetch}. */
+export function fetch(url: string, options?: RequestOptions): Promise<GeminiResponse> {
+  return getDefaultClient().fetch(url, options);
+}
+
+/** Requests a URL with the default client; the body streams. See {@link Client.request}. */
+export function request(url: string, options?: RequestOptions): Promise<StreamingResponse> {
+  return getDefaultClient().request(url, options);
+}
+
+function crossHostAllowed(policy: ClientOptions['crossHostRedirects'], from: GeminiUrl, to: GeminiUrl): boolean {
+  if (from.hostPort === to.hostPort) return true;
+  if (typeof policy === 'function') return policy(from.href, to.href);
+  return policy ?? true;
+}
+
+function pickTimeouts(options: Partial<Timeouts>): Partial<Timeouts> {
+  const picked: Partial<Timeouts> = {};
+  for (const key of Object.keys(DEFAULT_TIMEOUTS) as Array<keyof Timeouts>) {
+    if (options[key] !== undefined) picked[key] = options[key];
+  }
+  return picked;
+}
+
+function validateOptions(options: ClientOptions): void {
+  for (const key of [...Object.keys(DEFAULT_TIMEOUTS), 'maxBytes', 'maxRedirects'] as const) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined && (typeof value !== 'number' || Number.isNaN(value) || value < 0)) {
+      throw new InvalidOptionError(`option ${key} must be a non-negative number (got ${String(value)})`);
+    }
+  }
+  if (options.trust !== undefined && !['tofu', 'ca', 'insecure'].includes(options.trust)) {
+    throw new InvalidOptionError(`option trust must be tofu, ca or insecure (got ${String(options.trust)})`);
+  }
+  if ((options.cert === undefined) !== (options.key === undefined)) {
+    throw new InvalidOptionError('options cert and key must be given together');
+  }
+}
+
+function isIpLiteral(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
+
+function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function clientCertificateId(options: ClientOptions): string {
+  return options.cert ? createHash('sha256').update(options.cert).digest('hex').slice(0, 16) : '-';
+}
+
+function commonName(distinguishedName: string): string {
+  const match = /(?:^|\n)CN=([^\n]*)/.exec(distinguishedName);
+  return match?.[1] ?? distinguishedName.replace(/\n/g, ', ');
+}

@@ -1,0 +1,351 @@
+/**
+ * One Gemini transaction: connect, check trust, send the request line, read
+ * the header within its limits, then stream the body until the connection
+ * ends or a limit of ours ends it. Redirects, input and trust policy are the
+ * client's job (client.ts); this file does exactly one request.
+ */
+import { Readable } from 'node:stream';
+import type tls from 'node:tls';
+import { AbortError, HeaderError, NetworkError, TimeoutError, TlsError } from './errors.js';
+import { findHeaderEnd, MAX_HEADER_BYTES, parseHeaderLine, type ResponseHeader } from './header.js';
+import {
+  headerFields,
+  type Completion,
+  type ResponseFields,
+  type StreamingResponse,
+  type Termination,
+  type Timings,
+  type TlsInfo,
+} from './response.js';
+import { connectTls, isResetError, isTlsProtocolError, type TlsConnection } from './transport.js';
+import type { GeminiUrl } from './url.js';
+
+/** Timeouts, in milliseconds. `Infinity` (or 0) disables one. */
+export interface Timeouts {
+  /** TCP connection, DNS included. */
+  connectTimeout: number;
+  /** TLS handshake. */
+  handshakeTimeout: number;
+  /** From the request being sent to the end of the response header. */
+  headerTimeout: number;
+  /** Longest silence between two body chunks (not counted while the consumer applies backpressure). */
+  idleTimeout: number;
+  /** The whole request, from connecting to the end of the body. */
+  totalTimeout: number;
+}
+
+/** Everything one transaction needs. @internal */
+export interface TransactionOptions extends Timeouts {
+  url: GeminiUrl;
+  /** Where to connect, when not the URL's own host (a proxy). */
+  connectTo?: { host: string; port: number; servername: string | undefined };
+  family?: 0 | 4 | 6;
+  /** Body bytes to deliver at most; the response ends as `size_limit` beyond it. */
+  maxBytes: number;
+  signal?: AbortSignal | undefined;
+  tlsOptions?: tls.ConnectionOptions;
+  /** Decides whether to trust the server; throws to refuse. Runs before any request byte is sent. */
+  verifyPeer: (connection: TlsConnection) => Promise<TlsInfo>;
+  redirects: readonly string[];
+}
+
+const finite = (ms: number): number => (ms > 0 && Number.isFinite(ms) ? ms : Infinity);
+
+/**
+ * Performs one transaction and resolves when the header has arrived. Rejects
+ * (with a {@link GeminiError}) only when there is no header to return; from
+ * then on every ending is reported through `done`.
+ */
+export async function sendRequest(options: TransactionOptions): Promise<StreamingResponse> {
+  const started = performance.now();
+  const deadline = started + finite(options.totalTimeout);
+  const { url, signal } = options;
+  const target = options.connectTo ?? { host: url.host, port: url.port, servername: url.servername };
+  const remaining = (): number => deadline - performance.now();
+  const bounded = (ms: number): number => Math.max(1, Math.min(finite(ms), remaining()));
+  const totalFired = (limit: number): boolean => finite(options.totalTimeout) <= finite(limit) || remaining() <= 1;
+
+  let connection: TlsConnection;
+  try {
+    connection = await connectTls({
+      host: target.host,
+      port: target.port,
+      servername: target.servername,
+      family: options.family ?? 0,
+      connectTimeout: bounded(options.connectTimeout),
+      handshakeTimeout: bounded(options.handshakeTimeout),
+      signal,
+      url: url.href,
+      tlsOptions: options.tlsOptions,
+    });
+  } catch (err) {
+    if (err instanceof TimeoutError && totalFired(err.phase === 'connect' ? options.connectTimeout : options.handshakeTimeout)) {
+      throw new TimeoutError('total', options.totalTimeout, { url: url.href });
+    }
+    throw err;
+  }
+
+  let tlsInfo: TlsInfo;
+  try {
+    tlsInfo = await options.verifyPeer(connection);
+    if (signal?.aborted) throw new AbortError({ url: url.href, cause: signal.reason });
+  } catch (err) {
+    connection.destroy();
+    throw err;
+  }
+
+  connection.socket.write(`${url.href}\r\n`);
+  const timings: Timings = { connect: connection.timings.connect, secure: connection.timings.secure, header: 0 };
+  const reader = new ResponseReader(connection, options, started, deadline, timings);
+  const header = await reader.header;
+  timings.header = performance.now() - started;
+  const fields: ResponseFields = {
+    url: url.href,
+    ...headerFields(header),
+    redirects: options.redirects,
+    redirectNotFollowed: undefined,
+    tls: tlsInfo,
+    timings,
+  };
+  return {
+    ...fields,
+    body: reader.body,
+    done: reader.done,
+    cancel: () => reader.finish('aborted'),
+  };
+}
+
+/**
+ * Reads one response from a connection: the header under its byte and time
+ * limits, then the body under maxBytes, idle, total and abort.
+ */
+class ResponseReader {
+  readonly header: Promise<ResponseHeader>;
+  readonly done: Promise<Completion>;
+  readonly body: Readable;
+
+  readonly #connection: TlsConnection;
+  readonly #socket: tls.TLSSocket;
+  readonly #options: TransactionOptions;
+  readonly #started: number;
+  readonly #deadline: number;
+  #phase: 'header' | 'body' | 'ended' = 'header';
+  #headerBytes: Buffer = Buffer.alloc(0);
+  #parsed: ResponseHeader | undefined;
+  #bytes = 0;
+  #timers: { header?: NodeJS.Timeout; idle?: NodeJS.Timeout; total?: NodeJS.Timeout } = {};
+  #resolveHeader!: (header: ResponseHeader) => void;
+  #rejectHeader!: (err: Error) => void;
+  #resolveDone!: (completion: Completion) => void;
+  #lastError: Error | undefined;
+  readonly #timings: Timings;
+
+  constructor(connection: TlsConnection, options: TransactionOptions, started: number, deadline: number, timings: Timings) {
+    this.#connection = connection;
+    this.#timings = timings;
+    this.#socket = connection.socket;
+    this.#options = options;
+    this.#started = started;
+    this.#deadline = deadline;
+    this.header = new Promise((resolve, reject) => {
+      this.#resolveHeader = resolve;
+      this.#rejectHeader = reject;
+    });
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+    this.body = new Readable({
+      highWaterMark: 64 * 1024,
+      read: () => this.#resume(),
+      destroy: (err, callback) => {
+        this.finish('aborted');
+        callback(err);
+      },
+    });
+
+    this.#socket.on('data', this.#onData);
+    this.#socket.on('end', this.#onEnd);
+    this.#socket.on('error', this.#onError);
+    this.#socket.on('close', this.#onClose);
+    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
+
+    const headerTimeout = finite(options.headerTimeout);
+    if (headerTimeout !== Infinity) {
+      this.#timers.header = setTimeout(() => this.#failHeader(new TimeoutError('header', headerTimeout, { url: this.#url })), headerTimeout);
+    }
+    const total = deadline - performance.now();
+    if (total !== Infinity) {
+      this.#timers.total = setTimeout(() => this.#onTotalTimeout(), Math.max(1, total));
+    }
+  }
+
+  get #url(): string {
+    return this.#options.url.href;
+  }
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#phase === 'header') this.#readHeader(chunk);
+    else if (this.#phase === 'body') this.#readBody(chunk);
+  };
+
+  #readHeader(chunk: Buffer): void {
+    const buffered = this.#headerBytes.length === 0 ? chunk : Buffer.concat([this.#headerBytes, chunk]);
+    let end: { lineEnd: number; bodyStart: number } | null;
+    try {
+      end = findHeaderEnd(buffered, MAX_HEADER_BYTES);
+    } catch (err) {
+      this.#failHeader(err as Error);
+      return;
+    }
+    if (end === null) {
+      this.#headerBytes = Buffer.from(buffered);
+      return;
+    }
+    let header: ResponseHeader;
+    try {
+      header = parseHeaderLine(buffered.subarray(0, end.lineEnd), { url: this.#url });
+    } catch (err) {
+      this.#failHeader(err as Error);
+      return;
+    }
+    this.#headerBytes = Buffer.alloc(0);
+    clearTimeout(this.#timers.header);
+    this.#parsed = header;
+    this.#phase = 'body';
+    this.#armIdle();
+    this.#resolveHeader(header);
+    const rest = buffered.subarray(end.bodyStart);
+    if (rest.length > 0) this.#readBody(rest);
+  }
+
+  #readBody(chunk: Buffer): void {
+    this.#armIdle();
+    if (this.#parsed?.category !== 2) return; // only 2x responses have a body
+    const room = this.#options.maxBytes - this.#bytes;
+    if (chunk.length > room) {
+      if (room > 0) this.#deliver(chunk.subarray(0, room));
+      this.finish('size_limit');
+      return;
+    }
+    this.#deliver(chunk);
+  }
+
+  #deliver(chunk: Buffer): void {
+    this.#bytes += chunk.length;
+    if (!this.body.push(chunk)) {
+      this.#socket.pause();
+      clearTimeout(this.#timers.idle);
+    }
+  }
+
+  #resume(): void {
+    if (this.#phase !== 'body') return;
+    this.#armIdle();
+    this.#socket.resume();
+  }
+
+  #armIdle(): void {
+    const idle = finite(this.#options.idleTimeout);
+    if (idle === Infinity || this.#phase !== 'body') return;
+    if (this.#timers.idle) this.#timers.idle.refresh();
+    else this.#timers.idle = setTimeout(() => this.finish('timeout', { timeout: 'idle' }), idle);
+  }
+
+  #onEnd = (): void => {
+    if (this.#phase === 'header') {
+      this.#failHeader(this.#closedBeforeHeader());
+      return;
+    }
+    this.finish(this.#connection.end ?? 'tcp_fin');
+  };
+
+  #onError = (err: Error): void => {
+    this.#lastError = err;
+    if (this.#phase === 'header') {
+      this.#failHeader(
+        isTlsProtocolError(err)
+          ? new TlsError(`TLS error before the response header from ${this.#url}: ${err.message}`, { url: this.#url, cause: err })
+          : new NetworkError('ERR_CONNECTION_CLOSED', `connection to ${this.#url} failed before the response header: ${err.message}`, {
+              url: this.#url,
+              cause: err,
+              syscallCode: (err as NodeJS.ErrnoException).code,
+            }),
+      );
+      return;
+    }
+    this.finish(isTlsProtocolError(err) ? 'tls_error' : isResetError(err) ? 'tcp_reset' : (this.#connection.end ?? 'tcp_reset'), { error: err });
+  };
+
+  #onClose = (): void => {
+    if (this.#phase === 'header') this.#failHeader(this.#closedBeforeHeader());
+    else this.finish(this.#connection.end ?? 'tcp_reset', this.#lastError ? { error: this.#lastError } : {});
+  };
+
+  #onAbort = (): void => {
+    if (this.#phase === 'header') this.#failHeader(new AbortError({ url: this.#url, cause: this.#options.signal?.reason }));
+    else this.finish('aborted');
+  };
+
+  #onTotalTimeout(): void {
+    if (this.#phase === 'header') this.#failHeader(new TimeoutError('total', this.#options.totalTimeout, { url: this.#url }));
+    else this.finish('timeout', { timeout: 'total' });
+  }
+
+  #closedBeforeHeader(): Error {
+    const received = this.#headerBytes.length;
+    const how = this.#connection.end === 'close_notify' ? 'with close_notify' : 'without close_notify';
+    return received === 0
+      ? new NetworkError('ERR_CONNECTION_CLOSED', `server closed the connection (${how}) without sending a response header for ${this.#url}`, { url: this.#url })
+      : new HeaderError(`server closed the connection (${how}) after ${received} bytes of an unterminated response header for ${this.#url}`, {
+          url: this.#url,
+          received: this.#headerBytes.subarray(0, 64),
+        });
+  }
+
+  #failHeader(err: Error): void {
+    if (this.#phase !== 'header') return;
+    this.#phase = 'ended';
+    this.#teardown(true);
+    this.#rejectHeader(err);
+    this.body.push(null);
+    this.#resolveDone({ complete: false, termination: 'aborted', bytes: 0, error: err });
+  }
+
+  /** Ends the response with the given reason, keeping every byte already delivered. Idempotent. */
+  finish(termination: Termination, extra: { timeout?: 'idle' | 'total'; error?: Error } = {}): void {
+    if (this.#phase === 'header') {
+      this.#failHeader(new AbortError({ url: this.#url }));
+      return;
+    }
+    if (this.#phase === 'ended') return;
+    this.#phase = 'ended';
+    const orderly = termination === 'close_notify' || termination === 'tcp_fin';
+    this.#teardown(!orderly);
+    this.#timings.total = performance.now() - this.#started;
+    const completion: Completion = { complete: termination === 'close_notify', termination, bytes: this.#bytes };
+    if (extra.timeout) completion.timeout = extra.timeout;
+    if (extra.error) completion.error = extra.error;
+    if (!this.body.destroyed) this.body.push(null);
+    this.#resolveDone(completion);
+  }
+
+  #teardown(destroyNow: boolean): void {
+    clearTimeout(this.#timers.header);
+    clearTimeout(this.#timers.idle);
+    clearTimeout(this.#timers.total);
+    this.#socket.off('data', this.#onData);
+    this.#socket.off('end', this.#onEnd);
+    this.#socket.off('close', this.#onClose);
+    this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    // Keep an error listener: a late ECONNRESET on our close_notify reply must not crash the process.
+    this.#socket.off('error', this.#onError);
+    this.#socket.on('error', () => {});
+    if (destroyNow) {
+      this.#connection.destroy();
+      return;
+    }
+    // The stream ended in order: answer with our own close_notify, then let go.
+    this.#socket.end();
+    setTimeout(() => this.#connection.destroy(), 1000).unref();
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * Response objects: the header fields first, the body as a stream or a
+ * buffer, and the completeness verdict.
+ */
+import type { Readable } from 'node:stream';
+import { decodeBody } from './charset.js';
+import type { ResponseHeader } from './header.js';
+import { parseMimeType, type MimeType } from './mime.js';
+import type { TrustDecision } from './tofu.js';
+
+/**
+ * Why a response ended.
+ * - `close_notify`: the server sent TLS close_notify: the only proof the body is whole.
+ * - `tcp_fin`: the server closed TCP without close_notify (possible truncation).
+ * - `tcp_reset`: the connection was reset.
+ * - `timeout`: our idle or total timeout ended it.
+ * - `size_limit`: our `maxBytes` limit ended it.
+ * - `aborted`: the caller aborted or cancelled it.
+ * - `tls_error`: a TLS error (bad record, unexpected alert) ended it.
+ */
+export type Termination = 'close_notify' | 'tcp_fin' | 'tcp_reset' | 'timeout' | 'size_limit' | 'aborted' | 'tls_error';
+
+/** The completeness verdict of a response. */
+export interface Completion {
+  /** True only when close_notify arrived after a well-formed header and nothing of ours cut the body. */
+  complete: boolean;
+  termination: Termination;
+  /** Body bytes delivered (for non-2x responses: 0, whatever the server sent). */
+  bytes: number;
+  /** Which timeout fired, when `termination` is `timeout`. */
+  timeout?: 'idle' | 'total';
+  /** The underlying error for `tls_error` / `tcp_reset`, if one was seen. */
+  error?: Error;
+}
+
+/** What is known about the TLS session of a response. */
+export interface TlsInfo {
+  /** Negotiated protocol, e.g. `TLSv1.3`. */
+  protocol: string;
+  /** Negotiated cipher suite (standard name). */
+  cipher: string;
+  /** SHA-256 of the server certificate's public key (SPKI), lowercase hex. */
+  fingerprint: string;
+  /** How trust was decided. */
+  trust: TrustDecision;
+  /** The server certificate's subject CN, issuer CN and validity. */
+  certificate: { subject: string; issuer: string; validFrom: Date; validTo: Date; selfSigned: boolean };
+  /** True when the TLS session was resumed. */
+  resumed: boolean;
+  /** True when a client certificate was offered. */
+  clientCertificate: boolean;
+}
+
+/** Milliseconds from the start of the request (the last request of a redirect chain). */
+export interface Timings {
+  connect: number;
+  secure: number;
+  header: number;
+  /** Set when the body ended. */
+  total?: number;
+}
+
+/** Header fields shared by streaming and buffered responses. */
+export interface ResponseFields {
+  /** The URL that produced this response (after redirects), as sent on the wire. */
+  readonly url: string;
+  /** Two-digit status as received (e.g. 20, 29, 51). */
+  readonly status: number;
+  /** First digit of the status: 1 input, 2 success, 3 redirect, 4/5 failure, 6 certificate. */
+  readonly category: 1 | 2 | 3 | 4 | 5 | 6;
+  readonly meta: string;
+  /** For 2x: the MIME type essence, lowercased (`text/gemini` when META is empty); otherwise undefined. */
+  readonly mimeType: string | undefined;
+  /** For 2x: the `charset` parameter, lowercased, if any. */
+  readonly charset: string | undefined;
+  /** For 2x: the `lang` parameter, if any. */
+  readonly lang: string | undefined;
+  /** URLs requested before `url`, in order (empty without redirects). */
+  readonly redirects: readonly string[];
+  /** When a redirect was returned instead of followed: where it pointed and why it was not followed. */
+  readonly redirectNotFollowed: { target: string; reason: 'other-scheme' | 'cross-host' | 'disabled' } | undefined;
+  readonly tls: TlsInfo;
+  readonly timings: Timings;
+}
+
+/** Builds the header-derived fields. @internal */
+export function headerFields(header: ResponseHeader): Pick<ResponseFields, 'status' | 'category' | 'meta' | 'mimeType' | 'charset' | 'lang'> {
+  const mime: MimeType | undefined = header.category === 2 ? parseMimeType(header.meta) : undefined;
+  return {
+    status: header.status,
+    category: header.category,
+    meta: header.meta,
+    mimeType: mime?.essence,
+    charset: mime?.charset,
+    lang: mime?.lang,
+  };
+}
+
+/**
+ * A response whose header has arrived and whose body streams (from `request()`).
+ * `body` honours backpressure and always ends normally, also when the response
+ * was cut: await `done` for the verdict. Destroying `body` (or calling
+ * `cancel()`) ends the response as `aborted`.
+ */
+export interface StreamingResponse extends ResponseFields {
+  /** The body bytes (empty for non-2x responses). */
+  readonly body: Readable;
+  /** Resolves (never rejects) when the response has ended. */
+  readonly done: Promise<Completion>;
+  /** Stops reading and closes the connection; `done` then says `aborted` unless it had already ended. */
+  cancel(): void;
+}
+
+/** A whole response with its body buffered (from `fetch()`). */
+export class GeminiResponse implements ResponseFields {
+  readonly url: string;
+  readonly status: number;
+  readonly category: 1 | 2 | 3 | 4 | 5 | 6;
+  readonly meta: string;
+  readonly mimeType: string | undefined;
+  readonly charset: string | undefined;
+  readonly lang: string | undefined;
+  readonly redirects: readonly string[];
+  readonly redirectNotFollowed: ResponseFields['redirectNotFollowed'];
+  readonly tls: TlsInfo;
+  readonly timings: Timings;
+  /** The body bytes received, also when the response was cut (empty for non-2x). */
+  readonly body: Buffer;
+  /** True only when close_notify arrived after a well-formed response and no limit of ours cut it. */
+  readonly complete: boolean;
+  readonly termination: Termination;
+  /** Details of the ending (which timeout, which error). */
+  readonly completion: Completion;
+
+  /** @internal */
+  constructor(fields: ResponseFields, body: Buffer, completion: Completion) {
+    this.url = fields.url;
+    this.status = fields.status;
+    this.category = fields.category;
+    this.meta = fields.meta;
+    this.mimeType = fields.mimeType;
+    this.charset = fields.charset;
+    this.lang = fields.lang;
+    this.redirects = fields.redirects;
+    this.redirectNotFollowed = fields.redirectNotFollowed;
+    this.tls = fields.tls;
+    this.timings = fields.timings;
+    this.body = body;
+    this.complete = completion.complete;
+    this.termination = completion.termination;
+    this.completion = completion;
+  }
+
+  /** True for a 2x status (says nothing about completeness: see `complete`). */
+  get ok(): boolean {
+    return this.category === 2;
+  }
+
+  /**
+   * The body decoded by its charset (UTF-8 when none is given). Bytes invalid
+   * in that charset become U+FFFD; an unknown charset is decoded as UTF-8.
+   */
+  text(): string {
+    return decodeBody(this.body, this.charset).text;
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * The TLS transport: opens a connection and tells a stream that ended with a
+ * TLS close_notify alert from one that ended with a bare TCP close.
+ *
+ * Node exposes no API for this. What differs is the order of events (see
+ * shared/notes/close-notify-node.md): when TLS decrypts a close_notify it
+ * signals end-of-stream synchronously, while it still holds ciphertext it was
+ * handed; without close_notify it signals end-of-stream only after the TCP EOF
+ * has been handed to it. A plain Duplex between the TCP socket and TLS lets us
+ * see when the TCP EOF was handed over, and a hook on the TLS socket's
+ * `push(null)` tells us when TLS ended the stream. Everything about Node
+ * internals lives in this file, and `test/transport.test.ts` proves it on every
+ * supported Node major.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { Duplex } from 'node:stream';
+import { AbortError, NetworkError, TimeoutError, TlsError } from './errors.js';
+
+/** How the server's stream of bytes ended, as far as the transport can tell. */
+export type StreamEnd = 'close_notify' | 'tcp_fin' | 'tcp_reset' | 'tls_error';
+
+/** Options for {@link connectTls}. */
+export interface TlsConnectOptions {
+  /** Host to connect to: a DNS name or an IP literal (IPv6 without brackets). */
+  host: string;
+  port: number;
+  /** SNI name; omit for IP literals. Also the name Node checks the certificate against. */
+  servername?: string | undefined;
+  /** 4 or 6 to force an address family; 0 (default) for either. */
+  family?: 0 | 4 | 6;
+  /** Milliseconds allowed for the TCP connection (DNS included). */
+  connectTimeout: number;
+  /** Milliseconds allowed for the TLS handshake once TCP is up. */
+  handshakeTimeout: number;
+  signal?: AbortSignal | undefined;
+  /** URL, for error messages only. */
+  url?: string;
+  /** Extra TLS options (certificates, session, versions, CA). `rejectUnauthorized` defaults to false: trust is decided by the caller. */
+  tlsOptions?: tls.ConnectionOptions;
+}
+
+/** Time points of a connection, in milliseconds since the call to {@link connectTls}. */
+export interface ConnectTimings {
+  /** TCP connected. */
+  connect: number;
+  /** TLS handshake finished. */
+  secure: number;
+}
+
+/**
+ * An established TLS connection that knows how it ended.
+ *
+ * Read the decrypted stream from `socket` ('data' / 'end' / 'error'). When
+ * `socket` emits 'end', {@link TlsConnection.end} is already set: every byte
+ * delivered before 'end' was decrypted and authenticated, and `end` says
+ * whether a close_notify preceded the TCP close. The verdict is never
+ * `close_notify` on a guess: if the detection did not run, it is `tcp_fin`.
+ */
+export class TlsConnection {
+  /** The TLS socket (read decrypted data and write the request here). */
+  readonly socket: tls.TLSSocket;
+  /** The TCP socket underneath: addresses, byte counters. */
+  readonly raw: net.Socket;
+  readonly timings: ConnectTimings;
+  readonly #state: DetectionState;
+
+  /** @internal */
+  constructor(socket: tls.TLSSocket, raw: net.Socket, state: DetectionState, timings: ConnectTimings) {
+    this.socket = socket;
+    this.raw = raw;
+    this.#state = state;
+    this.timings = timings;
+  }
+
+  /** How the stream ended; undefined while it has not ended (or when it was destroyed by us). */
+  get end(): StreamEnd | undefined {
+    return this.#state.end;
+  }
+
+  /** Ciphertext bytes received from the server so far (TLS overhead included). */
+  get bytesReceived(): number {
+    return this.raw.bytesRead;
+  }
+
+  /** Tears the connection down at once (no close_notify is sent). Idempotent. */
+  destroy(): void {
+    this.socket.destroy();
+    this.raw.destroy();
+  }
+}
+
+interface DetectionState {
+  secure: boolean;
+  /** The Duplex handed the TCP EOF to TLS. */
+  eofHandedToTls: boolean;
+  /** The TCP connection was reset (ECONNRESET and friends) rather than closed. */
+  tcpReset: boolean;
+  end: StreamEnd | undefined;
+}
+
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT']);
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'EAI_NONAME']);
+
+/** True for errors raised by OpenSSL (bad record MAC, alert received, protocol violations). */
+export function isTlsProtocolError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_SSL_');
+}
+
+/** True for errors that mean the peer reset the TCP connection. */
+export function isResetError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && RESET_CODES.has(code);
+}
+
+/**
+ * Carries bytes between the TCP socket and TLS, and notes when it hands the
+ * TCP EOF on. TLS reads from it through Node's JS stream wrapper, which
+ * delivers every chunk synchronously, so the order of events is preserved.
+ */
+class TcpRelay extends Duplex {
+  readonly #raw: net.Socket;
+  #ended = false;
+
+  constructor(raw: net.Socket, state: DetectionState) {
+    super({ allowHalfOpen: true });
+    this.#raw = raw;
+    raw.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) raw.pause();
+    });
+    raw.on('end', () => this.#endOnce());
+    raw.on('error', (err) => {
+      // Let ciphertext already buffered (a close_notify followed by an RST) reach TLS first.
+      if (isResetError(err)) state.tcpReset = true;
+      this.#endOnce();
+    });
+    // Registered before TLS is attached, so it runs before TLS learns of the EOF.
+    this.on('end', () => {
+      state.eofHandedToTls = true;
+    });
+  }
+
+  #endOnce(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.push(null);
+  }
+
+  override _read(): void {
+    this.#raw.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#raw.destroyed || !this.#raw.writable) {
+      callback();
+      return;
+    }
+    if (this.#raw.write(chunk)) callback();
+    else this.#raw.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (!this.#raw.destroyed) this.#raw.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#raw.destroy();
+    callback(error);
+  }
+}
+
+/**
+ * Opens a TCP connection, performs the TLS handshake and arms close_notify
+ * detection. Resolves once the handshake is done; the caller then decides
+ * trust (the certificate is NOT checked unless `tlsOptions.rejectUnauthorized`
+ * is set) and writes the request.
+ *
+ * Rejects with {@link NetworkError} (`ERR_DNS`, `ERR_CONNECT`), {@link TimeoutError}
+ * (phase `connect` or `handshake`), {@link TlsError} or {@link AbortError}; on
+ * rejection nothing is left open.
+ */
+export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
+  const started = performance.now();
+  const { url, signal } = options;
+  return new Promise<TlsConnection>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new AbortError({ url, cause: signal.reason }));
+      return;
+    }
+    const state: DetectionState = { secure: false, eofHandedToTls: false, tcpReset: false, end: undefined };
+    const raw = net.connect({
+      host: options.host,
+      port: options.port,
+      family: options.family ?? 0,
+      allowHalfOpen: true,
+    });
+    raw.setNoDelay(true);
+    let socket: tls.TLSSocket | undefined;
+    let settled = false;
+    let connectedAt = 0;
+
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      socket?.destroy();
+      raw.destroy();
+      reject(err);
+    };
+    const onAbort = (): void => fail(new AbortError({ url, cause: signal?.reason }));
+    let timer = setTimeout(
+      () => fail(new TimeoutError('connect', options.connectTimeout, { url })),
+      options.connectTimeout,
+    );
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      raw.off('error', onConnectError);
+    };
+    const onConnectError = (err: NodeJS.ErrnoException): void => {
+      fail(connectionError(err, options, url));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    raw.once('error', onConnectError);
+
+    raw.once('connect', () => {
+      if (settled) return;
+      connectedAt = performance.now() - started;
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => fail(new TimeoutError('handshake', options.handshakeTimeout, { url })),
+        options.handshakeTimeout,
+      );
+      const relay = new TcpRelay(raw, state);
+      const tlsSocket = tls.connect({
+        rejectUnauthorized: false,
+        ...options.tlsOptions,
+        socket: relay,
+        host: options.host,
+        ...(options.servername ? { servername: options.servername } : {}),
+      });
+      socket = tlsSocket;
+      // Inherited from the relay; left true, the client would never answer close_notify.
+      tlsSocket.allowHalfOpen = false;
+      armDetection(tlsSocket, state);
+      relay.once('close', () => tlsSocket.destroy());
+      tlsSocket.once('error', (err) => {
+        if (settled) return;
+        fail(new TlsError(`TLS handshake with ${options.host}:${options.port} failed: ${err.message}`, { url, cause: err }));
+      });
+      tlsSocket.once('end', () => {
+        if (!state.secure) fail(new TlsError(`server closed the connection during the TLS handshake`, { url }));
+      });
+      tlsSocket.once('secureConnect', () => {
+        if (settled) return;
+        state.secure = true;
+        settled = true;
+        cleanup();
+        // After the handshake the request layer owns errors; a TLS error must not go unhandled.
+        tlsSocket.on('error', (err) => {
+          if (isTlsProtocolError(err)) state.end ??= 'tls_error';
+          else if (isResetError(err)) state.end ??= 'tcp_reset';
+        });
+        raw.on('error', () => {
+          /* reported through the relay and the TLS socket */
+        });
+        resolve(
+          new TlsConnection(tlsSocket, raw, state, { connect: connectedAt, secure: performance.now() - started }),
+        );
+      });
+    });
+  });
+}
+
+/** Wraps the TLS socket's `push` so the first end-of-stream records the verdict. */
+function armDetection(socket: tls.TLSSocket, state: DetectionState): void {
+  const push = socket.push;
+  socket.push = function pushWithVerdict(this: tls.TLSSocket, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk === null && state.end === undefined && state.secure) {
+      if (!state.eofHandedToTls) state.end = 'close_notify';
+      else state.end = state.tcpReset ? 'tcp_reset' : 'tcp_fin';
+    }
+    return push.call(this, chunk, encoding);
+  };
+}
+
+function connectionError(err: NodeJS.ErrnoException, options: TlsConnectOptions, url: string | undefined): NetworkError {
+  const where = `${options.host}:${options.port}`;
+  const code = err.code ?? 'unknown';
+  if (DNS_CODES.has(code)) {
+    return new NetworkError('ERR_DNS', `cannot resolve host ${options.host} (${code})`, {
+      url,
+      cause: err,
+      syscallCode: code,
+    });
+  }
+  return new NetworkError('ERR_CONNECT', `cannot connect to ${where}: ${code === 'ECONNREFUSED' ? 'connection refused' : err.message}`, {
+    url,
+    cause: err,
+    syscallCode: code,
+  });
+}
