@@ -2,9 +2,9 @@
  * The client: shared options, the trust store, per-host TLS sessions, and the
  * policy around single transactions (redirects, input, limits).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { CertificateError, InvalidOptionError, RedirectError, TlsError } from './errors.js';
+import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from './errors.js';
 import { sendRequest, type Timeouts } from './request.js';
 import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
 import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from './tofu.js';
@@ -32,7 +32,7 @@ export interface ClientOptions extends Partial<Timeouts> {
   cert?: string | Buffer;
   /** Private key (PEM) of `cert`. */
   key?: string | Buffer;
-  /** Most body bytes to accept. Default: 64 MiB for `fetch`, unlimited for `request`. */
+  /** Most body bytes to accept (also bounds bytes sent after a non-2x header). Default: 64 MiB for `fetch`, unlimited for `request`. */
   maxBytes?: number;
   /** Redirects to follow (default 5). 0 returns every redirect unfollowed. */
   maxRedirects?: number;
@@ -70,6 +70,34 @@ export const DEFAULT_FETCH_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_REDIRECTS = 5;
 const MAX_SESSIONS = 1024;
 
+/** What the full handshake established about the server. */
+interface PeerFacts {
+  certificate: X509Certificate;
+  /** The chain validated against the CAs and the certificate matched the host name. */
+  authorized: boolean;
+  authorizationError: string;
+}
+
+/** A resumable session and the facts of the full handshake that produced it. */
+interface CachedSession extends PeerFacts {
+  session: Buffer;
+}
+
+/**
+ * The server certificate and CA verdict of a connection. A resumed session
+ * presents no certificate and Node skips its host-name check (reporting
+ * `authorized` from the chain alone), so for those the facts recorded at the
+ * full handshake are used instead.
+ */
+function peerFacts(connection: TlsConnection, offered: CachedSession | undefined): PeerFacts | undefined {
+  const socket = connection.socket;
+  if (socket.isSessionReused()) {
+    return offered && { certificate: offered.certificate, authorized: offered.authorized, authorizationError: offered.authorizationError };
+  }
+  const certificate = socket.getPeerX509Certificate();
+  return certificate && { certificate, authorized: socket.authorized, authorizationError: String(socket.authorizationError) };
+}
+
 const stores = new Map<string, KnownHostsStore>();
 function storeFor(option: string | KnownHostsStore | undefined): KnownHostsStore {
   if (option instanceof KnownHostsStore) return option;
@@ -87,7 +115,8 @@ function storeFor(option: string | KnownHostsStore | undefined): KnownHostsStore
  */
 export class Client {
   readonly options: Readonly<ClientOptions>;
-  readonly #sessions = new Map<string, Buffer>();
+  /** Resumable sessions per host:port and client certificate, with the server certificate each was made with. */
+  readonly #sessions = new Map<string, CachedSession>();
 
   constructor(options: ClientOptions = {}) {
     validateOptions(options);
@@ -107,14 +136,19 @@ export class Client {
    * Rejects with a {@link GeminiError} when there is no response to return.
    */
   async request(url: string, options: RequestOptions = {}): Promise<StreamingResponse> {
-    const merged: RequestOptions = { ...this.options, ...options };
+    const merged: RequestOptions = { ...definedOnly(this.options), ...definedOnly(options) };
     validateOptions(merged);
+    if (typeof url !== 'string') throw new InvalidUrlError(`URL must be a string (got ${typeof url})`);
     const maxRedirects = merged.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
     let current = parseGeminiUrl(url);
+    // totalTimeout bounds the whole request, every redirect and input round included.
+    const total = merged.totalTimeout ?? DEFAULT_TIMEOUTS.totalTimeout;
+    const deadline = total > 0 && Number.isFinite(total) ? performance.now() + total : Infinity;
     const chain: string[] = [];
     let inputAnswered = false;
     for (;;) {
-      const response = await this.#transact(current, chain, merged);
+      if (performance.now() >= deadline) throw new TimeoutError('total', total, { url: current.href });
+      const response = await this.#transact(current, chain, merged, deadline);
       if (response.category === 1 && merged.input !== undefined && !inputAnswered) {
         response.cancel();
         inputAnswered = true;
@@ -123,14 +157,21 @@ export class Client {
       }
       if (response.category !== 3) return response;
 
-      const target = resolveReference(current.href, response.meta);
+      let target: string;
+      let next: GeminiUrl | undefined;
+      try {
+        target = resolveReference(current.href, response.meta);
+        if (maxRedirects > 0 && /^gemini:/i.test(target)) next = parseGeminiUrl(target);
+      } catch (err) {
+        response.cancel(); // an unusable redirect target must not leave the connection open
+        throw err;
+      }
       const notFollowed = (reason: 'other-scheme' | 'cross-host' | 'disabled'): StreamingResponse => ({
         ...response,
         redirectNotFollowed: { target, reason },
       });
       if (maxRedirects === 0) return notFollowed('disabled');
-      if (!/^gemini:/i.test(target)) return notFollowed('other-scheme');
-      const next = parseGeminiUrl(target);
+      if (next === undefined) return notFollowed('other-scheme');
       if (!crossHostAllowed(merged.crossHostRedirects, current, next)) return notFollowed('cross-host');
       response.cancel();
       chain.push(current.href);
@@ -158,11 +199,12 @@ export class Client {
    * even when it was cut: check `complete` and `termination`.
    */
   async fetch(url: string, options: RequestOptions = {}): Promise<GeminiResponse> {
+    // Options given as `undefined` must not erase fetch's finite defaults.
     const merged: RequestOptions = {
       maxBytes: DEFAULT_FETCH_MAX_BYTES,
       totalTimeout: DEFAULT_FETCH_TOTAL_TIMEOUT,
-      ...this.options,
-      ...options,
+      ...definedOnly(this.options),
+      ...definedOnly(options),
     };
     const response = await this.request(url, merged);
     const chunks: Buffer[] = [];
@@ -171,12 +213,13 @@ export class Client {
     return new GeminiResponse(response, Buffer.concat(chunks), completion);
   }
 
-  async #transact(url: GeminiUrl, chain: readonly string[], options: RequestOptions): Promise<StreamingResponse> {
+  async #transact(url: GeminiUrl, chain: readonly string[], options: RequestOptions, deadline: number): Promise<StreamingResponse> {
     const connectTo = options.proxy
       ? { host: options.proxy.host, port: options.proxy.port ?? 1965, servername: isIpLiteral(options.proxy.host) ? undefined : options.proxy.host }
       : { host: url.host, port: url.port, servername: url.servername };
     const hostPort = formatHostPort(connectTo.host, connectTo.port);
-    const sessionKey = `${hostPort} ${clientCertificateId(options)}`;
+    // A session remembers the client certificate and the CA verdict it was made with: key it by both.
+    const sessionKey = `${hostPort} ${shortHash(options.cert)} ${shortHash(options.ca)} ${connectTo.servername ?? '-'}`;
     const resumption = options.sessionResumption ?? true;
     const tlsOptions: tls.ConnectionOptions = {
       rejectUnauthorized: false,
@@ -184,8 +227,9 @@ export class Client {
       ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
       ...(options.ca ? { ca: [...tls.rootCertificates, ...[options.ca].flat()] } : {}),
       ...(options.cert ? { cert: options.cert, key: options.key } : {}),
-      ...(resumption ? { session: this.#sessions.get(sessionKey) } : {}),
     };
+    const offered = resumption ? this.#sessions.get(sessionKey) : undefined;
+    if (offered) tlsOptions.session = offered.session;
     const response = await sendRequest({
       ...DEFAULT_TIMEOUTS,
       ...pickTimeouts(options),
@@ -196,28 +240,56 @@ export class Client {
       signal: options.signal,
       tlsOptions,
       redirects: [...chain],
-      verifyPeer: (connection) => {
-        if (resumption) this.#rememberSessions(connection, sessionKey);
-        return this.#verifyPeer(connection, hostPort, url, options);
+      deadline,
+      verifyPeer: async (connection) => {
+        const sessions = resumption ? this.#captureSessions(connection, sessionKey) : undefined;
+        const peer = peerFacts(connection, offered);
+        if (!peer) throw new TlsError(`${hostPort} presented no certificate`, { url: url.href });
+        const info = await this.#verifyPeer(connection, peer, hostPort, url, options);
+        sessions?.trusted(peer); // only sessions with a trusted server are kept
+        return info;
       },
     });
     return response;
   }
 
-  #rememberSessions(connection: TlsConnection, key: string): void {
-    connection.socket.on('session', (session: Buffer) => {
+  /**
+   * Collects the sessions a connection offers for resumption; they are stored
+   * once `trusted` is called with the facts of the server that passed the trust check.
+   */
+  #captureSessions(connection: TlsConnection, key: string): { trusted: (peer: PeerFacts) => void } {
+    let trustedPeer: PeerFacts | undefined;
+    let latest: Buffer | undefined;
+    const store = (session: Buffer, peer: PeerFacts): void => {
       if (this.#sessions.size >= MAX_SESSIONS && !this.#sessions.has(key)) {
         const oldest = this.#sessions.keys().next().value;
         if (oldest !== undefined) this.#sessions.delete(oldest);
       }
-      this.#sessions.set(key, session);
+      this.#sessions.set(key, { session, ...peer });
+    };
+    // TLS 1.2 hands the session over during the handshake (before we can listen); TLS 1.3 sends tickets afterwards.
+    if (connection.socket.getProtocol() !== 'TLSv1.3') latest = connection.socket.getSession();
+    connection.socket.on('session', (session: Buffer) => {
+      if (trustedPeer) store(session, trustedPeer);
+      else latest = session;
     });
+    return {
+      trusted: (peer) => {
+        trustedPeer = peer;
+        if (latest) store(latest, peer);
+      },
+    };
   }
 
-  async #verifyPeer(connection: TlsConnection, hostPort: string, url: GeminiUrl, options: RequestOptions): Promise<TlsInfo> {
+  async #verifyPeer(
+    connection: TlsConnection,
+    peer: PeerFacts,
+    hostPort: string,
+    url: GeminiUrl,
+    options: RequestOptions,
+  ): Promise<TlsInfo> {
     const socket = connection.socket;
-    const certificate = socket.getPeerX509Certificate();
-    if (!certificate) throw new TlsError(`${hostPort} presented no certificate`, { url: url.href });
+    const { certificate, authorized, authorizationError } = peer;
     const fingerprint = publicKeyFingerprint(certificate);
     const expires = new Date(certificate.validTo);
     const mode = options.trust ?? 'tofu';
@@ -225,8 +297,8 @@ export class Client {
     if (mode === 'insecure') {
       trust = 'insecure';
     } else if (mode === 'ca') {
-      if (!socket.authorized) {
-        throw new CertificateError('ERR_CERT_UNTRUSTED', `certificate of ${hostPort} is not trusted: ${String(socket.authorizationError)}`, {
+      if (!authorized) {
+        throw new CertificateError('ERR_CERT_UNTRUSTED', `certificate of ${hostPort} is not trusted: ${authorizationError}`, {
           url: url.href,
           hostPort,
           actualFingerprint: fingerprint,
@@ -234,7 +306,7 @@ export class Client {
       }
       trust = 'ca';
     } else {
-      trust = await this.knownHosts(options).verify(hostPort, { fingerprint, expires, caVerified: socket.authorized });
+      trust = await this.knownHosts(options).verify(hostPort, { fingerprint, expires, caVerified: authorized });
     }
     const cipher = socket.getCipher();
     return {
@@ -299,6 +371,25 @@ function validateOptions(options: ClientOptions): void {
   if ((options.cert === undefined) !== (options.key === undefined)) {
     throw new InvalidOptionError('options cert and key must be given together');
   }
+  if (options.maxRedirects !== undefined && !Number.isInteger(options.maxRedirects)) {
+    throw new InvalidOptionError(`option maxRedirects must be an integer (got ${options.maxRedirects})`);
+  }
+  if (options.family !== undefined && ![0, 4, 6].includes(options.family)) {
+    throw new InvalidOptionError(`option family must be 0, 4 or 6 (got ${String(options.family)})`);
+  }
+  const crossHost = options.crossHostRedirects;
+  if (crossHost !== undefined && typeof crossHost !== 'boolean' && typeof crossHost !== 'function') {
+    throw new InvalidOptionError('option crossHostRedirects must be a boolean or a function');
+  }
+  const input = (options as RequestOptions).input;
+  if (input !== undefined && typeof input !== 'string') {
+    throw new InvalidOptionError('option input must be a string');
+  }
+}
+
+/** A copy without the keys whose value is `undefined`, so they do not override defaults when spread. */
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 function isIpLiteral(host: string): boolean {
@@ -309,8 +400,11 @@ function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function clientCertificateId(options: ClientOptions): string {
-  return options.cert ? createHash('sha256').update(options.cert).digest('hex').slice(0, 16) : '-';
+function shortHash(value: string | Buffer | Array<string | Buffer> | undefined): string {
+  if (value === undefined) return '-';
+  const hash = createHash('sha256');
+  for (const part of [value].flat()) hash.update(part).update('\0');
+  return hash.digest('hex').slice(0, 16);
 }
 
 function commonName(distinguishedName: string): string {

@@ -3,7 +3,6 @@
  * of every `batch` line and of every `crawl` line.
  */
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Client, RequestOptions } from './client.js';
 import { GeminiError } from './errors.js';
@@ -23,7 +22,7 @@ export interface FetchRecord {
   termination: Termination | null;
   /** Body bytes received. */
   bytes: number;
-  /** SHA-256 (hex) of the body bytes received (of a 2x response), null without a response. */
+  /** SHA-256 (hex) of the body bytes received (the hash of no bytes for a non-2x response), null without a response. */
   sha256: string | null;
   redirects: string[];
   /** Where a redirect pointed when it was not followed, and why. */
@@ -50,7 +49,8 @@ export interface RecordFetchOptions extends RequestOptions {
  * Fetches a URL and reduces the outcome to a {@link FetchRecord}. Never
  * rejects for a fetch failure: errors become `record.error` (an unexpected
  * non-gemfetch error gets code `ERR_INTERNAL`). The body is hashed, counted
- * and written to `sink` if given, never buffered.
+ * and written to `sink` if given (with backpressure), never buffered. Rejects
+ * only when the sink or a callback fails; the connection is then closed.
  */
 export async function fetchToRecord(client: Client, url: string, options: RecordFetchOptions = {}): Promise<FetchRecord> {
   const { sink, onChunk, onHeader, ...requestOptions } = options;
@@ -66,10 +66,29 @@ export async function fetchToRecord(client: Client, url: string, options: Record
     const bytes = chunk as Buffer;
     hash.update(bytes);
     onChunk?.(bytes);
-    if (sink && !sink.write(bytes)) await once(sink, 'drain');
+    if (sink && !sink.write(bytes)) await drained(sink);
   }
   const completion = await response.done;
   return responseRecord(url, response, completion, hash.digest('hex'));
+}
+
+/** Resolves when `sink` drains; rejects if it errors or closes first (a closed sink never drains). */
+function drained(sink: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      sink.off('drain', onDrain);
+      sink.off('error', onError);
+      sink.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    const onError = (err: Error): void => done(err);
+    const onClose = (): void => done(new Error('the sink closed before the body was written'));
+    sink.on('drain', onDrain);
+    sink.on('error', onError);
+    sink.on('close', onClose);
+  });
 }
 
 /** The record of a response. */

@@ -30,7 +30,7 @@ export interface Timeouts {
   headerTimeout: number;
   /** Longest silence between two body chunks (not counted while the consumer applies backpressure). */
   idleTimeout: number;
-  /** The whole request, from connecting to the end of the body. */
+  /** The whole request, from connecting to the end of the body; through a `Client`, every redirect and input round included. */
   totalTimeout: number;
 }
 
@@ -47,9 +47,20 @@ export interface TransactionOptions extends Timeouts {
   /** Decides whether to trust the server; throws to refuse. Runs before any request byte is sent. */
   verifyPeer: (connection: TlsConnection) => Promise<TlsInfo>;
   redirects: readonly string[];
+  /**
+   * `performance.now()` time by which the whole request must end, when it started
+   * earlier (a redirect chain shares one `totalTimeout`). The sooner of this and
+   * `totalTimeout` applies; either ends the request as a `total` timeout.
+   */
+  deadline?: number;
 }
 
 const finite = (ms: number): number => (ms > 0 && Number.isFinite(ms) ? ms : Infinity);
+
+/** Longest delay Node timers accept; longer ones (Infinity included) would fire after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A delay safe to pass to setTimeout: at least 1 ms, at most {@link MAX_TIMER_MS} (a disabled limit never fires in practice). */
+const timerDelay = (ms: number): number => Math.max(1, Math.min(ms, MAX_TIMER_MS));
 
 /**
  * Performs one transaction and resolves when the header has arrived. Rejects
@@ -58,11 +69,11 @@ const finite = (ms: number): number => (ms > 0 && Number.isFinite(ms) ? ms : Inf
  */
 export async function sendRequest(options: TransactionOptions): Promise<StreamingResponse> {
   const started = performance.now();
-  const deadline = started + finite(options.totalTimeout);
+  const deadline = Math.min(started + finite(options.totalTimeout), options.deadline ?? Infinity);
   const { url, signal } = options;
   const target = options.connectTo ?? { host: url.host, port: url.port, servername: url.servername };
   const remaining = (): number => deadline - performance.now();
-  const bounded = (ms: number): number => Math.max(1, Math.min(finite(ms), remaining()));
+  const bounded = (ms: number): number => timerDelay(Math.min(finite(ms), remaining()));
   const totalFired = (limit: number): boolean => finite(options.totalTimeout) <= finite(limit) || remaining() <= 1;
 
   let connection: TlsConnection;
@@ -133,6 +144,7 @@ class ResponseReader {
   #headerBytes: Buffer = Buffer.alloc(0);
   #parsed: ResponseHeader | undefined;
   #bytes = 0;
+  #ignoredBytes = 0;
   #timers: { header?: NodeJS.Timeout; idle?: NodeJS.Timeout; total?: NodeJS.Timeout } = {};
   #resolveHeader!: (header: ResponseHeader) => void;
   #rejectHeader!: (err: Error) => void;
@@ -171,11 +183,14 @@ class ResponseReader {
 
     const headerTimeout = finite(options.headerTimeout);
     if (headerTimeout !== Infinity) {
-      this.#timers.header = setTimeout(() => this.#failHeader(new TimeoutError('header', headerTimeout, { url: this.#url })), headerTimeout);
+      this.#timers.header = setTimeout(
+        () => this.#failHeader(new TimeoutError('header', headerTimeout, { url: this.#url })),
+        timerDelay(headerTimeout),
+      );
     }
     const total = deadline - performance.now();
     if (total !== Infinity) {
-      this.#timers.total = setTimeout(() => this.#onTotalTimeout(), Math.max(1, total));
+      this.#timers.total = setTimeout(() => this.#onTotalTimeout(), timerDelay(total));
     }
   }
 
@@ -194,7 +209,7 @@ class ResponseReader {
     try {
       end = findHeaderEnd(buffered, MAX_HEADER_BYTES);
     } catch (err) {
-      this.#failHeader(err as Error);
+      this.#failHeader(err instanceof HeaderError && err.url === undefined ? this.#withUrl(err) : (err as Error));
       return;
     }
     if (end === null) {
@@ -220,7 +235,12 @@ class ResponseReader {
 
   #readBody(chunk: Buffer): void {
     this.#armIdle();
-    if (this.#parsed?.category !== 2) return; // only 2x responses have a body
+    if (this.#parsed?.category !== 2) {
+      // Only 2x responses have a body: bytes after another header are dropped, but still bounded by maxBytes.
+      this.#ignoredBytes += chunk.length;
+      if (this.#ignoredBytes > this.#options.maxBytes) this.finish('size_limit');
+      return;
+    }
     const room = this.#options.maxBytes - this.#bytes;
     if (chunk.length > room) {
       if (room > 0) this.#deliver(chunk.subarray(0, room));
@@ -234,7 +254,7 @@ class ResponseReader {
     this.#bytes += chunk.length;
     if (!this.body.push(chunk)) {
       this.#socket.pause();
-      clearTimeout(this.#timers.idle);
+      this.#stopIdle();
     }
   }
 
@@ -248,7 +268,13 @@ class ResponseReader {
     const idle = finite(this.#options.idleTimeout);
     if (idle === Infinity || this.#phase !== 'body') return;
     if (this.#timers.idle) this.#timers.idle.refresh();
-    else this.#timers.idle = setTimeout(() => this.finish('timeout', { timeout: 'idle' }), idle);
+    else this.#timers.idle = setTimeout(() => this.finish('timeout', { timeout: 'idle' }), timerDelay(idle));
+  }
+
+  /** Stops the idle clock while the consumer holds us back (a cleared timer cannot be refreshed: forget it). */
+  #stopIdle(): void {
+    clearTimeout(this.#timers.idle);
+    this.#timers.idle = undefined;
   }
 
   #onEnd = (): void => {
@@ -289,6 +315,12 @@ class ResponseReader {
   #onTotalTimeout(): void {
     if (this.#phase === 'header') this.#failHeader(new TimeoutError('total', this.#options.totalTimeout, { url: this.#url }));
     else this.finish('timeout', { timeout: 'total' });
+  }
+
+  /** findHeaderEnd does not know the URL: name it on its error. */
+  #withUrl(err: HeaderError): HeaderError {
+    const code = err.code === 'ERR_HEADER_TOO_LONG' ? 'ERR_HEADER_TOO_LONG' : 'ERR_BAD_HEADER';
+    return new HeaderError(err.message, { url: this.#url, code, received: err.received });
   }
 
   #closedBeforeHeader(): Error {

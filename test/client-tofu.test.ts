@@ -1,0 +1,234 @@
+/**
+ * Trust through the client over real loopback sockets: TOFU pinning per
+ * host:port (first use, match, mismatch refused before any request byte,
+ * expiry, CA-validated re-pin), CA mode and insecure mode.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Client, type RequestOptions } from '../src/client.js';
+import { CertificateError, GeminiError } from '../src/errors.js';
+import { createCertificate, type GeneratedCertificate } from '../src/selfsigned.js';
+import { KnownHostsStore } from '../src/tofu.js';
+import { respondWith, startGeminiServer, type GeminiTestServer, type GeminiTestServerOptions } from './support/gemini-server.js';
+
+let dir: string;
+let knownHosts: string;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gemfetch-client-tofu-'));
+  knownHosts = join(dir, 'known_hosts');
+});
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function serve(options: Partial<GeminiTestServerOptions> = {}): Promise<GeminiTestServer> {
+  let handlerRuns = 0;
+  const server = await startGeminiServer({
+    handler: (ctx) => {
+      handlerRuns++;
+      return respondWith('20 text/plain', `run ${handlerRuns}`)(ctx);
+    },
+    ...options,
+  });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+const limits: RequestOptions = { connectTimeout: 2000, handshakeTimeout: 2000, headerTimeout: 2000, totalTimeout: 5000 };
+const tofuClient = (): Client => new Client({ ...limits, knownHosts });
+
+async function rejection(promise: Promise<unknown>): Promise<GeminiError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, 'expected a rejection').toBeInstanceOf(GeminiError);
+  return err as GeminiError;
+}
+
+async function connectionsClosed(server: GeminiTestServer): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (server.activeConnections > 0 && Date.now() < deadline) await sleep(5);
+  expect(server.activeConnections).toBe(0);
+}
+
+const hostPort = (server: GeminiTestServer): string => `127.0.0.1:${server.port}`;
+const inOneYear = (): Date => new Date(Date.now() + 365 * 86400_000);
+const OTHER_FP = 'ab'.repeat(32);
+
+/** A test CA and a leaf it signed for 127.0.0.1 and localhost. */
+function caAndLeaf(names: { dnsNames?: string[]; ipAddresses?: string[] } = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }): {
+  ca: GeneratedCertificate;
+  leaf: GeneratedCertificate;
+} {
+  const ca = createCertificate({ commonName: 'gemfetch test CA', isCA: true });
+  const leaf = createCertificate({ commonName: 'localhost', ...names, issuer: { cert: ca.cert, key: ca.key } });
+  return { ca, leaf };
+}
+
+describe('TOFU', () => {
+  it('pins on first use (file written) and passes the same key (match)', async () => {
+    const server = await serve();
+    const client = tofuClient();
+    expect(existsSync(knownHosts)).toBe(false);
+    const first = await client.fetch(server.url());
+    expect(first.tls.trust).toBe('first-use');
+    expect(first.tls.fingerprint).toBe(server.cert.fingerprint);
+    const file = await readFile(knownHosts, 'utf8');
+    expect(file).toMatch(new RegExp(`^${hostPort(server).replace(/\./g, '\\.')} ${server.cert.fingerprint} `, 'm'));
+    const second = await client.fetch(server.url(), { sessionResumption: false });
+    expect(second.tls.trust).toBe('match');
+    const other = await new Client({ ...limits, knownHosts }).fetch(server.url()); // a fresh client reads the file
+    expect(other.tls.trust).toBe('match');
+    expect(other.text()).toBe('run 3');
+  });
+
+  it('refuses a changed key before expiry, before any request byte is sent, naming both fingerprints', async () => {
+    const server = await serve();
+    const pinnedExpiry = inOneYear();
+    await new KnownHostsStore(knownHosts).pin({ hostPort: hostPort(server), fingerprint: OTHER_FP, expires: pinnedExpiry, added: new Date() });
+    const err = await rejection(tofuClient().fetch(server.url()));
+    expect(err.code).toBe('ERR_CERT_MISMATCH');
+    expect(err).toBeInstanceOf(CertificateError);
+    const mismatch = err as CertificateError;
+    expect(mismatch.hostPort).toBe(hostPort(server));
+    expect(mismatch.expectedFingerprint).toBe(OTHER_FP);
+    expect(mismatch.actualFingerprint).toBe(server.cert.fingerprint);
+    expect(err.message).toContain(OTHER_FP);
+    expect(err.message).toContain(server.cert.fingerprint);
+    await connectionsClosed(server);
+    expect(server.connectionCount).toBe(1);
+    expect(server.requests).toEqual([]); // not one byte of the request reached the server
+    expect((await new KnownHostsStore(knownHosts).get(hostPort(server)))?.fingerprint).toBe(OTHER_FP); // pin untouched
+  });
+
+  it('replaces an expired pin (repinned-expired)', async () => {
+    const server = await serve();
+    await new KnownHostsStore(knownHosts).pin({
+      hostPort: hostPort(server),
+      fingerprint: OTHER_FP,
+      expires: new Date(Date.now() - 86400_000),
+      added: new Date(Date.now() - 400 * 86400_000),
+    });
+    const res = await tofuClient().fetch(server.url());
+    expect(res.tls.trust).toBe('repinned-expired');
+    expect(res.complete).toBe(true);
+    expect((await new KnownHostsStore(knownHosts).get(hostPort(server)))?.fingerprint).toBe(server.cert.fingerprint);
+  });
+
+  it('re-pins a new key that validates against a CA given with `ca` (repinned-ca)', async () => {
+    const { ca, leaf } = caAndLeaf();
+    const server = await serve({ cert: leaf });
+    await new KnownHostsStore(knownHosts).pin({ hostPort: hostPort(server), fingerprint: OTHER_FP, expires: inOneYear(), added: new Date() });
+    const withoutCa = await rejection(tofuClient().fetch(server.url()));
+    expect(withoutCa.code).toBe('ERR_CERT_MISMATCH');
+    const res = await tofuClient().fetch(server.url(), { ca: ca.cert });
+    expect(res.tls.trust).toBe('repinned-ca');
+    expect((await new KnownHostsStore(knownHosts).get(hostPort(server)))?.fingerprint).toBe(leaf.fingerprint);
+    expect(server.requests).toEqual([server.url()]);
+  });
+
+  it('keys pins by host and port: two ports, two pins', async () => {
+    const a = await serve();
+    const b = await serve({ cert: createCertificate({ commonName: 'localhost', ipAddresses: ['127.0.0.1'] }) });
+    const client = tofuClient();
+    expect((await client.fetch(a.url())).tls.trust).toBe('first-use');
+    expect((await client.fetch(b.url())).tls.trust).toBe('first-use');
+    expect((await client.fetch(`gemini://localhost:${a.port}/`)).tls.trust).toBe('first-use'); // another host name
+    const pins = await new KnownHostsStore(knownHosts).list();
+    expect(pins.map((p) => [p.hostPort, p.fingerprint]).sort()).toEqual(
+      [
+        [hostPort(a), a.cert.fingerprint],
+        [hostPort(b), b.cert.fingerprint],
+        [`localhost:${a.port}`, a.cert.fingerprint],
+      ].sort(),
+    );
+  });
+
+  it('records the pinned certificate expiry', async () => {
+    const server = await serve();
+    await tofuClient().fetch(server.url());
+    const pin = await new KnownHostsStore(knownHosts).get(hostPort(server));
+    expect(pin?.expires.getTime()).toBe(server.cert.notAfter.getTime());
+  });
+});
+
+describe('CA mode', () => {
+  it('refuses an untrusted self-signed certificate with ERR_CERT_UNTRUSTED before sending the request', async () => {
+    const server = await serve();
+    const err = await rejection(new Client({ ...limits, trust: 'ca' }).fetch(server.url()));
+    expect(err.code).toBe('ERR_CERT_UNTRUSTED');
+    expect((err as CertificateError).actualFingerprint).toBe(server.cert.fingerprint);
+    await connectionsClosed(server);
+    expect(server.requests).toEqual([]);
+  });
+
+  it('accepts a leaf signed by a CA given with `ca`, for 127.0.0.1 and for localhost', async () => {
+    const { ca, leaf } = caAndLeaf();
+    const server = await serve({ cert: leaf });
+    const client = new Client({ ...limits, trust: 'ca', ca: ca.cert });
+    const byIp = await client.fetch(server.url());
+    expect(byIp.tls.trust).toBe('ca');
+    expect(byIp.complete).toBe(true);
+    const byName = await client.fetch(`gemini://localhost:${server.port}/`);
+    expect(byName.tls.trust).toBe('ca');
+    expect(byName.tls.certificate.issuer).toBe('gemfetch test CA');
+    expect(existsSync(knownHosts)).toBe(false);
+  });
+
+  it('refuses a CA-signed leaf issued for another name', async () => {
+    const { ca, leaf } = caAndLeaf({ dnsNames: ['other.example'] });
+    const server = await serve({ cert: leaf });
+    const err = await rejection(new Client({ ...limits, trust: 'ca', ca: ca.cert }).fetch(`gemini://localhost:${server.port}/`));
+    expect(err.code).toBe('ERR_CERT_UNTRUSTED');
+    expect(server.requests).toEqual([]);
+  });
+});
+
+describe('session resumption and trust', () => {
+  it('a resumed session does not turn a failed CA check into a pass', async () => {
+    const { ca, leaf } = caAndLeaf({ dnsNames: ['other.example'] });
+    const server = await serve({ cert: leaf });
+    const client = new Client({ ...limits, knownHosts, ca: ca.cert });
+    const url = `gemini://localhost:${server.port}/`;
+    const first = await client.fetch(url); // TOFU accepts it; the chain is valid but the name is not
+    expect(first.tls.trust).toBe('first-use');
+    await sleep(20); // let the TLS 1.3 ticket arrive
+    const err = await rejection(client.fetch(url, { trust: 'ca' }));
+    expect(err.code).toBe('ERR_CERT_UNTRUSTED');
+    const again = await client.fetch(url);
+    expect(again.tls.resumed).toBe(true); // resumption was possible all along
+    expect(again.tls.trust).toBe('match');
+  });
+
+  it('a resumed session is checked against the current pin', async () => {
+    const server = await serve();
+    const client = tofuClient();
+    expect((await client.fetch(server.url())).tls.trust).toBe('first-use');
+    await sleep(20);
+    await new KnownHostsStore(knownHosts).pin({ hostPort: hostPort(server), fingerprint: OTHER_FP, expires: inOneYear(), added: new Date() });
+    const err = await rejection(client.fetch(server.url()));
+    expect(err.code).toBe('ERR_CERT_MISMATCH');
+    expect((err as CertificateError).actualFingerprint).toBe(server.cert.fingerprint);
+  });
+});
+
+describe('insecure mode', () => {
+  it('accepts anything, reports the fingerprint, and writes no pin', async () => {
+    const server = await serve({ cert: createCertificate({ commonName: 'expired', notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) }) });
+    await new KnownHostsStore(knownHosts).pin({ hostPort: hostPort(server), fingerprint: OTHER_FP, expires: inOneYear(), added: new Date() });
+    const before = await readFile(knownHosts, 'utf8');
+    const res = await new Client({ ...limits, knownHosts, trust: 'insecure' }).fetch(server.url());
+    expect(res.tls.trust).toBe('insecure');
+    expect(res.tls.fingerprint).toBe(server.cert.fingerprint);
+    expect(res.complete).toBe(true);
+    expect(await readFile(knownHosts, 'utf8')).toBe(before);
+  });
+});
