@@ -1,0 +1,166 @@
+/**
+ * `gemfetch crawl SEED...`: crawl politely, one NDJSON record per URL.
+ *
+ * With `--state DIR` the crawl is resumable: run the same command again after
+ * an interruption (even `kill -9`). Records are journaled before they are
+ * written out; `--output FILE` is appended to, and on resume it first receives
+ * the journaled records it is missing (it holds a prefix of the journal's
+ * records, so nothing is lost or written twice). On stdout, records of the
+ * previous runs are not written again; a record journaled in the instant
+ * before a kill may be missing from stdout (use --output for exactly-once).
+ */
+import fs from 'node:fs';
+import { crawl, DEFAULT_CRAWL_RETRIES, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../crawl.js';
+import { journalRecords } from '../../crawl-state.js';
+import { fromUserInput } from '../../url.js';
+import { ExitCode } from '../exit-codes.js';
+import { addFetchOptions, requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
+import { formatDuration } from '../units.js';
+import { UsageError } from '../usage-error.js';
+import {
+  abortOnSignals,
+  addPolitenessOptions,
+  askedForHelp,
+  commandParser,
+  inputLines,
+  NdjsonOutput,
+  politenessFromArgs,
+  rate,
+  StatusLine,
+  type PolitenessArgs,
+} from './batch.js';
+
+interface CrawlArgs extends PolitenessArgs, FetchArgs {
+  _: Array<string | number>;
+  scope?: CrawlScope;
+  maxDepth?: number;
+  maxPages?: number;
+  include?: string[];
+  exclude?: string[];
+  robotsAgent?: string;
+  ignoreRobots?: boolean;
+  state?: string;
+  mirror?: string;
+  warc?: string;
+}
+
+const DEFAULT_DELAY = '1s';
+
+/** `gemfetch crawl ...`; resolves with the exit code (0 when the crawl ran to its end). */
+export async function run(argv: string[]): Promise<number> {
+  const parser = addFetchOptions(
+    addPolitenessOptions(
+      commandParser(
+        argv,
+        'Usage: gemfetch crawl [options] SEED...\n\nFollows links from the seeds politely (robots.txt, one connection per host, a delay) and writes one JSON record per URL. --state DIR makes it resumable.',
+      ),
+      { delay: DEFAULT_DELAY, retries: DEFAULT_CRAWL_RETRIES },
+    )
+      .option('scope', { type: 'string', choices: ['host', 'prefix', 'all'], describe: 'which links to follow: same host as a seed (default), under a seed\'s directory, or all' })
+      .option('max-depth', { type: 'number', requiresArg: true, describe: 'deepest link depth (seeds are 0; default 32)' })
+      .option('max-pages', { type: 'number', requiresArg: true, describe: 'most URLs to request, resumed runs included' })
+      .option('include', { type: 'string', array: true, requiresArg: true, describe: 'follow only URLs matching this regular expression (repeatable)' })
+      .option('exclude', { type: 'string', array: true, requiresArg: true, describe: 'do not follow URLs matching this regular expression (repeatable)' })
+      .option('robots-agent', { type: 'string', choices: ['researcher', 'indexer', 'archiver'], describe: 'robots.txt virtual agent obeyed besides * (default researcher)' })
+      .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
+      .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal' })
+      .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH)' })
+      .option('warc', { type: 'string', requiresArg: true, describe: 'append the raw responses to this WARC 1.1 file' }),
+  );
+  const args = (await parser.parseAsync()) as unknown as CrawlArgs;
+  if (askedForHelp(argv)) return ExitCode.Ok;
+
+  const seeds: string[] = [];
+  for await (const line of inputLines(args._.map(String), args.file)) seeds.push(fromUserInput(line));
+  if (seeds.length === 0 && !args.state) throw new UsageError('crawl needs at least one seed URL (or --state DIR to resume)');
+  const requestOptions = await requestOptionsFromArgs(args);
+  const politeness = politenessFromArgs(args, DEFAULT_DELAY);
+  const include = (args.include ?? []).map((p) => regex('--include', p));
+  const exclude = (args.exclude ?? []).map((p) => regex('--exclude', p));
+  const whole = (name: string, value: number | undefined): number | undefined => {
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new UsageError(`--${name} needs a whole number, 0 or more`);
+    return value;
+  };
+  const maxDepth = whole('max-depth', args.maxDepth);
+  const maxPages = whole('max-pages', args.maxPages);
+
+  if (args.ignoreRobots && !args.quiet) {
+    process.stderr.write('gemfetch crawl: WARNING: --ignore-robots: robots.txt is NOT fetched nor obeyed. Capsule owners ask bots to respect it.\n');
+  }
+
+  const output = new NdjsonOutput(args.output);
+  const controller = new AbortController();
+  const removeHandlers = abortOnSignals(controller);
+  const status = new StatusLine(!args.quiet);
+  let stats: CrawlStats | undefined;
+  try {
+    if (args.state && args.output && args.output !== '-') await catchUpOutput(args.state, args.output, output);
+    const records = crawl(seeds, {
+      ...politeness,
+      requestOptions,
+      signal: controller.signal,
+      ...(args.scope ? { scope: args.scope } : {}),
+      ...(maxDepth !== undefined ? { maxDepth } : {}),
+      ...(maxPages !== undefined ? { maxPages } : {}),
+      include,
+      exclude,
+      robots: !args.ignoreRobots,
+      ...(args.robotsAgent ? { robotsAgent: args.robotsAgent } : {}),
+      ...(args.state ? { stateDir: args.state } : {}),
+      ...(args.mirror ? { mirrorDir: args.mirror } : {}),
+      ...(args.warc ? { warcFile: args.warc } : {}),
+      onProgress: (s) => {
+        stats = s;
+        status.update(() => `crawl: ${s.records} done, ${s.frontier} queued, ${s.hosts} hosts, ${rate(s.records, s.startedAt)}, ${s.errors} errors`);
+      },
+    });
+    for await (const record of records) await output.write(record);
+  } finally {
+    status.clear();
+    output.close();
+    removeHandlers();
+  }
+  if (!args.quiet && stats) process.stderr.write(`${summary(stats, controller.signal.aborted)}\n`);
+  return controller.signal.aborted ? ExitCode.Interrupted : ExitCode.Ok;
+}
+
+function regex(option: string, pattern: string): RegExp {
+  try {
+    return new RegExp(pattern);
+  } catch (err) {
+    throw new UsageError(`${option} ${JSON.stringify(pattern)}: not a valid regular expression (${(err as Error).message})`);
+  }
+}
+
+/**
+ * Makes the output file hold every journaled record: it holds a prefix of
+ * them (records are journaled, then written out), so the ones after its last
+ * complete line are appended. A torn last line is cut first.
+ */
+async function catchUpOutput(stateDir: string, file: string, output: NdjsonOutput): Promise<void> {
+  let lines = 0;
+  if (fs.existsSync(file)) {
+    const text = fs.readFileSync(file);
+    const end = text.lastIndexOf(0x0a) + 1;
+    if (end !== text.length) fs.truncateSync(file, end);
+    for (let i = 0; i < end; i++) if (text[i] === 0x0a) lines++;
+  }
+  let index = 0;
+  for await (const record of journalRecords<CrawlRecord>(stateDir)) {
+    if (index++ >= lines) await output.write(record);
+  }
+}
+
+function summary(s: CrawlStats, interrupted: boolean): string {
+  const elapsed = formatDuration(Date.now() - s.startedAt);
+  const parts = [
+    `${s.records} URLs in ${elapsed}`,
+    `${s.records - s.errors - s.incomplete} answered in full`,
+    `${s.incomplete} incomplete`,
+    `${s.errors} not fetched or no response`,
+    `${s.hosts} hosts (${s.setAside} set aside)`,
+  ];
+  if (s.resumedRecords > 0) parts.push(`${s.resumedRecords} recorded by earlier runs`);
+  if (s.leftOver > 0) parts.push(`${s.leftOver} left in the frontier by --max-pages`);
+  return `gemfetch crawl${interrupted ? ' (interrupted)' : ''}: ${parts.join(', ')}`;
+}

@@ -1,0 +1,61 @@
+/**
+ * `gemfetch survey HOST...`: does each capsule end its responses with TLS
+ * close_notify? One NDJSON record per host, then a summary table on stderr.
+ */
+import { formatSurveySummary, summarizeSurvey, survey, DEFAULT_SURVEY_RETRIES, type SurveyRecord } from '../../survey.js';
+import { ExitCode } from '../exit-codes.js';
+import { addFetchOptions, requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
+import { UsageError } from '../usage-error.js';
+import {
+  abortOnSignals,
+  addPolitenessOptions,
+  askedForHelp,
+  commandParser,
+  inputLines,
+  NdjsonOutput,
+  politenessFromArgs,
+  StatusLine,
+  type PolitenessArgs,
+} from './batch.js';
+
+interface SurveyArgs extends PolitenessArgs, FetchArgs {
+  _: Array<string | number>;
+  missing?: boolean;
+}
+
+/** `gemfetch survey ...`; resolves with 0 once every host was surveyed. */
+export async function run(argv: string[]): Promise<number> {
+  const parser = addFetchOptions(
+    addPolitenessOptions(
+      commandParser(
+        argv,
+        'Usage: gemfetch survey [options] HOST...\n\nRequests each capsule\'s root (and with --missing a page that does not exist) and reports whether it ends responses with TLS close_notify, its TLS version, cipher and certificate. Certificates are not pinned (trust mode insecure) unless --tofu or --ca is given.',
+      ),
+      { delay: '0', retries: DEFAULT_SURVEY_RETRIES },
+    ).option('missing', { type: 'boolean', describe: 'also request a missing page, to see how error pages end' }),
+  );
+  const args = (await parser.parseAsync()) as unknown as SurveyArgs;
+  if (askedForHelp(argv)) return ExitCode.Ok;
+  const requestOptions = await requestOptionsFromArgs(args);
+  const politeness = politenessFromArgs(args, '0');
+  const output = new NdjsonOutput(args.output);
+  const controller = new AbortController();
+  const removeHandlers = abortOnSignals(controller);
+  const status = new StatusLine(!args.quiet);
+  const records: SurveyRecord[] = [];
+  try {
+    const hosts = inputLines(args._.map(String), args.file);
+    for await (const record of survey(hosts, { ...politeness, requestOptions, signal: controller.signal, missing: args.missing === true })) {
+      records.push(record);
+      await output.write(record);
+      status.update(() => `survey: ${records.length} capsules`);
+    }
+  } finally {
+    status.clear();
+    output.close();
+    removeHandlers();
+  }
+  if (records.length === 0 && !controller.signal.aborted) throw new UsageError('survey needs at least one host (arguments, -f FILE or stdin)');
+  if (!args.quiet) process.stderr.write(`${formatSurveySummary(summarizeSurvey(records))}\n`);
+  return controller.signal.aborted ? ExitCode.Interrupted : ExitCode.Ok;
+}

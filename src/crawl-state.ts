@@ -1,0 +1,267 @@
+/**
+ * Crawl state: a compact seen-set and the append-only journal behind
+ * `crawl --state DIR`.
+ *
+ * Journal: `DIR/journal.ndjson`, one JSON object per line, only ever appended:
+ * - `{"q":HREF,"d":DEPTH,"p":PARENT}`: a URL entered the frontier;
+ * - `{"r":RECORD}`: the record of a URL (the URL is done for good).
+ *
+ * A page's discovered links and its record go out in ONE write(2), links
+ * first, so a kill leaves either both or neither (a torn last line is
+ * dropped, and truncated away, on the next open). Every append is a
+ * synchronous write to the kernel: a process killed at any moment (even
+ * SIGKILL) loses nothing it had appended. Data are flushed to the disk
+ * (fdatasync) at most one second after an append and on close: a power
+ * failure can lose up to the last second.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+/**
+ * A set of 64-bit hashes of strings (the first 8 bytes of SHA-256) in an
+ * open-addressing table: 8 bytes per slot, load factor at most 1/2, so 16-32
+ * bytes per member whatever the string length. Two different strings collide
+ * with probability about n^2 / 2^65 (for 10 million URLs: about 3 in a
+ * million that ANY two collide); a collision makes `has` answer true for a
+ * string never added.
+ */
+export class HashSet64 {
+  #hi: Uint32Array;
+  #lo: Uint32Array;
+  #size = 0;
+
+  constructor(initialCapacity = 1024) {
+    let capacity = 16;
+    while (capacity < initialCapacity * 2) capacity *= 2;
+    this.#hi = new Uint32Array(capacity);
+    this.#lo = new Uint32Array(capacity);
+  }
+
+  /** Members. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Whether `value` (or a string with the same 64-bit hash) was added. */
+  has(value: string): boolean {
+    const [hi, lo] = hash64(value);
+    return this.#find(hi, lo) >= 0;
+  }
+
+  /** Adds `value`; returns false when it was already there. */
+  add(value: string): boolean {
+    const [hi, lo] = hash64(value);
+    if (this.#find(hi, lo) >= 0) return false;
+    if ((this.#size + 1) * 2 > this.#hi.length) this.#grow();
+    this.#insert(hi, lo);
+    this.#size++;
+    return true;
+  }
+
+  #find(hi: number, lo: number): number {
+    const mask = this.#hi.length - 1;
+    for (let i = lo & mask; ; i = (i + 1) & mask) {
+      const h = this.#hi[i]!;
+      const l = this.#lo[i]!;
+      if (h === 0 && l === 0) return -1;
+      if (h === hi && l === lo) return i;
+    }
+  }
+
+  #insert(hi: number, lo: number): void {
+    const mask = this.#hi.length - 1;
+    let i = lo & mask;
+    while (this.#hi[i] !== 0 || this.#lo[i] !== 0) i = (i + 1) & mask;
+    this.#hi[i] = hi;
+    this.#lo[i] = lo;
+  }
+
+  #grow(): void {
+    const oldHi = this.#hi;
+    const oldLo = this.#lo;
+    this.#hi = new Uint32Array(oldHi.length * 2);
+    this.#lo = new Uint32Array(oldLo.length * 2);
+    for (let i = 0; i < oldHi.length; i++) {
+      if (oldHi[i] !== 0 || oldLo[i] !== 0) this.#insert(oldHi[i]!, oldLo[i]!);
+    }
+  }
+}
+
+function hash64(value: string): [number, number] {
+  const digest = createHash('sha256').update(value).digest();
+  let hi = digest.readUInt32BE(0);
+  const lo = digest.readUInt32BE(4);
+  if (hi === 0 && lo === 0) hi = 1; // 0/0 marks an empty slot
+  return [hi, lo];
+}
+
+/** A frontier entry. */
+export interface QueuedUrl {
+  /** Normalised href. */
+  url: string;
+  depth: number;
+  /** The page that linked to it; null for seeds. */
+  parent: string | null;
+}
+
+/** What a journal held when it was opened. */
+export interface JournalContents {
+  /** URLs queued and not done, in queue order. */
+  frontier: QueuedUrl[];
+  /** Every URL ever queued (done or not). */
+  seen: HashSet64;
+  /** `url` of every record, for inputs that never entered the frontier (invalid seeds). */
+  recordedInputs: Set<string>;
+  /** Number of records in the journal. */
+  recordCount: number;
+  /** Lines that did not parse (none in a healthy journal: a torn last line is cut on open). */
+  skippedLines: number;
+}
+
+/** Name of the journal file inside the state directory. */
+export const JOURNAL_FILE = 'journal.ndjson';
+const FLUSH_INTERVAL_MS = 1000;
+
+/**
+ * The append-only crawl journal (see the module comment for its format and
+ * durability). One writer at a time: a second process opening the same
+ * directory is not detected.
+ */
+export class CrawlJournal<R extends { url: string }> {
+  readonly path: string;
+  #fd: number;
+  #dirty = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  private constructor(file: string, fd: number) {
+    this.path = file;
+    this.#fd = fd;
+  }
+
+  /**
+   * Opens (creating) the journal in `dir`, cuts a torn last line, and reads
+   * it back. `onRecord` sees every record in order (e.g. to rebuild a
+   * body-hash index). Memory while loading: the frontier (URLs not done) and
+   * the seen-set.
+   */
+  static async open<R extends { url: string }>(
+    dir: string,
+    onRecord: (record: R) => void = () => {},
+  ): Promise<{ journal: CrawlJournal<R>; contents: JournalContents }> {
+    await fs.promises.mkdir(dir, { recursive: true });
+    const file = path.join(dir, JOURNAL_FILE);
+    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
+    cutTornTail(fd);
+    const contents = await readJournal<R>(file, onRecord);
+    return { journal: new CrawlJournal<R>(file, fd), contents };
+  }
+
+  /** Appends queued URLs (and then a record, if given) in one write. */
+  append(queued: readonly QueuedUrl[], record?: R): void {
+    let text = '';
+    for (const q of queued) text += `${JSON.stringify({ q: q.url, d: q.depth, p: q.parent })}\n`;
+    if (record) text += `${JSON.stringify({ r: record })}\n`;
+    if (text === '') return;
+    const bytes = Buffer.from(text, 'utf8');
+    let offset = 0;
+    while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
+    this.#dirty = true;
+    this.#timer ??= setTimeout(() => this.#flush(), FLUSH_INTERVAL_MS).unref();
+  }
+
+  #flush(): void {
+    this.#timer = undefined;
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    try {
+      fs.fdatasyncSync(this.#fd);
+    } catch {
+      // best effort: the data are with the kernel already
+    }
+  }
+
+  /** Flushes to disk and closes. */
+  close(): void {
+    if (this.#fd < 0) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#dirty = true;
+    this.#flush();
+    fs.closeSync(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+/** Truncates the file after its last newline (a line torn by a kill). */
+function cutTornTail(fd: number): void {
+  const size = fs.fstatSync(fd).size;
+  if (size === 0) return;
+  const chunk = Buffer.alloc(Math.min(size, 64 * 1024));
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - chunk.length);
+    const n = fs.readSync(fd, chunk, 0, end - start, start);
+    const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+    if (nl >= 0) {
+      const keep = start + nl + 1;
+      if (keep !== size) fs.ftruncateSync(fd, keep);
+      return;
+    }
+    end = start;
+  }
+  fs.ftruncateSync(fd, 0);
+}
+
+async function readJournal<R extends { url: string }>(file: string, onRecord: (record: R) => void): Promise<JournalContents> {
+  const pending = new Map<string, QueuedUrl>();
+  const seen = new HashSet64();
+  const recordedInputs = new Set<string>();
+  let recordCount = 0;
+  let skippedLines = 0;
+  for await (const entry of journalEntries(file)) {
+    if (entry === undefined) {
+      skippedLines++;
+    } else if ('q' in entry) {
+      if (seen.add(entry.q)) pending.set(entry.q, { url: entry.q, depth: entry.d, parent: entry.p });
+    } else {
+      const record = entry.r as R;
+      recordCount++;
+      if (!pending.delete(record.url) && !seen.has(record.url)) recordedInputs.add(record.url);
+      onRecord(record);
+    }
+  }
+  return { frontier: [...pending.values()], seen, recordedInputs, recordCount, skippedLines };
+}
+
+type JournalEntry = { q: string; d: number; p: string | null } | { r: unknown };
+
+async function* journalEntries(file: string): AsyncGenerator<JournalEntry | undefined> {
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line === '') continue;
+    let entry: unknown;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      yield undefined;
+      continue;
+    }
+    if (entry && typeof entry === 'object' && ('q' in entry || 'r' in entry)) yield entry as JournalEntry;
+    else yield undefined;
+  }
+}
+
+/**
+ * Every record of the journal in `dir`, in the order they were written
+ * (for re-emitting records an output file missed). Yields nothing when there
+ * is no journal.
+ */
+export async function* journalRecords<R>(dir: string): AsyncGenerator<R> {
+  const file = path.join(dir, JOURNAL_FILE);
+  if (!fs.existsSync(file)) return;
+  for await (const entry of journalEntries(file)) {
+    if (entry && 'r' in entry) yield entry.r as R;
+  }
+}

@@ -1,0 +1,454 @@
+/**
+ * `crawl`: follow links from seed URLs, politely, resumably, and yield one
+ * record per URL taken into the frontier.
+ */
+import { Client } from './client.js';
+import { decodeBody } from './charset.js';
+import { extractLinks } from './gemtext.js';
+import { classifyRecord, HostScheduler } from './host-scheduler.js';
+import { errorRecord, type FetchRecord } from './record.js';
+import { parseRobots, type RobotsRules } from './robots.js';
+import { parseGeminiUrl, resolveReference, type GeminiUrl } from './url.js';
+import { CrawlJournal, HashSet64, type QueuedUrl } from './crawl-state.js';
+import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './batch.js';
+import { writeMirror } from './mirror.js';
+import { WarcWriter } from './warc.js';
+
+/** Which discovered links a crawl follows. */
+export type CrawlScope =
+  /** Links to the hosts (host:port) of the seeds. */
+  | 'host'
+  /** Links under a seed's directory: its URL up to the last `/` of its path. */
+  | 'prefix'
+  /** Every gemini link. */
+  | 'all';
+
+/** Virtual robots.txt agents of the companion specification. */
+export type RobotsAgent = 'researcher' | 'indexer' | 'archiver';
+
+/** Options of {@link crawl}. */
+export interface CrawlOptions extends BulkOptions {
+  /** Default `host`. */
+  scope?: CrawlScope;
+  /** Deepest link depth followed (seeds are depth 0; default 32). */
+  maxDepth?: number;
+  /** Most URLs requested in the whole crawl, resumed runs included (default unlimited). */
+  maxPages?: number;
+  /** When given, only URLs (normalised href) matching one of these are followed. Seeds are always fetched. */
+  include?: RegExp[];
+  /** URLs matching one of these are not followed. */
+  exclude?: RegExp[];
+  /** Obey robots.txt (default true). */
+  robots?: boolean;
+  /** Virtual agent obeyed besides `*` (default `researcher`); `gemfetch` groups are obeyed too. */
+  robotsAgent?: RobotsAgent | string;
+  /** Directory of the resumable journal (see crawl-state.ts). */
+  stateDir?: string;
+  /** Mirror 2x bodies into this directory (see mirror.ts). */
+  mirrorDir?: string;
+  /** Append a WARC 1.1 record per response to this file (see warc.ts). */
+  warcFile?: string;
+  /** Called after every record and once at the end with the live figures. */
+  onProgress?: (stats: CrawlStats) => void;
+}
+
+/** One line of `gemfetch crawl`: a {@link FetchRecord} plus crawl facts. */
+export interface CrawlRecord extends FetchRecord {
+  /** Link depth (seeds: 0). */
+  depth: number;
+  /** The page whose link (or redirect) queued this URL; null for seeds. */
+  parent: string | null;
+  /** Requests made for this URL (0: not fetched — invalid, disallowed by robots.txt, host set aside). */
+  attempts: number;
+  /** The first URL whose 2x body had the same SHA-256, when this one is a duplicate (its links are still followed: relative links differ by base). */
+  duplicateOf: string | null;
+  /** Links found in a text/gemini 2x body (all schemes), null for other responses. */
+  links: number | null;
+  /** True when links were parsed from a body that was not complete (cut, or limited by us). */
+  linksFromIncomplete: boolean;
+  /** New URLs this response added to the frontier (links and redirect targets). */
+  queued: number;
+  /** Where the body was mirrored, when mirroring. */
+  mirrorPath: string | null;
+}
+
+/** Live figures of a crawl. */
+export interface CrawlStats {
+  /** Records yielded (this run). */
+  records: number;
+  /** Records with `error` set. */
+  errors: number;
+  /** Records of responses that were not complete. */
+  incomplete: number;
+  /** URLs queued or running. */
+  frontier: number;
+  /** Hosts seen. */
+  hosts: number;
+  /** Hosts set aside. */
+  setAside: number;
+  /** URLs not fetched because `maxPages` was reached (still in the journal's frontier). */
+  leftOver: number;
+  /** Records found in the journal when resuming. */
+  resumedRecords: number;
+  /** `Date.now()` when the crawl started. */
+  startedAt: number;
+}
+
+/** Record error code of a URL that robots.txt disallows (no request made). */
+export const ERR_ROBOTS_DISALLOWED = 'ERR_ROBOTS_DISALLOWED';
+/** Default delay between two requests to one host in a crawl, ms. */
+export const DEFAULT_CRAWL_DELAY = 1000;
+/** Default retries in a crawl. */
+export const DEFAULT_CRAWL_RETRIES = 2;
+/** Default depth limit. */
+export const DEFAULT_MAX_DEPTH = 32;
+/** Default `maxBytes` of a crawl request (16 MiB), unless `requestOptions` says otherwise. */
+export const DEFAULT_CRAWL_MAX_BYTES = 16 * 1024 * 1024;
+/** Default `totalTimeout` of a crawl request (60 s), unless `requestOptions` says otherwise. */
+export const DEFAULT_CRAWL_TOTAL_TIMEOUT = 60_000;
+
+const ALLOW_ALL: RobotsRules = parseRobots('', []);
+
+interface RobotsEntry {
+  rules: RobotsRules | undefined;
+  ready: Promise<void>;
+}
+
+/**
+ * Crawls from `seeds` and yields one {@link CrawlRecord} per URL that entered
+ * the frontier (and per invalid seed), in completion order.
+ *
+ * Guarantees:
+ * - never requests the same normalised href twice (except URLs in flight when
+ *   a previous run was killed), never an empty or non-gemini URL; redirects
+ *   are not followed by the client but their targets are queued like links
+ *   (so scope, robots.txt and politeness apply to them);
+ * - links are followed only from text/gemini 2x bodies, including cut ones
+ *   (then `linksFromIncomplete` is true); a body seen before under another
+ *   URL is noted in `duplicateOf` (link traps are bounded by `maxDepth`);
+ * - robots.txt is fetched once per host, as `/robots.txt?gemfetch`, before any
+ *   other request to it; a disallowed URL yields a record with error code
+ *   {@link ERR_ROBOTS_DISALLOWED}; a robots.txt that cannot be had (no 2x)
+ *   allows everything;
+ * - with `stateDir`, each record is appended to the journal (with the links
+ *   it queued, in one write) BEFORE it is yielded; a restarted crawl skips
+ *   recorded URLs, re-queues the rest, and yields only new records;
+ * - with `maxPages`, no more than that many URLs are requested (journal included).
+ *
+ * Memory bounds: seen-set 16-32 bytes per URL ever queued ({@link HashSet64});
+ * the frontier in memory, about 100-200 bytes per queued URL (bounded by
+ * `maxPages`/`maxDepth`; with `stateDir` it is also on disk); body-hash index
+ * about 100 bytes per distinct 2x body (8-byte hash + first URL); bodies kept
+ * only while processing: at most `concurrency` x `maxBytes` (16 MiB default).
+ */
+export async function* crawl(seeds: string[], options: CrawlOptions = {}): AsyncGenerator<CrawlRecord> {
+  const client = options.client ?? new Client();
+  const controller = linkedController(options.signal);
+  const signal = controller.signal;
+  const requestOptions = {
+    maxBytes: DEFAULT_CRAWL_MAX_BYTES,
+    totalTimeout: DEFAULT_CRAWL_TOTAL_TIMEOUT,
+    ...options.requestOptions,
+    maxRedirects: 0,
+    signal,
+  };
+  const retries = options.retries ?? DEFAULT_CRAWL_RETRIES;
+  const slowDownRetries = options.slowDownRetries ?? DEFAULT_SLOW_DOWN_RETRIES;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const maxPages = options.maxPages ?? Infinity;
+  const robotsEnabled = options.robots ?? true;
+  const agents = [options.robotsAgent ?? 'researcher', 'gemfetch'];
+  const out = new RecordChannel<CrawlRecord>();
+  const highWater = Math.max(64, (options.concurrency ?? 16) * 4);
+  const scheduler = new HostScheduler({ ...options, delay: options.delay ?? DEFAULT_CRAWL_DELAY }, () => out.length < highWater);
+  out.onPull = () => scheduler.pump();
+
+  const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now() };
+  const bodyHashes = new Map<string, string>();
+  const robots = new Map<string, RobotsEntry>();
+  let seen = new HashSet64();
+  let recordedInputs = new Set<string>();
+  let frontier: QueuedUrl[] = [];
+  let pagesRequested = 0;
+  let outstanding = 0;
+  let finished = false;
+  let journal: CrawlJournal<CrawlRecord> | undefined;
+  let warc: WarcWriter | undefined;
+
+  const noteBodyHash = (record: FetchRecord): string | null => {
+    if (record.sha256 === null || record.status === null || Math.floor(record.status / 10) !== 2) return null;
+    const key = record.sha256.slice(0, 16);
+    const first = bodyHashes.get(key);
+    if (first !== undefined && first !== record.url) return first;
+    if (first === undefined) bodyHashes.set(key, record.url);
+    return null;
+  };
+
+  if (options.stateDir) {
+    const opened = await CrawlJournal.open<CrawlRecord>(options.stateDir, (record) => {
+      if (record.attempts > 0) pagesRequested++;
+      if (record.duplicateOf === null) noteBodyHash(record);
+    });
+    journal = opened.journal;
+    seen = opened.contents.seen;
+    recordedInputs = opened.contents.recordedInputs;
+    frontier = opened.contents.frontier;
+    stats.resumedRecords = opened.contents.recordCount;
+  }
+  if (options.warcFile) warc = new WarcWriter(options.warcFile, { software: 'gemfetch', description: `crawl of ${seeds.join(' ')}` });
+
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    scheduler.stop();
+    journal?.close();
+    warc?.close();
+    refreshStats();
+    options.onProgress?.(stats);
+    out.end();
+    controller.abort();
+  };
+
+  const refreshStats = (): void => {
+    stats.frontier = outstanding;
+    stats.hosts = scheduler.hostCount;
+    stats.setAside = scheduler.setAsideCount;
+  };
+
+  /** Journals then yields a record; queues the URLs it discovered. */
+  const emit = (record: CrawlRecord, discovered: QueuedUrl[], countsAsOutstanding = true): void => {
+    if (finished) return;
+    journal?.append(discovered, record);
+    stats.records++;
+    if (record.error) stats.errors++;
+    else if (!record.complete) stats.incomplete++;
+    out.push(record);
+    enqueue(discovered);
+    if (countsAsOutstanding) outstanding--;
+    refreshStats();
+    options.onProgress?.(stats);
+    if (outstanding === 0) finish();
+  };
+
+  // ---- scope
+
+  const seedUrls: GeminiUrl[] = [];
+  for (const seed of seeds) {
+    try {
+      seedUrls.push(parseGeminiUrl(seed));
+    } catch {
+      // reported below
+    }
+  }
+  const scopeHosts = new Set(seedUrls.map((u) => u.hostPort));
+  const scopePrefixes = seedUrls.map((u) => u.href.slice(0, u.href.length - u.path.length - (u.hasQuery ? u.query.length + 1 : 0)) + u.path.slice(0, u.path.lastIndexOf('/') + 1));
+  const inScope = (url: GeminiUrl): boolean => {
+    const scope = options.scope ?? 'host';
+    if (scope === 'host' && !scopeHosts.has(url.hostPort)) return false;
+    if (scope === 'prefix' && !scopePrefixes.some((prefix) => url.href.startsWith(prefix))) return false;
+    if (options.include?.length && !options.include.some((re) => re.test(url.href))) return false;
+    if (options.exclude?.some((re) => re.test(url.href))) return false;
+    return true;
+  };
+
+  /** A discovered reference, if it is to be queued (and marks it seen). */
+  const consider = (ref: string, depth: number, parent: string): QueuedUrl | undefined => {
+    if (depth > maxDepth || !/^gemini:/i.test(ref)) return undefined;
+    let url: GeminiUrl;
+    try {
+      url = parseGeminiUrl(ref);
+    } catch {
+      return undefined;
+    }
+    if (!inScope(url) || !seen.add(url.href)) return undefined;
+    return { url: url.href, depth, parent };
+  };
+
+  // ---- robots.txt
+
+  const ensureRobots = (url: GeminiUrl): void => {
+    if (!robotsEnabled || robots.has(url.hostPort)) return;
+    let ready!: () => void;
+    const entry: RobotsEntry = { rules: undefined, ready: new Promise<void>((resolve) => (ready = resolve)) };
+    const settle = (rules: RobotsRules): void => {
+      entry.rules = rules;
+      ready();
+    };
+    robots.set(url.hostPort, entry);
+    const robotsHref = parseGeminiUrl(`gemini://${url.hostPort}/robots.txt?gemfetch`).href;
+    scheduler.submit(
+      {
+        hostKey: url.hostPort,
+        run: async (attempt) => {
+          const got = await fetchAttempt(client, robotsHref, requestOptions, (r) => r.category === 2);
+          // network failures are not retried here: URL jobs waiting for the rules would hold the host's slot
+          const outcome = classifyRecord(got.record, attempt, 0, slowDownRetries);
+          if (outcome.retry && !signal.aborted) return outcome;
+          const ok = got.record.status !== null && Math.floor(got.record.status / 10) === 2 && got.body !== undefined;
+          settle(ok ? parseRobots(decodeBody(got.body!, got.response?.charset).text, agents) : ALLOW_ALL);
+          return { ...outcome, retry: false };
+        },
+        setAside: () => settle(ALLOW_ALL),
+      },
+      { front: true },
+    );
+  };
+
+  const robotsPath = (url: GeminiUrl): string => (url.hasQuery ? `${url.path}?${url.query}` : url.path);
+  const disallowedRecord = (q: QueuedUrl, url: GeminiUrl): CrawlRecord => ({
+    ...crawlFields(errorRecord(q.url, new Error('robots')), q, 0),
+    error: { code: ERR_ROBOTS_DISALLOWED, message: `robots.txt of ${url.hostPort} disallows ${robotsPath(url)} for ${agents.join(', ')} and *` },
+  });
+
+  // ---- pages
+
+  const finishPage = async (q: QueuedUrl, url: GeminiUrl, got: Attempt, attempts: number, date: Date): Promise<void> => {
+    const record = crawlFields(got.record, q, attempts);
+    const discovered: QueuedUrl[] = [];
+    const add = (ref: string): void => {
+      const next = consider(ref, q.depth + 1, q.url);
+      if (next) discovered.push(next);
+    };
+    const status = record.status;
+    if (status !== null && Math.floor(status / 10) === 2) {
+      record.duplicateOf = noteBodyHash(record);
+      // links of a duplicate body are still followed: relative links resolve differently under another base
+      if (record.mimeType === 'text/gemini' && got.body) {
+        const text = decodeBody(got.body, got.response?.charset).text;
+        const links = extractLinks(text, record.finalUrl ?? q.url, resolveReference);
+        record.links = links.length;
+        record.linksFromIncomplete = !record.complete;
+        for (const link of links) add(link.url);
+      }
+      if (options.mirrorDir && got.body) {
+        record.mirrorPath = (await writeMirror(options.mirrorDir, url, got.body, record.mimeType)) ?? null;
+      }
+    } else if (record.redirectNotFollowed) {
+      add(record.redirectNotFollowed.target);
+    }
+    record.queued = discovered.length;
+    if (warc && !finished && record.status !== null && record.termination !== null) {
+      warc.writeResponse({
+        targetUri: q.url,
+        date,
+        status: record.status,
+        meta: record.meta ?? '',
+        body: got.body ?? Buffer.alloc(0),
+        complete: record.complete,
+        termination: record.termination,
+      });
+    }
+    emit(record, discovered);
+  };
+
+  const submitUrl = (q: QueuedUrl): void => {
+    let url: GeminiUrl;
+    try {
+      url = parseGeminiUrl(q.url);
+    } catch (err) {
+      outstanding++;
+      emit(crawlFields(errorRecord(q.url, err), q, 0), []);
+      return;
+    }
+    outstanding++;
+    ensureRobots(url);
+    let attempts = 0;
+    let last: Attempt | undefined;
+    const disallowed = (): boolean => robotsEnabled && robots.get(url.hostPort)?.rules?.isAllowed(robotsPath(url)) === false;
+    scheduler.submit({
+      hostKey: url.hostPort,
+      skip: () => {
+        if (disallowed()) {
+          emit(disallowedRecord(q, url), []);
+          return true;
+        }
+        if (pagesRequested >= maxPages) {
+          outstanding--;
+          stats.leftOver++;
+          if (outstanding === 0) finish();
+          return true;
+        }
+        return false;
+      },
+      run: async (attempt) => {
+        attempts = attempt;
+        if (attempt === 1) {
+          const entry = robots.get(url.hostPort);
+          if (entry && entry.rules === undefined) await entry.ready;
+          if (disallowed()) {
+            emit(disallowedRecord(q, url), []);
+            return { contacted: false, health: 'neutral', retry: false };
+          }
+          pagesRequested++;
+        }
+        const date = new Date();
+        const keep = (r: { category: number; mimeType: string | undefined }): boolean =>
+          r.category === 2 && (r.mimeType === 'text/gemini' || warc !== undefined || options.mirrorDir !== undefined);
+        const got = await fetchAttempt(client, q.url, requestOptions, keep);
+        last = got;
+        const outcome = classifyRecord(got.record, attempt, retries, slowDownRetries);
+        if (outcome.retry && !signal.aborted) return outcome;
+        await finishPage(q, url, got, attempts, date);
+        return { ...outcome, retry: false };
+      },
+      // a URL already tried keeps the outcome of its last attempt
+      setAside: (reason) => {
+        if (last) void finishPage(q, url, last, attempts, new Date());
+        else emit(crawlFields(setAsideRecord(q.url, reason), q, attempts), []);
+      },
+    });
+  };
+
+  const enqueue = (entries: readonly QueuedUrl[]): void => {
+    for (const q of entries) submitUrl(q);
+  };
+
+  signal.addEventListener('abort', finish, { once: true });
+
+  // ---- start: resumed frontier, then new seeds
+
+  const newSeeds: QueuedUrl[] = [];
+  const invalidSeeds: CrawlRecord[] = [];
+  for (const seed of seeds) {
+    let url: GeminiUrl;
+    try {
+      url = parseGeminiUrl(seed);
+    } catch (err) {
+      if (!recordedInputs.has(seed)) {
+        recordedInputs.add(seed);
+        invalidSeeds.push(crawlFields(errorRecord(seed, err), { url: seed, depth: 0, parent: null }, 0));
+      }
+      continue;
+    }
+    if (seen.add(url.href)) newSeeds.push({ url: url.href, depth: 0, parent: null });
+  }
+  journal?.append(newSeeds);
+  outstanding++; // held while starting, so no early record can end the crawl
+  outstanding += invalidSeeds.length;
+  for (const record of invalidSeeds) emit(record, []);
+  enqueue(frontier);
+  frontier = [];
+  enqueue(newSeeds);
+  outstanding--;
+  if (outstanding === 0) finish();
+
+  try {
+    yield* out;
+  } finally {
+    finish();
+  }
+}
+
+function crawlFields(record: FetchRecord, q: QueuedUrl, attempts: number): CrawlRecord {
+  return {
+    ...record,
+    depth: q.depth,
+    parent: q.parent,
+    attempts,
+    duplicateOf: null,
+    links: null,
+    linksFromIncomplete: false,
+    queued: 0,
+    mirrorPath: null,
+  };
+}

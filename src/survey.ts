@@ -1,0 +1,268 @@
+/**
+ * The close_notify survey: for each capsule, fetch its root (and optionally a
+ * page that does not exist) and report whether it ends responses with TLS
+ * close_notify, plus its TLS version, cipher and certificate.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client } from './client.js';
+import { classifyRecord, HostScheduler } from './host-scheduler.js';
+import { errorRecord, type FetchRecord } from './record.js';
+import { fromUserInput, parseGeminiUrl, type GeminiUrl } from './url.js';
+import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './batch.js';
+
+/** Options of {@link survey}. */
+export interface SurveyOptions extends BulkOptions {
+  /** Also request a page that does not exist, to see how error pages end (default false). */
+  missing?: boolean;
+}
+
+/** One request of a survey. */
+export interface SurveyCheck {
+  url: string;
+  status: number | null;
+  meta: string | null;
+  complete: boolean;
+  termination: FetchRecord['termination'];
+  bytes: number;
+  error: FetchRecord['error'];
+}
+
+/** One line of `gemfetch survey`. */
+export interface SurveyRecord {
+  /** The host as given. */
+  host: string;
+  /** `host:port` surveyed; null when the input was not a valid host. */
+  hostPort: string | null;
+  /** The request of `/` (redirects followed as `requestOptions` say). */
+  root: SurveyCheck;
+  /** The request of a missing page, when asked for. */
+  missing: SurveyCheck | null;
+  /** For a 2x root: whether it ended with close_notify; null when the root was not 2x. */
+  closeNotifyOnSuccess: boolean | null;
+  /**
+   * For the first 4x/5x answer (the missing page, else the root): whether it
+   * ended with close_notify; null when no error page was seen.
+   */
+  closeNotifyOnError: boolean | null;
+  tls: { protocol: string; cipher: string; resumed: boolean } | null;
+  certificate: {
+    subject: string;
+    issuer: string;
+    /** Self-signed: TlsInfo says so, or subject CN = issuer CN. */
+    selfSigned: boolean;
+    notAfter: string;
+    expired: boolean;
+    fingerprint: string;
+  } | null;
+  /** Set when no request got a response (the root's error). */
+  error: FetchRecord['error'];
+}
+
+/** Counts over a survey. */
+export interface SurveySummary {
+  capsules: number;
+  /** Capsules that answered at least once. */
+  reachable: number;
+  /** Capsules whose root answered 2x. */
+  successChecked: number;
+  closeNotifyOnSuccess: number;
+  /** Capsules where an error page (4x/5x) was seen. */
+  errorChecked: number;
+  closeNotifyOnError: number;
+  tlsVersions: Record<string, number>;
+  selfSigned: number;
+  caIssued: number;
+  expired: number;
+}
+
+/** Default retries of a survey request. */
+export const DEFAULT_SURVEY_RETRIES = 0;
+
+/**
+ * Surveys every host (a name, `name:port`, or a gemini URL whose host:port is
+ * taken) and yields one {@link SurveyRecord} per input, in completion order.
+ * Certificates are not pinned unless `requestOptions.trust` says otherwise
+ * (default `insecure`: a survey observes, it does not decide trust).
+ * Politeness as in {@link HostScheduler}: the root and the missing page of a
+ * host are requested one after the other, `delay` apart. Bodies are hashed,
+ * never kept. Every input yields exactly one record unless aborted.
+ */
+export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, options: SurveyOptions = {}): AsyncGenerator<SurveyRecord> {
+  const client = options.client ?? new Client();
+  const controller = linkedController(options.signal);
+  const requestOptions = { trust: 'insecure' as const, totalTimeout: 30_000, maxBytes: 1024 * 1024, ...options.requestOptions, signal: controller.signal };
+  const retries = options.retries ?? DEFAULT_SURVEY_RETRIES;
+  const slowDownRetries = options.slowDownRetries ?? DEFAULT_SLOW_DOWN_RETRIES;
+  const out = new RecordChannel<SurveyRecord>();
+  const scheduler = new HostScheduler(options, () => out.length < 256);
+  out.onPull = () => scheduler.pump();
+  let outstanding = 1; // held until all input is read
+  const report = (record: SurveyRecord): void => {
+    if (controller.signal.aborted) return;
+    out.push(record);
+    if (--outstanding === 0) out.end();
+  };
+
+  /** Queues one request; `then` gets its final attempt. */
+  const request = (hostKey: string, href: string, then: (got: Attempt) => void, setAside: (reason: string) => void): void => {
+    scheduler.submit({
+      hostKey,
+      run: async (attempt) => {
+        const got = await fetchAttempt(client, href, requestOptions);
+        const outcome = classifyRecord(got.record, attempt, retries, slowDownRetries);
+        if (outcome.retry && !controller.signal.aborted) return outcome;
+        then(got);
+        return { ...outcome, retry: false };
+      },
+      setAside,
+    });
+  };
+
+  const surveyHost = (input: string): void => {
+    outstanding++;
+    let url: GeminiUrl;
+    try {
+      url = parseGeminiUrl(`gemini://${parseGeminiUrl(fromUserInput(input)).hostPort}/`);
+    } catch (err) {
+      report(buildRecord(input, null, { record: errorRecord(input, err), response: undefined, body: undefined }, null));
+      return;
+    }
+    const asideRecord = (reason: string): Attempt => ({ record: setAsideRecord(url.href, reason), response: undefined, body: undefined });
+    request(
+      url.hostPort,
+      url.href,
+      (root) => {
+        if (!options.missing || root.response === undefined) {
+          report(buildRecord(input, url, root, null));
+          return;
+        }
+        const missingHref = `gemini://${url.hostPort}/gemfetch-survey-missing-${randomBytes(6).toString('hex')}`;
+        request(
+          url.hostPort,
+          parseGeminiUrl(missingHref).href,
+          (missing) => report(buildRecord(input, url, root, missing)),
+          (reason) => report(buildRecord(input, url, root, asideRecord(reason))),
+        );
+      },
+      (reason) => report(buildRecord(input, url, asideRecord(reason), null)),
+    );
+  };
+
+  controller.signal.addEventListener(
+    'abort',
+    () => {
+      scheduler.stop();
+      out.end();
+    },
+    { once: true },
+  );
+  (async () => {
+    for await (const host of hosts) {
+      if (controller.signal.aborted) return;
+      if (host.trim() !== '') surveyHost(host.trim());
+    }
+    if (--outstanding === 0) out.end();
+  })().catch((err: unknown) => {
+    out.fail(err);
+    controller.abort();
+  });
+  try {
+    yield* out;
+  } finally {
+    controller.abort();
+  }
+}
+
+function check(got: Attempt): SurveyCheck {
+  const r = got.record;
+  return { url: r.finalUrl ?? r.url, status: r.status, meta: r.meta, complete: r.complete, termination: r.termination, bytes: r.bytes, error: r.error };
+}
+
+function isErrorPage(c: SurveyCheck | null): c is SurveyCheck {
+  return c !== null && c.status !== null && (Math.floor(c.status / 10) === 4 || Math.floor(c.status / 10) === 5);
+}
+
+function buildRecord(host: string, url: GeminiUrl | null, root: Attempt, missing: Attempt | null): SurveyRecord {
+  const rootCheck = check(root);
+  const missingCheck = missing ? check(missing) : null;
+  const errorPage = isErrorPage(missingCheck) ? missingCheck : isErrorPage(rootCheck) ? rootCheck : null;
+  const tls = root.response?.tls ?? missing?.response?.tls;
+  const rootOk = rootCheck.status !== null && Math.floor(rootCheck.status / 10) === 2;
+  return {
+    host,
+    hostPort: url?.hostPort ?? null,
+    root: rootCheck,
+    missing: missingCheck,
+    closeNotifyOnSuccess: rootOk ? rootCheck.termination === 'close_notify' : null,
+    closeNotifyOnError: errorPage ? errorPage.termination === 'close_notify' : null,
+    tls: tls ? { protocol: tls.protocol, cipher: tls.cipher, resumed: tls.resumed } : null,
+    certificate: tls
+      ? {
+          subject: tls.certificate.subject,
+          issuer: tls.certificate.issuer,
+          // TlsInfo.selfSigned relies on X509Certificate.checkIssued, which is false for leaf
+          // certificates without keyCertSign; same subject and issuer CN is the fallback
+          selfSigned: tls.certificate.selfSigned || tls.certificate.subject === tls.certificate.issuer,
+          notAfter: tls.certificate.validTo.toISOString(),
+          expired: tls.certificate.validTo.getTime() < Date.now(),
+          fingerprint: tls.fingerprint,
+        }
+      : null,
+    error: root.response || missing?.response ? null : rootCheck.error,
+  };
+}
+
+/** Counts a survey's records. */
+export function summarizeSurvey(records: Iterable<SurveyRecord>): SurveySummary {
+  const summary: SurveySummary = {
+    capsules: 0,
+    reachable: 0,
+    successChecked: 0,
+    closeNotifyOnSuccess: 0,
+    errorChecked: 0,
+    closeNotifyOnError: 0,
+    tlsVersions: {},
+    selfSigned: 0,
+    caIssued: 0,
+    expired: 0,
+  };
+  for (const r of records) {
+    summary.capsules++;
+    if (r.tls === null) continue;
+    summary.reachable++;
+    summary.tlsVersions[r.tls.protocol] = (summary.tlsVersions[r.tls.protocol] ?? 0) + 1;
+    if (r.closeNotifyOnSuccess !== null) {
+      summary.successChecked++;
+      if (r.closeNotifyOnSuccess) summary.closeNotifyOnSuccess++;
+    }
+    if (r.closeNotifyOnError !== null) {
+      summary.errorChecked++;
+      if (r.closeNotifyOnError) summary.closeNotifyOnError++;
+    }
+    if (r.certificate?.selfSigned) summary.selfSigned++;
+    else if (r.certificate) summary.caIssued++;
+    if (r.certificate?.expired) summary.expired++;
+  }
+  return summary;
+}
+
+/** The summary as a small text table (for stderr). First line: "N of M capsules send close_notify on success, K on error pages". */
+export function formatSurveySummary(s: SurveySummary): string {
+  const versions = Object.entries(s.tlsVersions)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([v, n]) => `${v} ${n}`)
+    .join(', ');
+  const rows: Array<[string, string]> = [
+    ['capsules', String(s.capsules)],
+    ['reachable', String(s.reachable)],
+    ['close_notify on success', `${s.closeNotifyOnSuccess} of ${s.successChecked} answering 2x`],
+    ['close_notify on error pages', `${s.closeNotifyOnError} of ${s.errorChecked} error pages seen`],
+    ['TLS versions', versions || '-'],
+    ['certificates', `${s.selfSigned} self-signed, ${s.caIssued} CA-issued, ${s.expired} expired`],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return [
+    `${s.closeNotifyOnSuccess} of ${s.capsules} capsules send close_notify on success, ${s.closeNotifyOnError} on error pages`,
+    ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`),
+  ].join('\n');
+}

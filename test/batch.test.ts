@@ -1,0 +1,177 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batch, type BatchRecord } from '../src/batch.js';
+import { Client } from '../src/client.js';
+import { HostScheduler, classifyRecord } from '../src/host-scheduler.js';
+import { errorRecord } from '../src/record.js';
+import { startGeminispace, type Geminispace } from './support/geminispace.js';
+
+const fast = { trust: 'insecure' as const, connectTimeout: 500, handshakeTimeout: 500, headerTimeout: 500, idleTimeout: 200, totalTimeout: 1500 };
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+describe('batch against a simulated Geminispace', () => {
+  let space: Geminispace;
+  beforeAll(async () => {
+    space = await startGeminispace([
+      { name: 'plain', pages: { '/': { body: '# hi\n' }, '/a': { body: 'a' }, '/b': { body: 'b' }, '/c': { body: 'c' }, '/d': { body: 'd' } } },
+      { name: 'fin', pages: { '/': { body: 'cut', ending: 'fin' } } },
+      { name: 'stall', pages: { '/': { body: 'partial', ending: 'none' } } },
+      {
+        name: 'slow44',
+        pages: { '/': (_ctx, n) => (n === 0 ? { header: '44 1' } : { body: 'after waiting' }) },
+      },
+      {
+        name: 'slow44x',
+        pages: { '/': (_ctx, n) => (n === 0 ? { header: '44 slow down please' } : { body: 'after doubling' }) },
+      },
+      { name: 'flaky', pages: { '/': (_ctx, n) => (n < 2 ? { header: '41 busy' } : { body: 'ok now' }) } },
+      { name: 'down', down: true },
+      { name: 'down2', down: true },
+    ]);
+  });
+  afterAll(async () => space?.close());
+
+  it('yields exactly one record per input, in any order, for every kind of outcome', async () => {
+    const plain = space.get('plain');
+    const inputs = [
+      plain.url('/'),
+      plain.url('/a'),
+      plain.url('/b'),
+      plain.url('/missing'),
+      space.get('fin').url('/'),
+      space.get('stall').url('/'),
+      space.get('down').url('/'),
+      'not a url',
+      'https://example.org/',
+      plain.url('/a'), // duplicate input: fetched again
+    ];
+    const records = await collect(batch(inputs, { requestOptions: fast, delay: 20 }));
+    expect(records).toHaveLength(inputs.length);
+    expect(records.map((r) => r.url).sort()).toEqual([...inputs].sort());
+    const by = (url: string): BatchRecord[] => records.filter((r) => r.url === url);
+    expect(by(plain.url('/'))[0]).toMatchObject({ status: 20, complete: true, termination: 'close_notify', attempts: 1 });
+    expect(by(plain.url('/a'))).toHaveLength(2);
+    expect(by(plain.url('/missing'))[0]).toMatchObject({ status: 51, complete: true });
+    expect(by(space.get('fin').url('/'))[0]).toMatchObject({ status: 20, complete: false, termination: 'tcp_fin' });
+    expect(by(space.get('stall').url('/'))[0]).toMatchObject({ status: 20, complete: false, termination: 'timeout' });
+    expect(by(space.get('down').url('/'))[0]!.error?.code).toBe('ERR_CONNECT');
+    expect(by('not a url')[0]).toMatchObject({ attempts: 0, error: { code: 'ERR_INVALID_URL' } });
+    expect(by('https://example.org/')[0]!.error?.code).toBe('ERR_INVALID_URL');
+    // politeness, measured by the server: one request at a time, delay between them
+    expect(plain.maxActive).toBe(1);
+    expect(plain.server!.maxConcurrentConnections).toBe(1);
+    const starts = plain.log.map((l) => l.start);
+    const ends = plain.log.map((l) => l.end!);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - ends[i - 1]!).toBeGreaterThanOrEqual(15);
+  });
+
+  it('honours an integer 44 META and doubles the delay otherwise, then retries', async () => {
+    const a = space.get('slow44');
+    const b = space.get('slow44x');
+    const records = await collect(batch([a.url('/'), b.url('/')], { requestOptions: fast, maxDelay: 1200 }));
+    for (const r of records) expect(r).toMatchObject({ status: 20, attempts: 2, complete: true });
+    expect(a.log).toHaveLength(2);
+    expect(a.log[1]!.start - a.log[0]!.end!).toBeGreaterThanOrEqual(950);
+    expect(b.log[1]!.start - b.log[0]!.end!).toBeGreaterThanOrEqual(950); // doubled from 0 to the 1 s floor
+  });
+
+  it('retries 4x with backoff and gives up on hosts that keep failing', async () => {
+    const flaky = space.get('flaky');
+    const down2 = space.get('down2');
+    const urls = [flaky.url('/'), ...Array.from({ length: 6 }, (_, i) => down2.url(`/${i}`))];
+    const records = await collect(batch(urls, { requestOptions: fast, retries: 2, retryBackoff: 10, maxFailures: 3 }));
+    expect(records).toHaveLength(urls.length);
+    expect(records.find((r) => r.url === flaky.url('/'))).toMatchObject({ status: 20, attempts: 3 });
+    const downRecords = records.filter((r) => r.url.startsWith(down2.url('')));
+    expect(downRecords).toHaveLength(6);
+    // 3 consecutive failed attempts set the host aside: no further request, the rest never tried
+    const tried = downRecords.filter((r) => r.attempts > 0);
+    expect(tried.every((r) => r.error?.code === 'ERR_CONNECT')).toBe(true);
+    expect(tried.reduce((sum, r) => sum + r.attempts, 0)).toBe(3);
+    const untried = downRecords.filter((r) => r.attempts === 0);
+    expect(untried.length).toBeGreaterThan(0);
+    expect(untried.every((r) => r.error?.code === 'ERR_HOST_SET_ASIDE')).toBe(true);
+  });
+
+  it('reads input lazily, from an async iterable, and stops on abort', async () => {
+    const plain = space.get('plain');
+    async function* urls(): AsyncGenerator<string> {
+      for (const p of ['/a', '/b', '/c', '/d']) yield plain.url(p);
+    }
+    const controller = new AbortController();
+    const seen: BatchRecord[] = [];
+    for await (const record of batch(urls(), { requestOptions: fast, readAhead: 1, signal: controller.signal })) {
+      seen.push(record);
+      if (seen.length === 2) controller.abort();
+    }
+    expect(seen).toHaveLength(2);
+  });
+
+  it.skipIf(!fs.existsSync(path.resolve(__dirname, '../dist/cli/commands/batch.js')))('runs as `gemfetch batch -f -`: one JSON line per input line, exit code of the worst', async () => {
+    const plain = space.get('plain');
+    const input = ['# a comment', plain.url('/a'), '', plain.url('/missing'), `${plain.host}:${plain.port}/b`, 'gemini://'].join('\n');
+    const child = spawn(process.execPath, [path.resolve(__dirname, '../bin/gemfetch.js'), 'batch', '-f', '-', '-k', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdin.end(input);
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as BatchRecord);
+    expect(lines).toHaveLength(4);
+    expect(lines.find((r) => r.url === plain.url('/b'))?.status).toBe(20); // schemeless input
+    expect(code).toBe(2); // the invalid URL outranks the 51
+  });
+
+  it('shares a client (TLS sessions are resumed per host)', async () => {
+    const plain = space.get('plain');
+    const client = new Client({ trust: 'insecure' });
+    const records = await collect(batch([plain.url('/a'), plain.url('/b'), plain.url('/c')], { client, requestOptions: fast }));
+    expect(records.filter((r) => r.tls?.resumed)).not.toHaveLength(0);
+  });
+});
+
+describe('HostScheduler', () => {
+  it('never runs more than perHost jobs of a host, nor more than concurrency in all', async () => {
+    const scheduler = new HostScheduler({ concurrency: 3, perHost: 2 });
+    let active = 0;
+    let maxActive = 0;
+    const perHost = new Map<string, number>();
+    let maxPerHost = 0;
+    for (let i = 0; i < 20; i++) {
+      const hostKey = `h${i % 3}`;
+      scheduler.submit({
+        hostKey,
+        run: async () => {
+          active++;
+          perHost.set(hostKey, (perHost.get(hostKey) ?? 0) + 1);
+          maxActive = Math.max(maxActive, active);
+          maxPerHost = Math.max(maxPerHost, perHost.get(hostKey)!);
+          await new Promise((r) => setTimeout(r, 2));
+          active--;
+          perHost.set(hostKey, perHost.get(hostKey)! - 1);
+          return { contacted: true, health: 'ok', retry: false };
+        },
+        setAside: () => {},
+      });
+    }
+    await scheduler.idle();
+    expect(maxActive).toBe(3);
+    expect(maxPerHost).toBe(2);
+  });
+
+  it('classifies records', () => {
+    const base = { ...errorRecord('gemini://h/', new Error('x')), error: null };
+    expect(classifyRecord({ ...base, status: 44, meta: '7' }, 1, 0, 5)).toMatchObject({ health: 'slow-down', slowDownSeconds: 7, retry: true });
+    expect(classifyRecord({ ...base, status: 44, meta: 'later' }, 6, 0, 5)).toMatchObject({ health: 'slow-down', retry: false });
+    expect(classifyRecord({ ...base, status: 41, meta: '' }, 1, 1, 5)).toMatchObject({ health: 'ok', retry: true });
+    expect(classifyRecord({ ...base, status: 51, meta: '' }, 1, 1, 5)).toMatchObject({ health: 'ok', retry: false });
+    expect(classifyRecord({ ...base, error: { code: 'ERR_CONNECT', message: '' } }, 2, 1, 5)).toMatchObject({ health: 'failure', retry: false });
+    expect(classifyRecord({ ...base, error: { code: 'ERR_INVALID_URL', message: '' } }, 1, 1, 5)).toMatchObject({ contacted: false, retry: false });
+  });
+});

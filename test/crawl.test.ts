@@ -1,0 +1,286 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crawl, type CrawlOptions, type CrawlRecord } from '../src/crawl.js';
+import { HashSet64 } from '../src/crawl-state.js';
+import { mirrorPath } from '../src/mirror.js';
+import { parseGeminiUrl } from '../src/url.js';
+import { startGeminispace, treePaths, type Capsule, type CapsuleDef, type Geminispace } from './support/geminispace.js';
+
+const fast = { trust: 'insecure' as const, connectTimeout: 500, handshakeTimeout: 500, headerTimeout: 500, idleTimeout: 200, totalTimeout: 1500 };
+const DELAY = 25;
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+const SITE_ROBOTS = [
+  '# robots for site',
+  'User-agent: *',
+  'Disallow: /private/',
+  '',
+  'User-agent: indexer',
+  'Disallow: /idx-only/',
+  '',
+  'User-agent: researcher',
+  'Disallow: /research-no/',
+].join('\n');
+
+export function worldDefinition(): CapsuleDef[] {
+  const plainCount = 8;
+  const defs: CapsuleDef[] = [
+    {
+      name: 'hub',
+      pages: {
+        '/': {
+          body: [
+            '# Hub',
+            ...['site', 'gemrobots', 'slow44', 'fin', 'stall', 'down', 'tree', 'slow', 'plain0'].map((n) => `=> {{${n}}}/ ${n}`),
+            '=> gopher://gopher.example/1/ a gopher hole',
+            '=> https://example.org/ the web',
+            '=> mailto:someone@example.org mail',
+            '=>',
+            '=> / myself',
+            '=> /#top myself again',
+            '```',
+            '=> /in-preformatted-not-a-link',
+            '```',
+          ].join('\n'),
+        },
+      },
+    },
+    {
+      name: 'site',
+      robots: SITE_ROBOTS,
+      pages: {
+        '/': { body: '=> a.gmi\n=> /old\n=> dup1\n=> dup2\n' },
+        '/a.gmi': { body: '=> ../b/c.gmi\n=> /\n=> /private/x.gmi\n=> /research-no/y\n=> /idx-only/z\n=> ./a.gmi\n' },
+        '/b/c.gmi': { body: '=> ./d.gmi?q=1\n=> /a.gmi#frag\n=> gopher://elsewhere/\n=> ../../../../b/c.gmi\n' },
+        '/b/d.gmi?q=1': { header: '20 text/plain', body: '=> /not-a-link-in-plain-text\n' },
+        '/idx-only/z': { body: 'fine for researchers\n' },
+        '/old': { header: '30 /new.gmi' },
+        '/new.gmi': { body: 'moved here\n' },
+        '/dup1': { body: 'same body\n=> dup-child\n' },
+        '/dup2': { body: 'same body\n=> dup-child\n' },
+        '/dup-child': { body: 'child\n' },
+      },
+    },
+    {
+      name: 'gemrobots',
+      robots: '# robots as gemtext\n=> / home\n```\nUser-agent: *\nDisallow: /secret\n```\n',
+      robotsMime: 'text/gemini',
+      pages: { '/': { body: '=> /secret/page\n=> /open\n' }, '/open': { body: 'open\n' } },
+    },
+    { name: 'slow44', pages: { '/': (_c, n) => (n === 0 ? { header: '44 1' } : { body: 'after the wait\n' }) } },
+    { name: 'fin', successEnding: 'fin', pages: { '/': { body: '=> /fin-child\n' }, '/fin-child': { body: 'x' } } },
+    { name: 'stall', pages: { '/': { body: '=> /after-stall\n', ending: 'none' }, '/after-stall': { body: 'ok' } } },
+    { name: 'down', down: true },
+    { name: 'tree', pages: { '/': { body: '=> /tree/\n' } }, tree: { depth: 8, fanout: 2 } },
+    { name: 'slow', answerDelayMs: 150, pages: { '/': { body: '=> /s1\n' }, '/s1': { body: 's1' } } },
+  ];
+  for (let i = 0; i < plainCount; i++) {
+    defs.push({
+      name: `plain${i}`,
+      notFoundEnding: i % 2 === 0 ? 'fin' : 'close_notify',
+      pages: {
+        '/': { body: `=> p1\n=> /p2\n=> {{plain${(i + 1) % plainCount}}}/ next\n=> /missing\n` },
+        '/p1': { body: `=> /\n=> p2\n` },
+        '/p2': { body: 'leaf\n' },
+      },
+    });
+  }
+  return defs;
+}
+
+describe('crawl of a simulated Geminispace', () => {
+  let space: Geminispace;
+  let records: CrawlRecord[];
+  const maxDepth = 5; // hub 0 -> tree / 1 -> /tree/ 2 -> ... level 3 at depth 5
+  beforeAll(async () => {
+    space = await startGeminispace(worldDefinition());
+    records = await collect(crawl([space.get('hub').url('/')], { scope: 'all', maxDepth, delay: DELAY, requestOptions: fast, retries: 1, retryBackoff: 20, maxFailures: 2 }));
+  }, 20_000);
+  afterAll(async () => space?.close());
+
+  const live = (): Capsule[] => space.capsules.filter((c) => !c.def.down);
+  const recordOf = (url: string): CrawlRecord | undefined => records.find((r) => r.url === url);
+
+  it('yields one record per queued URL, never the same URL twice', () => {
+    const urls = records.map((r) => r.url);
+    expect(new Set(urls).size).toBe(urls.length);
+    // every request a capsule saw (robots.txt aside) is recorded, and every recorded fetch was seen
+    for (const capsule of live()) {
+      const requested = capsule.log.map((l) => l.path).filter((p) => p !== '/robots.txt?gemfetch');
+      const unique = [...new Set(requested)];
+      const mine = records.filter((r) => r.url.startsWith(capsule.url('')) && r.attempts > 0);
+      expect(mine.map((r) => new URL(r.url).pathname + new URL(r.url).search).sort(), capsule.def.name).toEqual([...unique].sort());
+      if (capsule.def.name !== 'slow44') expect(requested).toEqual(unique);
+    }
+  });
+
+  it('sends only valid, non-empty gemini requests', () => {
+    for (const capsule of live()) {
+      for (const request of capsule.server!.requests) {
+        const url = parseGeminiUrl(request);
+        expect(url.href).toBe(request);
+        expect(url.host).toBe(capsule.host);
+      }
+    }
+    expect(records.some((r) => /gopher|https|mailto|in-preformatted/.test(r.url))).toBe(false);
+  });
+
+  it('is polite: one connection per host, the delay between requests (server side)', () => {
+    for (const capsule of live()) {
+      expect(capsule.maxActive, capsule.def.name).toBeLessThanOrEqual(1);
+      expect(capsule.server!.maxConcurrentConnections, capsule.def.name).toBeLessThanOrEqual(1);
+      for (let i = 1; i < capsule.log.length; i++) {
+        expect(capsule.log[i]!.start - capsule.log[i - 1]!.end!).toBeGreaterThanOrEqual(DELAY - 5);
+      }
+    }
+  });
+
+  it('fetches robots.txt once per host, first, as /robots.txt?gemfetch, and obeys it', () => {
+    const reached = live().filter((c) => c.log.length > 0);
+    expect(reached.length).toBeGreaterThan(12);
+    for (const capsule of reached) {
+      expect(capsule.log[0]!.path).toBe('/robots.txt?gemfetch');
+      expect(capsule.log.filter((l) => l.path.startsWith('/robots.txt'))).toHaveLength(1);
+    }
+    const site = space.get('site');
+    const paths = site.log.map((l) => l.path);
+    expect(paths.some((p) => p.startsWith('/private/') || p.startsWith('/research-no/'))).toBe(false);
+    expect(paths).toContain('/idx-only/z'); // only the indexer agent is refused
+    expect(recordOf(site.url('/private/x.gmi'))).toMatchObject({ attempts: 0, error: { code: 'ERR_ROBOTS_DISALLOWED' } });
+    expect(recordOf(site.url('/research-no/y'))?.error?.code).toBe('ERR_ROBOTS_DISALLOWED');
+    const gemrobots = space.get('gemrobots');
+    expect(gemrobots.log.map((l) => l.path)).not.toContain('/secret/page');
+    expect(recordOf(gemrobots.url('/secret/page'))?.error?.code).toBe('ERR_ROBOTS_DISALLOWED');
+    expect(recordOf(gemrobots.url('/open'))?.status).toBe(20);
+  });
+
+  it('resolves relative links, follows redirects as links, notes duplicates', () => {
+    const site = space.get('site');
+    expect(recordOf(site.url('/b/c.gmi'))?.status).toBe(20);
+    expect(recordOf(site.url('/b/d.gmi?q=1'))).toMatchObject({ status: 20, mimeType: 'text/plain', links: null });
+    expect(recordOf(site.url('/not-a-link-in-plain-text'))).toBeUndefined();
+    expect(recordOf(site.url('/old'))).toMatchObject({ status: 30, queued: 1 });
+    expect(recordOf(site.url('/new.gmi'))).toMatchObject({ status: 20, parent: site.url('/old') });
+    const dups = [recordOf(site.url('/dup1'))!, recordOf(site.url('/dup2'))!];
+    const duplicate = dups.find((r) => r.duplicateOf !== null)!;
+    const original = dups.find((r) => r.duplicateOf === null)!;
+    expect(duplicate.duplicateOf).toBe(original.url);
+    expect(duplicate.links).toBe(1);
+    expect(recordOf(site.url('/dup-child'))?.status).toBe(20);
+  });
+
+  it('handles 44, cut responses, stalls, slow and down capsules', () => {
+    const slow44 = space.get('slow44');
+    expect(recordOf(slow44.url('/'))).toMatchObject({ status: 20, attempts: 2 });
+    expect(slow44.log[2]!.start - slow44.log[1]!.end!).toBeGreaterThanOrEqual(950);
+    const fin = space.get('fin');
+    expect(recordOf(fin.url('/'))).toMatchObject({ complete: false, termination: 'tcp_fin', linksFromIncomplete: true, links: 1 });
+    expect(recordOf(fin.url('/fin-child'))?.status).toBe(20);
+    const stall = space.get('stall');
+    expect(recordOf(stall.url('/'))).toMatchObject({ termination: 'timeout', linksFromIncomplete: true });
+    expect(recordOf(stall.url('/after-stall'))?.complete).toBe(true);
+    expect(recordOf(space.get('slow').url('/s1'))?.complete).toBe(true);
+    const down = recordOf(space.get('down').url('/'))!;
+    expect(down.error?.code).toBe('ERR_CONNECT');
+    // robots.txt failed (1), then the page (2): maxFailures 2 sets the host aside before a retry
+    expect(down.attempts).toBe(1);
+  });
+
+  it('stops at maxDepth in a deep generated tree', () => {
+    const tree = space.get('tree');
+    const fetched = records.filter((r) => r.url.startsWith(tree.url('/tree/'))).map((r) => new URL(r.url).pathname);
+    expect(fetched.sort()).toEqual(treePaths(2, maxDepth - 2).sort());
+    expect(Math.max(...records.map((r) => r.depth))).toBe(maxDepth);
+  });
+
+  it('follows the ring of plain capsules (a cycle) as deep as maxDepth allows', () => {
+    // plainN/ is at depth N+1, its pages at N+2
+    for (let i = 0; i < 8; i++) {
+      const c = space.get(`plain${i}`);
+      expect(recordOf(c.url('/')) !== undefined, c.def.name).toBe(i + 1 <= maxDepth);
+      for (const p of ['/p1', '/p2', '/missing']) expect(recordOf(c.url(p)) !== undefined, `${c.def.name}${p}`).toBe(i + 2 <= maxDepth);
+      if (i + 2 <= maxDepth) expect(recordOf(c.url('/missing'))).toMatchObject({ status: 51, complete: i % 2 === 1 });
+    }
+  });
+});
+
+describe('crawl options', () => {
+  let space: Geminispace;
+  beforeAll(async () => {
+    space = await startGeminispace(worldDefinition().filter((d) => ['hub', 'site', 'plain0', 'plain1'].includes(d.name)));
+  });
+  afterAll(async () => space?.close());
+  const run = (seeds: string[], options: CrawlOptions): Promise<CrawlRecord[]> =>
+    collect(crawl(seeds, { delay: 5, requestOptions: fast, ...options }));
+
+  it('scope host stays on the seeds hosts; invalid seeds get a record', async () => {
+    const records = await run([space.get('plain0').url('/'), 'gemini://'], { scope: 'host' });
+    expect(records.find((r) => r.url === 'gemini://')?.error?.code).toBe('ERR_INVALID_URL');
+    const hosts = new Set(records.filter((r) => r.attempts > 0).map((r) => new URL(r.url).host));
+    expect([...hosts]).toEqual([`${space.get('plain0').host}:${space.get('plain0').port}`]);
+  });
+
+  it('scope prefix stays under the seed directory; include and exclude filter', async () => {
+    const site = space.get('site');
+    const records = await run([site.url('/b/c.gmi')], { scope: 'prefix' });
+    expect(records.map((r) => r.url).sort()).toEqual([site.url('/b/c.gmi'), site.url('/b/d.gmi?q=1')]);
+    const filtered = await run([site.url('/')], { exclude: [/dup/], include: [/\.gmi/] });
+    // the seed is always fetched; /old and /new.gmi: /old does not match the include pattern
+    expect(filtered.map((r) => new URL(r.url).pathname).sort()).toEqual(['/', '/a.gmi', '/b/c.gmi', '/b/d.gmi', '/private/x.gmi']);
+  });
+
+  it('maxPages bounds the requests; --ignore-robots fetches disallowed pages', async () => {
+    const site = space.get('site');
+    const before = site.log.length;
+    const limited = await run([site.url('/')], { maxPages: 3 });
+    expect(limited.filter((r) => r.attempts > 0)).toHaveLength(3);
+    expect(site.log.length - before).toBe(4); // robots.txt + 3 pages
+    const all = await run([site.url('/')], { robots: false, maxDepth: 2 });
+    expect(all.find((r) => r.url === site.url('/private/x.gmi'))?.status).toBe(51);
+  });
+
+  it('mirrors bodies inside the directory', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemfetch-mirror-'));
+    try {
+      const site = space.get('site');
+      const records = await run([site.url('/')], { mirrorDir: dir, maxDepth: 3 });
+      const mirrored = records.filter((r) => r.mirrorPath !== null);
+      expect(mirrored.length).toBeGreaterThan(4);
+      for (const r of mirrored) {
+        expect(path.relative(dir, r.mirrorPath!).startsWith('..')).toBe(false);
+        expect(fs.readFileSync(r.mirrorPath!).length).toBe(r.bytes);
+      }
+      expect(fs.existsSync(path.join(dir, `${site.host}_${site.port}`, 'index.gmi'))).toBe(true);
+      expect(fs.existsSync(path.join(dir, `${site.host}_${site.port}`, 'b', 'd.gmi%3Fq=1'))).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('mirror paths and the seen-set', () => {
+  it('never maps a URL outside the root', () => {
+    const root = '/tmp/root';
+    for (const u of ['gemini://h/%2E%2E/%2e%2e/x', 'gemini://h/a/../../../etc/passwd', 'gemini://h//x', 'gemini://h/a?../../b', 'gemini://h:1966/']) {
+      const target = mirrorPath(root, parseGeminiUrl(u))!;
+      expect(target.startsWith('/tmp/root/')).toBe(true);
+    }
+    expect(mirrorPath(root, parseGeminiUrl('gemini://h/a?x/y'))).toBe('/tmp/root/h/a%3Fx%2Fy');
+  });
+
+  it('HashSet64 remembers what was added across growth', () => {
+    const set = new HashSet64(4);
+    for (let i = 0; i < 5000; i++) expect(set.add(`gemini://h/${i}`)).toBe(true);
+    expect(set.size).toBe(5000);
+    for (let i = 0; i < 5000; i++) expect(set.has(`gemini://h/${i}`)).toBe(true);
+    expect(set.add('gemini://h/42')).toBe(false);
+    expect(set.has('gemini://h/5000')).toBe(false);
+  });
+});

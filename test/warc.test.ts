@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crawl, type CrawlRecord } from '../src/crawl.js';
+import { sha1Base32, truncationOf, WarcWriter } from '../src/warc.js';
+import { startGeminispace, type Geminispace } from './support/geminispace.js';
+
+interface WarcRecord {
+  version: string;
+  fields: Map<string, string>;
+  block: Buffer;
+}
+
+/** A minimal WARC reader: strict about the framing, so a malformed file throws. */
+function readWarc(bytes: Buffer): WarcRecord[] {
+  const records: WarcRecord[] = [];
+  let offset = 0;
+  while (offset < bytes.length) {
+    const headEnd = bytes.indexOf('\r\n\r\n', offset);
+    if (headEnd < 0) throw new Error(`no header end at ${offset}`);
+    const lines = bytes.subarray(offset, headEnd).toString('utf8').split('\r\n');
+    const version = lines.shift()!;
+    if (version !== 'WARC/1.1') throw new Error(`bad version line ${JSON.stringify(version)} at ${offset}`);
+    const fields = new Map<string, string>();
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new Error(`bad field line ${JSON.stringify(line)}`);
+      fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+    const length = Number(fields.get('Content-Length'));
+    if (!Number.isInteger(length)) throw new Error('no Content-Length');
+    const blockStart = headEnd + 4;
+    const block = bytes.subarray(blockStart, blockStart + length);
+    if (bytes.subarray(blockStart + length, blockStart + length + 4).toString() !== '\r\n\r\n') throw new Error('record not followed by CRLF CRLF');
+    records.push({ version, fields, block });
+    offset = blockStart + length + 4;
+  }
+  return records;
+}
+
+describe('WARC output of a crawl', () => {
+  let space: Geminispace;
+  let dir: string;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemfetch-warc-'));
+    space = await startGeminispace([
+      {
+        name: 'w',
+        pages: {
+          '/': { body: '# Home\n=> big\n=> cut\n=> stall\n=> gone\n=> bin\n' },
+          '/big': { header: '20 text/plain', body: 'x'.repeat(5000) },
+          '/cut': { body: 'half a page', ending: 'fin' },
+          '/stall': { header: '20 text/plain', body: 'never ends', ending: 'none' },
+          '/bin': { header: '20 application/octet-stream', body: Buffer.from([0, 1, 2, 255, 13, 10]) },
+        },
+      },
+    ]);
+  });
+  afterAll(async () => {
+    await space?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes warcinfo then one parseable response record per response, with the verdict', async () => {
+    const file = path.join(dir, 'crawl.warc');
+    const records: CrawlRecord[] = [];
+    const options = { delay: 5, warcFile: file, requestOptions: { trust: 'insecure' as const, maxBytes: 1000, idleTimeout: 150, totalTimeout: 1500 } };
+    for await (const r of crawl([space.get('w').url('/')], options)) records.push(r);
+    expect(records).toHaveLength(6);
+    const warc = readWarc(fs.readFileSync(file));
+    expect(warc[0]!.fields.get('WARC-Type')).toBe('warcinfo');
+    expect(warc[0]!.block.toString()).toContain('format: WARC File Format 1.1');
+    const responses = warc.slice(1);
+    expect(responses).toHaveLength(records.filter((r) => r.status !== null).length);
+    const ids = new Set(warc.map((w) => w.fields.get('WARC-Record-ID')));
+    expect(ids.size).toBe(warc.length);
+    for (const w of responses) {
+      const record = records.find((r) => r.url === w.fields.get('WARC-Target-URI'))!;
+      expect(record).toBeDefined();
+      expect(w.fields.get('WARC-Type')).toBe('response');
+      expect(w.fields.get('WARC-Record-ID')).toMatch(/^<urn:uuid:[0-9a-f-]{36}>$/);
+      expect(w.fields.get('WARC-Date')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect(w.fields.get('WARC-Warcinfo-ID')).toBe(warc[0]!.fields.get('WARC-Record-ID'));
+      expect(w.fields.get('WARC-Block-Digest')).toBe(sha1Base32(w.block));
+      const header = `${record.status} ${record.meta}\r\n`;
+      expect(w.block.subarray(0, header.length).toString()).toBe(header);
+      const payload = w.block.subarray(Buffer.byteLength(header));
+      expect(payload.length).toBe(record.bytes);
+      expect(createHash('sha256').update(payload).digest('hex')).toBe(record.sha256);
+      expect(w.fields.get('WARC-Payload-Digest')).toBe(sha1Base32(payload));
+      expect(w.fields.get('WARC-Gemini-Complete')).toBe(String(record.complete));
+      expect(w.fields.get('WARC-Gemini-Termination')).toBe(record.termination);
+      expect(w.fields.get('WARC-Truncated')).toBe(truncationOf(record.termination!));
+    }
+    const truncation = (p: string): string | undefined => responses.find((w) => w.fields.get('WARC-Target-URI') === space.get('w').url(p))?.fields.get('WARC-Truncated');
+    expect(truncation('/big')).toBe('length');
+    expect(truncation('/stall')).toBe('time');
+    expect(truncation('/cut')).toBeUndefined(); // cut by the server, not by us
+    expect(responses.find((w) => w.fields.get('WARC-Target-URI') === space.get('w').url('/cut'))?.fields.get('WARC-Gemini-Termination')).toBe('tcp_fin');
+  });
+
+  it('appends to an existing file with a new warcinfo', () => {
+    const file = path.join(dir, 'append.warc');
+    for (let i = 0; i < 2; i++) {
+      const writer = new WarcWriter(file);
+      writer.writeResponse({ targetUri: 'gemini://h/', date: new Date(), status: 51, meta: 'Not found', body: Buffer.alloc(0), complete: true, termination: 'close_notify' });
+      writer.close();
+    }
+    const warc = readWarc(fs.readFileSync(file));
+    expect(warc.map((w) => w.fields.get('WARC-Type'))).toEqual(['warcinfo', 'response', 'warcinfo', 'response']);
+    expect(warc[1]!.block.toString()).toBe('51 Not found\r\n');
+  });
+
+  it('encodes sha1 digests in base32', () => {
+    expect(sha1Base32(Buffer.from(''))).toBe('sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ');
+  });
+});
