@@ -319,7 +319,7 @@ export class Client {
         issuer: commonName(certificate.issuer),
         validFrom: new Date(certificate.validFrom),
         validTo: expires,
-        selfSigned: certificate.subject === certificate.issuer && certificate.checkIssued(certificate),
+        selfSigned: isSelfSigned(certificate),
       },
       resumed: socket.isSessionReused(),
       clientCertificate: options.cert !== undefined,
@@ -410,4 +410,14 @@ function shortHash(value: string | Buffer | Array<string | Buffer> | undefined):
 function commonName(distinguishedName: string): string {
   const match = /(?:^|\n)CN=([^\n]*)/.exec(distinguishedName);
   return match?.[1] ?? distinguishedName.replace(/\n/g, ', ');
+}
+
+/** Issued by itself: same subject and issuer, and signed by its own key (keyUsage is not required). */
+function isSelfSigned(certificate: X509Certificate): boolean {
+  if (certificate.subject !== certificate.issuer) return false;
+  try {
+    return certificate.verify(certificate.publicKey);
+  } catch {
+    return false;
+  }
 }

@@ -32,3 +32,22 @@ export { GemtextParser, parseGemtext, extractLinks } from './gemtext.js';
 export type { GemtextLine } from './gemtext.js';
 export { parseRobots } from './robots.js';
 export type { RobotsRules } from './robots.js';
+export { fetchToRecord, responseRecord, errorRecord } from './record.js';
+export type { FetchRecord, RecordFetchOptions } from './record.js';
+export { batch, DEFAULT_BATCH_RETRIES, DEFAULT_SLOW_DOWN_RETRIES } from './batch.js';
+export type { BatchRecord, BatchOptions, BulkOptions } from './batch.js';
+export {
+  crawl,
+  ERR_ROBOTS_DISALLOWED,
+  DEFAULT_CRAWL_DELAY,
+  DEFAULT_CRAWL_RETRIES,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_CRAWL_MAX_BYTES,
+  DEFAULT_CRAWL_TOTAL_TIMEOUT,
+} from './crawl.js';
+export type { CrawlOptions, CrawlRecord, CrawlScope, CrawlStats, RobotsAgent } from './crawl.js';
+export { survey, summarizeSurvey, formatSurveySummary, DEFAULT_SURVEY_RETRIES } from './survey.js';
+export type { SurveyOptions, SurveyRecord, SurveySummary, SurveyCheck } from './survey.js';
+export { ERR_HOST_SET_ASIDE } from './host-scheduler.js';
+export type { HostPolicy } from './host-scheduler.js';
+export { WarcWriter } from './warc.js';
