@@ -1,0 +1,198 @@
+/**
+ * The fetch options shared by every command that fetches (`gemfetch URL`,
+ * `batch`, `crawl`, `survey`): limits, trust, client certificate, network.
+ * Values are kept as typed by the user and converted (and validated) by
+ * {@link requestOptionsFromArgs}, so every mistake gets one clear message.
+ */
+import { readFile } from 'node:fs/promises';
+import tls from 'node:tls';
+import type { Argv } from 'yargs';
+import type { RequestOptions, TrustMode } from '../client.js';
+import { parseDuration, parseSize } from './units.js';
+import { UsageError } from './usage-error.js';
+
+/** The parsed values of the fetch options (yargs gives both kebab-case and these camelCase keys). */
+export interface FetchArgs {
+  /** `--max-size SIZE`: most body bytes to accept (`10M`); `0` = no limit. */
+  maxSize?: string;
+  /** `--max-time DURATION`: limit for each whole request (`30s`); `0` = no limit. */
+  maxTime?: string;
+  /** `--connect-timeout DURATION`: TCP connection and, separately, the TLS handshake. */
+  connectTimeout?: string;
+  /** `--idle-timeout DURATION`: longest silence while the body streams. */
+  idleTimeout?: string;
+  /** `--header-timeout DURATION`: from sending the request to the end of the header. */
+  headerTimeout?: string;
+  /** `--tofu MODE`: trust mode (`tofu`, `ca`, `insecure`). */
+  tofu?: TrustMode;
+  /** `--known-hosts FILE`: the TOFU pin file. */
+  knownHosts?: string;
+  /** `--ca FILE` (repeatable, so one string or several): extra certificate authorities, PEM. */
+  ca?: string | string[];
+  /** `-k` / `--insecure`: accept any server certificate. */
+  insecure?: boolean;
+  /** `--cert FILE`: client certificate, PEM (may also hold the key). */
+  cert?: string;
+  /** `--key FILE`: private key of `--cert`, PEM. */
+  key?: string;
+  /** `-4` / `--ipv4`. */
+  ipv4?: boolean;
+  /** `-6` / `--ipv6`. */
+  ipv6?: boolean;
+  /** `--proxy HOST[:PORT]`: send requests to this Gemini proxy. */
+  proxy?: string;
+  /** `-L` / `--max-redirects N`: redirects to follow (default 5, 0 = none). */
+  maxRedirects?: number;
+  /** `--input TEXT`: answer to a 1x input prompt. */
+  input?: string;
+}
+
+/** Heading under which `--help` lists these options. */
+export const FETCH_OPTIONS_GROUP = 'Fetch options:';
+
+/**
+ * Adds the fetch options to a yargs instance (grouped under
+ * {@link FETCH_OPTIONS_GROUP} in `--help`). No value is validated here: call
+ * {@link requestOptionsFromArgs}.
+ */
+export function addFetchOptions<T>(y: Argv<T>): Argv<T & FetchArgs> {
+  return y
+    .option('max-size', { type: 'string', requiresArg: true, describe: 'stop after this many body bytes (500K, 10M, 1G; 0 = no limit)' })
+    .option('max-time', { type: 'string', requiresArg: true, describe: 'time limit per request (30s, 2m, 500ms; plain number = seconds; 0 = none)' })
+    .option('connect-timeout', { type: 'string', requiresArg: true, describe: 'time limit to connect, and for the TLS handshake (default 15s)' })
+    .option('idle-timeout', { type: 'string', requiresArg: true, describe: 'longest silence while the body streams (default 60s)' })
+    .option('header-timeout', { type: 'string', requiresArg: true, describe: 'time limit for the response header (default 30s)' })
+    .option('tofu', {
+      type: 'string',
+      choices: ['tofu', 'ca', 'insecure'],
+      requiresArg: true,
+      describe: 'trust mode: tofu = pin each host\'s key on first use (default), ca = require a CA-signed certificate, insecure = accept any',
+    })
+    .option('known-hosts', { type: 'string', requiresArg: true, describe: 'TOFU pin file (default $XDG_DATA_HOME/gemfetch/known_hosts)' })
+    .option('ca', { type: 'string', requiresArg: true, describe: 'extra certificate authority file (PEM); repeatable' })
+    .option('insecure', { alias: 'k', type: 'boolean', describe: 'accept any server certificate (same as --tofu insecure)' })
+    .option('cert', { type: 'string', requiresArg: true, describe: 'client certificate file (PEM; may also hold the key)' })
+    .option('key', { type: 'string', requiresArg: true, describe: 'private key file of --cert (PEM)' })
+    .option('ipv4', { alias: '4', type: 'boolean', describe: 'use IPv4 only' })
+    .option('ipv6', { alias: '6', type: 'boolean', describe: 'use IPv6 only' })
+    .option('proxy', { type: 'string', requiresArg: true, describe: 'send requests to this Gemini proxy, HOST[:PORT] (port 1965 by default)' })
+    .option('max-redirects', { alias: 'L', type: 'number', requiresArg: true, describe: 'redirects to follow (default 5; 0 = none)' })
+    .option('input', { type: 'string', requiresArg: true, describe: 'answer to an input prompt (status 10/11), sent as the query' })
+    .group(
+      ['max-size', 'max-time', 'connect-timeout', 'idle-timeout', 'header-timeout', 'tofu', 'known-hosts', 'ca', 'insecure', 'cert', 'key', 'ipv4', 'ipv6', 'proxy', 'max-redirects', 'input'],
+      FETCH_OPTIONS_GROUP,
+    ) as unknown as Argv<T & FetchArgs>;
+}
+
+/**
+ * Converts parsed fetch options into library request options, reading the
+ * certificate, key and CA files. Only options the user gave are set, so the
+ * library defaults apply otherwise.
+ * @throws UsageError with a message naming the option for a bad value, an
+ *   unreadable file, or a key that does not match its certificate.
+ */
+export async function requestOptionsFromArgs(args: FetchArgs): Promise<RequestOptions> {
+  const options: RequestOptions = {};
+  if (args.maxSize !== undefined) {
+    const bytes = parseSize(args.maxSize);
+    if (bytes > 0) options.maxBytes = bytes;
+  }
+  if (args.maxTime !== undefined) options.totalTimeout = timeout('--max-time', args.maxTime);
+  if (args.connectTimeout !== undefined) {
+    options.connectTimeout = timeout('--connect-timeout', args.connectTimeout);
+    options.handshakeTimeout = options.connectTimeout;
+  }
+  if (args.idleTimeout !== undefined) options.idleTimeout = timeout('--idle-timeout', args.idleTimeout);
+  if (args.headerTimeout !== undefined) options.headerTimeout = timeout('--header-timeout', args.headerTimeout);
+
+  if (args.tofu !== undefined) {
+    if (!['tofu', 'ca', 'insecure'].includes(args.tofu)) throw new UsageError(`--tofu must be tofu, ca or insecure (got ${JSON.stringify(args.tofu)})`);
+    options.trust = args.tofu;
+  }
+  if (args.insecure) options.trust = 'insecure';
+  if (args.knownHosts !== undefined) {
+    if (args.knownHosts.trim() === '') throw new UsageError('--known-hosts needs a file name');
+    options.knownHosts = args.knownHosts;
+  }
+  const caFiles = args.ca === undefined ? [] : [args.ca].flat();
+  if (caFiles.length > 0) options.ca = await Promise.all(caFiles.map((file) => readPem('--ca', file)));
+  Object.assign(options, await clientCertificate(args));
+
+  if (args.ipv4 && args.ipv6) throw new UsageError('-4 and -6 cannot be used together');
+  if (args.ipv4) options.family = 4;
+  if (args.ipv6) options.family = 6;
+  if (args.proxy !== undefined) options.proxy = parseProxy(args.proxy);
+  if (args.maxRedirects !== undefined) {
+    const n = args.maxRedirects;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+      throw new UsageError('-L/--max-redirects needs a whole number of redirects, 0 or more (e.g. -L 0 to follow none)');
+    }
+    options.maxRedirects = n;
+  }
+  if (args.input !== undefined) options.input = args.input;
+  return options;
+}
+
+/** Parses `HOST[:PORT]`, `[IPv6]:PORT` or a bare IPv6 literal. */
+export function parseProxy(text: string): { host: string; port?: number } {
+  const fail = (): never => {
+    throw new UsageError(`invalid --proxy ${JSON.stringify(text)}: expected HOST or HOST:PORT (IPv6 as [::1]:1965)`);
+  };
+  const value = text.trim();
+  let host: string;
+  let portText: string | undefined;
+  const bracketed = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(value);
+  if (bracketed) {
+    host = bracketed[1]!;
+    portText = bracketed[2];
+  } else if ((value.match(/:/g) ?? []).length > 1) {
+    host = value; // a bare IPv6 literal
+  } else {
+    const match = /^([^\s:/[\]]+)(?::(\d+))?$/.exec(value);
+    if (!match) return fail();
+    host = match[1]!;
+    portText = match[2];
+  }
+  if (host === '') return fail();
+  if (portText === undefined) return { host };
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return fail();
+  return { host, port };
+}
+
+function timeout(option: string, text: string): number {
+  try {
+    const ms = parseDuration(text);
+    return ms === 0 ? Infinity : ms;
+  } catch (err) {
+    throw new UsageError(`${option}: ${(err as Error).message}`);
+  }
+}
+
+async function readPem(option: string, file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new UsageError(`${option} ${file}: cannot read the file (${reason})`);
+  }
+  if (!text.includes('-----BEGIN ')) throw new UsageError(`${option} ${file}: not a PEM file (no -----BEGIN line)`);
+  return text;
+}
+
+async function clientCertificate(args: FetchArgs): Promise<Pick<RequestOptions, 'cert' | 'key'>> {
+  if (args.cert === undefined && args.key === undefined) return {};
+  if (args.cert === undefined) throw new UsageError('--key needs --cert');
+  const cert = await readPem('--cert', args.cert);
+  let key: string;
+  if (args.key !== undefined) key = await readPem('--key', args.key);
+  else if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(cert)) key = cert;
+  else throw new UsageError(`--cert ${args.cert} holds no private key: give it with --key FILE`);
+  try {
+    tls.createSecureContext({ cert, key });
+  } catch (err) {
+    throw new UsageError(`--cert/--key: cannot use this certificate and key (${(err as Error).message})`);
+  }
+  return { cert, key };
+}

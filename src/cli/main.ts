@@ -1,0 +1,181 @@
+/**
+ * The gemfetch command line: parses arguments and dispatches to a command.
+ *
+ * `batch`, `crawl` and `survey` live in ./commands/ and are loaded only when
+ * named as the first argument; rendering, prompts, progress, `tofu` and
+ * `demo` are loaded only when used, so a plain fetch starts quickly.
+ */
+import { readFileSync } from 'node:fs';
+import yargs, { type Argv } from 'yargs';
+import { GeminiError } from '../errors.js';
+import { EXIT_CODE_TABLE, ExitCode } from './exit-codes.js';
+import { addOutputOptions, runFetch, type FetchCommandArgs } from './fetch-command.js';
+import { addFetchOptions } from './fetch-options.js';
+import { processIo, type CliIo } from './io.js';
+import { internalErrorMessage } from './messages.js';
+import { UsageError } from './usage-error.js';
+
+/** Subcommands implemented in ./commands/NAME.js, each exporting `run(argv): Promise<number>`. */
+const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
+  batch: 'fetch many URLs (from a file or stdin) with per-host politeness; one JSON line each',
+  crawl: 'crawl a capsule politely (robots.txt, depth and page limits)',
+  survey: 'measure how many servers end their responses with close_notify',
+};
+
+const EXAMPLES: ReadonlyArray<[string, string]> = [
+  ['gemfetch demo', 'see it work against a capsule started on this machine'],
+  ['gemfetch geminiprotocol.net/', 'show a page (rendered on a terminal, raw when piped)'],
+  ['gemfetch -o page.gmi HOST/page.gmi', 'save it (page.gmi.partial if incomplete)'],
+  ['gemfetch --output-dir dl URL URL...', 'save several, named after their URLs'],
+  ['gemfetch --json URL | jq .complete', 'one JSON record per URL'],
+  ['gemfetch --max-size 10M --max-time 2m URL', 'stop an endless response'],
+  ['gemfetch --input "lisbon" HOST/search', 'answer an input prompt'],
+  ['gemfetch tofu list', 'show pinned server keys'],
+];
+
+/**
+ * Runs gemfetch with `argv` (the arguments after the program name) and
+ * resolves with the exit code. Never rejects and never prints a stack trace:
+ * usage errors give a one-line message and 2, unexpected errors a one-line
+ * message asking for a report and 1.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const io = processIo();
+  // A closed stdout (`gemfetch URL | head -1`) must not crash with an unhandled 'error' event.
+  io.stdout.on('error', () => {});
+  try {
+    const first = argv[0];
+    if (first !== undefined && Object.hasOwn(EXTERNAL_COMMANDS, first)) return await runExternal(first, argv.slice(1));
+    return await runParser(argv, io);
+  } catch (err) {
+    return reportFailure(err, io);
+  }
+}
+
+async function runExternal(name: string, argv: string[]): Promise<number> {
+  const modulePath = `./commands/${name}.js`;
+  let mod: { run?: (argv: string[]) => Promise<number> };
+  try {
+    mod = (await import(modulePath)) as typeof mod;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(`commands/${name}.js`)) {
+      throw new UsageError(`the ${name} command is not available in this build of gemfetch`);
+    }
+    throw err;
+  }
+  if (typeof mod.run !== 'function') throw new Error(`commands/${name}.js has no run() function`);
+  return mod.run(argv);
+}
+
+async function runParser(argv: string[], io: CliIo): Promise<number> {
+  let exitCode: number = ExitCode.Ok;
+  const parser = buildParser(argv, io, (code) => {
+    exitCode = code;
+  });
+  if (argv[0] === 'completion' && argv.length === 1) {
+    // Handled here: with a default command, yargs would also run a fetch of "completion".
+    parser.showCompletionScript();
+    return ExitCode.Ok;
+  }
+  await parser.parseAsync();
+  return exitCode;
+}
+
+/** The yargs parser of every command but the external ones; handlers report their exit code through `setExitCode`. */
+function buildParser(argv: string[], io: CliIo, setExitCode: (code: number) => void): Argv {
+  const parser = yargs(argv)
+    .scriptName('gemfetch')
+    .usage(
+      'Usage: gemfetch [options] URL...\n\n' +
+        'Fetches Gemini URLs and tells you whether each response arrived whole: only the\n' +
+        "server's TLS close_notify proves it. The body goes to stdout (raw when piped,\n" +
+        'rendered on a terminal); everything for humans goes to stderr.',
+    )
+    .command(
+      ['fetch [urls..]', '$0 [urls..]'],
+      'fetch URLs (the default command; "gemini://" may be left out)',
+      (y) => addOutputOptions(addFetchOptions(y.positional('urls', { type: 'string', array: true, describe: 'URLs to fetch, in order' }))),
+      async (args) => {
+        setExitCode(await runFetch(withExtraUrls(args as unknown as FetchCommandArgs), io));
+      },
+    )
+    .command(
+      'tofu <action> [host]',
+      'manage pinned server keys: list | forget HOST[:PORT] | trust HOST[:PORT]',
+      (y) =>
+        y
+          .positional('action', { choices: ['list', 'forget', 'trust'] as const, describe: 'what to do' })
+          .positional('host', { type: 'string', describe: 'HOST[:PORT] (port 1965 by default)' })
+          .option('known-hosts', { type: 'string', requiresArg: true, describe: 'pin file (default $XDG_DATA_HOME/gemfetch/known_hosts)' })
+          .option('connect-timeout', { type: 'string', requiresArg: true, describe: 'time limit to connect and for the TLS handshake (trust)' })
+          .option('ipv4', { alias: '4', type: 'boolean', describe: 'use IPv4 only (trust)' })
+          .option('ipv6', { alias: '6', type: 'boolean', describe: 'use IPv6 only (trust)' })
+          .example('gemfetch tofu list', 'show every pin')
+          .example('gemfetch tofu trust example.org', 'pin the key example.org presents now, replacing the old pin'),
+      async (args) => {
+        const { runTofu } = await import('./tofu-command.js');
+        setExitCode(await runTofu(args, io));
+      },
+    )
+    .command(
+      'demo',
+      'start a small capsule on this machine and show complete vs cut responses (no network needed)',
+      (y) => y.option('color', { type: 'boolean', default: true, describe: 'colours on a terminal (--no-color or NO_COLOR=1 to turn off)' }),
+      async (args) => {
+        const { runDemo } = await import('./demo.js');
+        setExitCode(await runDemo({ color: args.color }, io));
+      },
+    );
+  for (const [name, description] of Object.entries(EXTERNAL_COMMANDS)) {
+    parser.command(`${name} [args..]`, `${description} (see gemfetch ${name} --help)`, {}, () => {
+      throw new UsageError(`put "${name}" first: gemfetch ${name} [options] ...`);
+    });
+  }
+  for (const [command, description] of EXAMPLES) parser.example(command, description);
+  return parser
+    .completion('completion', 'print a bash/zsh completion script (gemfetch completion >> ~/.bashrc)')
+    .epilogue(`${EXIT_CODE_TABLE}\n\nDocumentation: README.md. Environment: NO_COLOR, XDG_DATA_HOME.`)
+    .version(packageVersion())
+    .help()
+    .alias('help', 'h')
+    .strict()
+    .wrap(Math.min(110, io.stdout.columns ?? 100))
+    .showHelpOnFail(false)
+    .exitProcess(false)
+    .fail((message, err) => {
+      throw err ?? new UsageError(message);
+    });
+}
+
+/** Arguments after `--` land in `_` (possibly as numbers): they are URLs too. */
+function withExtraUrls(args: FetchCommandArgs & { _?: Array<string | number> }): FetchCommandArgs {
+  const extra = (args._ ?? []).filter((value) => value !== 'fetch').map(String);
+  return extra.length === 0 ? args : { ...args, urls: [...(args.urls ?? []), ...extra] };
+}
+
+function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+    return (JSON.parse(text) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Prints a failure that escaped a command and returns its exit code. */
+function reportFailure(err: unknown, io: CliIo): number {
+  if (err instanceof UsageError || isYargsError(err) || (err instanceof GeminiError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_INVALID_URL'))) {
+    io.stderr.write(`gemfetch: ${(err as Error).message}\nTry 'gemfetch --help' for more information.\n`);
+    return ExitCode.Usage;
+  }
+  if (err instanceof GeminiError) {
+    io.stderr.write(`gemfetch: ${err.message}\n`);
+    return ExitCode.Network;
+  }
+  io.stderr.write(`${internalErrorMessage(err)}\n`);
+  return ExitCode.Network;
+}
+
+function isYargsError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'YError';
+}

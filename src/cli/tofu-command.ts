@@ -1,0 +1,119 @@
+/**
+ * `gemfetch tofu list | forget HOST[:PORT] | trust HOST[:PORT]`: managing the
+ * pinned server keys of the known-hosts file.
+ */
+import { publicKeyFingerprint, KnownHostsStore, defaultKnownHostsPath } from '../tofu.js';
+import { connectTls } from '../transport.js';
+import { fromUserInput, parseGeminiUrl, type GeminiUrl } from '../url.js';
+import { ExitCode } from './exit-codes.js';
+import type { CliIo } from './io.js';
+import { plain } from './messages.js';
+import { parseDuration } from './units.js';
+import { UsageError } from './usage-error.js';
+
+/** Arguments of the tofu command. */
+export interface TofuArgs {
+  action?: string;
+  host?: string;
+  knownHosts?: string;
+  connectTimeout?: string;
+  ipv4?: boolean;
+  ipv6?: boolean;
+}
+
+/**
+ * Runs one tofu action. `list` prints one pin per line on stdout
+ * (`HOST:PORT FINGERPRINT expires DATE added DATE`); `forget` removes a pin
+ * (exit 0 also when there was none, saying so); `trust` connects to the
+ * host, pins the key it presents now (replacing any old pin) and prints it.
+ * @throws UsageError for a missing or invalid HOST[:PORT].
+ */
+export async function runTofu(args: TofuArgs, io: CliIo): Promise<number> {
+  const store = new KnownHostsStore(args.knownHosts ?? defaultKnownHostsPath(io.env));
+  switch (args.action) {
+    case 'list':
+      return list(store, io);
+    case 'forget':
+      return forget(store, hostArgument(args), io);
+    case 'trust':
+      return trust(store, hostArgument(args), args, io);
+    default:
+      throw new UsageError('tofu needs an action: list, forget HOST[:PORT] or trust HOST[:PORT]');
+  }
+}
+
+/** Parses HOST[:PORT] (or a gemini URL) into the normalised host and `host:port` key used by pins. */
+export function parseHostPort(text: string): GeminiUrl {
+  try {
+    return parseGeminiUrl(fromUserInput(text.includes('/') ? text : `${text}/`));
+  } catch (err) {
+    throw new UsageError(`invalid host ${JSON.stringify(text)}: expected HOST or HOST:PORT (${(err as Error).message})`);
+  }
+}
+
+function hostArgument(args: TofuArgs): GeminiUrl {
+  if (args.host === undefined || args.host.trim() === '') throw new UsageError(`tofu ${args.action} needs HOST[:PORT]`);
+  return parseHostPort(args.host);
+}
+
+async function list(store: KnownHostsStore, io: CliIo): Promise<number> {
+  const pins = await store.list();
+  if (pins.length === 0) {
+    io.stderr.write(`gemfetch: no pinned keys in ${store.path}\n`);
+    return ExitCode.Ok;
+  }
+  io.stderr.write(`# ${pins.length} pinned key${pins.length === 1 ? '' : 's'} in ${store.path}\n`);
+  const width = Math.max(...pins.map((p) => p.hostPort.length));
+  for (const pin of pins) {
+    io.stdout.write(`${plain(pin.hostPort).padEnd(width)}  ${pin.fingerprint}  expires ${day(pin.expires)}  added ${day(pin.added)}\n`);
+  }
+  return ExitCode.Ok;
+}
+
+async function forget(store: KnownHostsStore, url: GeminiUrl, io: CliIo): Promise<number> {
+  const removed = await store.forget(url.hostPort);
+  io.stderr.write(removed ? `gemfetch: forgot the pinned key of ${url.hostPort}\n` : `gemfetch: no pinned key for ${url.hostPort} in ${store.path}\n`);
+  return ExitCode.Ok;
+}
+
+async function trust(store: KnownHostsStore, url: GeminiUrl, args: TofuArgs, io: CliIo): Promise<number> {
+  if (args.ipv4 && args.ipv6) throw new UsageError('-4 and -6 cannot be used together');
+  const timeout = args.connectTimeout !== undefined ? parseDuration(args.connectTimeout) || Infinity : 15_000;
+  let fingerprint: string;
+  let expires: Date;
+  let subject: string;
+  try {
+    const connection = await connectTls({
+      host: url.host,
+      port: url.port,
+      servername: url.servername,
+      family: args.ipv4 ? 4 : args.ipv6 ? 6 : 0,
+      connectTimeout: timeout,
+      handshakeTimeout: timeout,
+      url: url.href,
+    });
+    try {
+      const cert = connection.socket.getPeerX509Certificate();
+      if (!cert) throw new Error(`${url.hostPort} presented no certificate`);
+      fingerprint = publicKeyFingerprint(cert);
+      expires = new Date(cert.validTo);
+      subject = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? cert.subject;
+    } finally {
+      connection.destroy();
+    }
+  } catch (err) {
+    io.stderr.write(`gemfetch: cannot get the certificate of ${url.hostPort}: ${(err as Error).message}\n`);
+    return ExitCode.Network;
+  }
+  const old = await store.get(url.hostPort);
+  await store.pin({ hostPort: url.hostPort, fingerprint, expires, added: new Date() });
+  const lines = [`pinned ${url.hostPort}: public key sha256 ${fingerprint}`, `  certificate CN=${plain(subject)}, valid until ${day(expires)}`];
+  if (old && old.fingerprint !== fingerprint) lines.push(`  replaced the previous pin ${old.fingerprint} (valid until ${day(old.expires)})`);
+  else if (old) lines.push('  (the same key was already pinned)');
+  io.stdout.write(`${lines.join('\n')}\n`);
+  return ExitCode.Ok;
+}
+
+function day(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}

@@ -1,0 +1,148 @@
+/**
+ * The real `gemfetch` command: help, version, completion, the `fetch` alias,
+ * `tofu`, `demo`, and the dispatch to the other commands.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCertificate } from '../src/selfsigned.js';
+import { respondWith, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
+import { ROOT, requireBuild, runCli, tempDir } from './cli-helpers.js';
+
+let home: string;
+let server: GeminiTestServer;
+
+beforeAll(async () => {
+  requireBuild();
+  home = tempDir();
+  server = await startGeminiServer({ handler: respondWith('20 text/plain', 'hello') });
+});
+
+afterAll(async () => {
+  await server?.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+describe.concurrent('help, version, completion', () => {
+  it('--help lists commands, options, examples and the exit-code table', async () => {
+    const r = await runCli(home, ['--help']);
+    expect(r.code).toBe(0);
+    const help = r.stdout.toString();
+    for (const word of ['tofu', 'demo', 'batch', 'crawl', 'survey', 'completion', '--max-size', '--output-dir', '--json', 'Examples:', 'Exit codes:']) {
+      expect(help).toContain(word);
+    }
+    expect(help).toMatch(/^ +9 +certificate changed/m);
+  });
+
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = await runCli(home, ['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString().trim()).toBe(pkg.version);
+  });
+
+  it('completion prints a shell completion script', async () => {
+    const r = await runCli(home, ['completion']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toContain('gemfetch --get-yargs-completions');
+  });
+
+  it('`fetch` is the explicit name of the default command', async () => {
+    const r = await runCli(home, ['fetch', server.url('/')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('hello');
+  });
+
+  it('dispatches batch, crawl and survey to their own modules', async () => {
+    for (const name of ['batch', 'crawl', 'survey']) {
+      const r = await runCli(home, [name, '--help']);
+      if (fs.existsSync(path.join(ROOT, 'dist', 'cli', 'commands', `${name}.js`))) {
+        expect(r.code, name).toBe(0);
+        expect(r.stdout.toString() + r.stderr, name).toContain(name);
+      } else {
+        expect(r.code, name).toBe(2);
+        expect(r.stderr, name).toContain(`the ${name} command is not available`);
+      }
+    }
+  });
+});
+
+describe.concurrent('tofu', () => {
+  it('list, trust and forget manage the pins', async () => {
+    const dir = tempDir();
+    try {
+      const knownHosts = path.join(dir, 'known_hosts');
+      const kh = ['--known-hosts', knownHosts];
+      const empty = await runCli(home, ['tofu', 'list', ...kh]);
+      expect(empty.code).toBe(0);
+      expect(empty.stderr).toContain('no pinned keys');
+
+      const old = createCertificate({ commonName: 'old' });
+      fs.writeFileSync(knownHosts, `127.0.0.1:${server.port} ${old.fingerprint} 2099-01-01T00:00:00.000Z 2024-01-01T00:00:00.000Z\n`);
+      expect((await runCli(home, [...kh, server.url('/')])).code).toBe(9);
+
+      const trusted = await runCli(home, ['tofu', 'trust', `127.0.0.1:${server.port}`, ...kh]);
+      expect(trusted.code).toBe(0);
+      expect(trusted.stdout.toString()).toContain(server.cert.fingerprint);
+      expect(trusted.stdout.toString()).toContain(`replaced the previous pin ${old.fingerprint}`);
+      expect((await runCli(home, [...kh, server.url('/')])).code).toBe(0);
+
+      const listed = await runCli(home, ['tofu', 'list', ...kh]);
+      expect(listed.stdout.toString()).toMatch(new RegExp(`^127\\.0\\.0\\.1:${server.port} +${server.cert.fingerprint} +expires \\d{4}-\\d\\d-\\d\\d +added \\d{4}-\\d\\d-\\d\\d\\n$`));
+
+      const forgot = await runCli(home, ['tofu', 'forget', `127.0.0.1:${server.port}`, ...kh]);
+      expect(forgot.code).toBe(0);
+      expect(forgot.stderr).toContain('forgot');
+      expect((await runCli(home, ['tofu', 'list', ...kh])).stdout.toString()).toBe('');
+      const again = await runCli(home, ['tofu', 'forget', `127.0.0.1:${server.port}`, ...kh]);
+      expect(again.stderr).toContain('no pinned key');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('uses XDG_DATA_HOME by default and defaults the port to 1965', async () => {
+    const dataHome = tempDir();
+    try {
+      fs.mkdirSync(path.join(dataHome, 'gemfetch'));
+      const fp = createCertificate({ commonName: 'x' }).fingerprint;
+      fs.writeFileSync(path.join(dataHome, 'gemfetch', 'known_hosts'), `example.org:1965 ${fp} 2099-01-01T00:00:00.000Z 2024-01-01T00:00:00.000Z\n`);
+      const listed = await runCli(dataHome, ['tofu', 'list']);
+      expect(listed.stdout.toString()).toContain(`example.org:1965  ${fp}`);
+      const forgot = await runCli(dataHome, ['tofu', 'forget', 'EXAMPLE.org']);
+      expect(forgot.stderr).toContain('forgot the pinned key of example.org:1965');
+    } finally {
+      fs.rmSync(dataHome, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects bad actions and hosts, and reports unreachable hosts', async () => {
+    expect((await runCli(home, ['tofu', 'bogus'])).code).toBe(2);
+    expect((await runCli(home, ['tofu', 'forget'])).code).toBe(2);
+    expect((await runCli(home, ['tofu', 'trust', 'bad host'])).code).toBe(2);
+    const closed = await startGeminiServer({ handler: respondWith('20 text/plain', '') });
+    const port = closed.port;
+    await closed.close();
+    const unreachable = await runCli(home, ['tofu', 'trust', `127.0.0.1:${port}`, '--known-hosts', path.join(home, 'kh-unreachable')]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain('cannot get the certificate');
+  });
+});
+
+describe.concurrent('demo', () => {
+  it('runs offline, shows a complete and a cut page, and exits 0', async () => {
+    const dataHome = tempDir();
+    const r = await runCli(dataHome, ['demo']);
+    const pinned = fs.existsSync(path.join(dataHome, 'gemfetch', 'known_hosts'));
+    fs.rmSync(dataHome, { recursive: true, force: true });
+    expect(r.code).toBe(0);
+    const out = r.stdout.toString();
+    expect(out).toContain('COMPLETE (TLS close_notify received)');
+    expect(out).toContain('INCOMPLETE: no TLS close_notify: the server closed TCP (possible truncation)');
+    expect(out).toContain('INCOMPLETE: stopped at --max-size 4K');
+    expect(out).toContain('51 not found');
+    expect(out).toContain('What this shows');
+    expect(out).not.toContain('\x1b'); // not a terminal: no colours
+    expect(pinned).toBe(false); // throwaway pins only
+  });
+});
