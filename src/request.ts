@@ -109,7 +109,6 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
   const timings: Timings = { connect: connection.timings.connect, secure: connection.timings.secure, header: 0 };
   const reader = new ResponseReader(connection, options, started, deadline, timings);
   const header = await reader.header;
-  timings.header = performance.now() - started;
   const fields: ResponseFields = {
     url: url.href,
     ...headerFields(header),
@@ -223,6 +222,7 @@ class ResponseReader {
       this.#failHeader(err as Error);
       return;
     }
+    this.#timings.header = performance.now() - this.#started;
     this.#headerBytes = Buffer.alloc(0);
     clearTimeout(this.#timers.header);
     this.#parsed = header;
