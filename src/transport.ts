@@ -122,23 +122,44 @@ export function isResetError(err: unknown): boolean {
 class TcpRelay extends Duplex {
   readonly #raw: net.Socket;
   #ended = false;
+  #draining = false;
 
   constructor(raw: net.Socket, state: DetectionState) {
     super({ allowHalfOpen: true });
     this.#raw = raw;
     raw.on('data', (chunk: Buffer) => {
+      if (this.#draining) return; // pushed by #drainRaw
       if (!this.push(chunk)) raw.pause();
     });
     raw.on('end', () => this.#endOnce());
     raw.on('error', (err) => {
       // Let ciphertext already buffered (a close_notify followed by an RST) reach TLS first.
       if (isResetError(err)) state.tcpReset = true;
+      this.#drainRaw();
       this.#endOnce();
     });
     // Registered before TLS is attached, so it runs before TLS learns of the EOF.
     this.on('end', () => {
       state.eofHandedToTls = true;
     });
+  }
+
+  /**
+   * Moves what the paused TCP socket has already read into our buffer. An
+   * error (an RST) destroys the socket with those bytes still in it: without
+   * this, ciphertext received before the RST (the end of the body, the
+   * close_notify) would be lost. Seen on Node 22 and 24 with a paused consumer.
+   */
+  #drainRaw(): void {
+    if (this.#ended) return;
+    this.#draining = true;
+    try {
+      for (let chunk = this.#raw.read() as Buffer | null; chunk !== null; chunk = this.#raw.read() as Buffer | null) {
+        this.push(chunk);
+      }
+    } finally {
+      this.#draining = false;
+    }
   }
 
   #endOnce(): void {
@@ -156,8 +177,11 @@ class TcpRelay extends Duplex {
       callback();
       return;
     }
-    if (this.#raw.write(chunk)) callback();
-    else this.#raw.once('drain', () => callback());
+    // Complete on the write's own callback, which also runs when the write fails
+    // (a reset peer): waiting for 'drain' would wait forever on a socket the
+    // write destroyed, and TLS would then never finish its shutdown or close.
+    // Errors themselves are reported through raw's 'error' (see the constructor).
+    this.#raw.write(chunk, () => callback());
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -177,9 +201,10 @@ class TcpRelay extends Duplex {
  * trust (the certificate is NOT checked unless `tlsOptions.rejectUnauthorized`
  * is set) and writes the request.
  *
- * Rejects with {@link NetworkError} (`ERR_DNS`, `ERR_CONNECT`), {@link TimeoutError}
- * (phase `connect` or `handshake`), {@link TlsError} or {@link AbortError}; on
- * rejection nothing is left open.
+ * Rejects with {@link NetworkError} (`ERR_DNS`, `ERR_CONNECT`: no TCP connection),
+ * {@link TimeoutError} (phase `connect` or `handshake`), {@link TlsError} (the
+ * handshake failed, including the server closing or resetting TCP during it) or
+ * {@link AbortError}; on rejection nothing is left open.
  */
 export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
   const started = performance.now();
@@ -200,6 +225,7 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
     let socket: tls.TLSSocket | undefined;
     let settled = false;
     let connectedAt = 0;
+    let tcpConnected = false;
 
     const fail = (err: Error): void => {
       if (settled) return;
@@ -220,7 +246,12 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       raw.off('error', onConnectError);
     };
     const onConnectError = (err: NodeJS.ErrnoException): void => {
-      fail(connectionError(err, options, url));
+      // Once TCP is up, a reset is a failed handshake, as a FIN at that point already is.
+      if (tcpConnected) {
+        fail(new TlsError(`TLS handshake with ${options.host}:${options.port} failed: ${err.message}`, { url, cause: err }));
+      } else {
+        fail(connectionError(err, options, url));
+      }
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     raw.once('error', onConnectError);
@@ -228,6 +259,7 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
     raw.once('connect', () => {
       if (settled) return;
       connectedAt = performance.now() - started;
+      tcpConnected = true;
       clearTimeout(timer);
       timer = setTimeout(
         () => fail(new TimeoutError('handshake', options.handshakeTimeout, { url })),

@@ -132,6 +132,8 @@ function pipeServerToClient(upstream: net.Socket, client: net.Socket, options: P
   let releasedUpTo = 0; // dropFinalRecord: bytes released by the quiet timer
   let cut = false;
   let holdTimer: NodeJS.Timeout | undefined;
+  // An RST makes the kernel discard bytes still queued for sending: reset only once the last write is out.
+  let lastWrite: Promise<void> = Promise.resolve();
 
   /** Highest offset that may be forwarded now, and whether reaching it means a cut. */
   const limit = (): { max: number; final: boolean } => {
@@ -147,7 +149,7 @@ function pipeServerToClient(upstream: net.Socket, client: net.Socket, options: P
 
   const send = (bytes: Buffer): void => {
     if (bytes.length === 0 || client.destroyed || client.writableEnded) return;
-    client.write(bytes);
+    lastWrite = new Promise((resolve) => client.write(bytes, () => resolve()));
     forwarded += bytes.length;
     proxy.bytesForwarded = forwarded;
   };
@@ -169,7 +171,7 @@ function pipeServerToClient(upstream: net.Socket, client: net.Socket, options: P
       const action = options.thenDo ?? 'fin';
       if (client.destroyed) return;
       if (action === 'fin') client.end();
-      else if (action === 'reset') client.resetAndDestroy();
+      else if (action === 'reset') void lastWrite.then(() => client.destroyed || client.resetAndDestroy());
     };
     if (options.thenDelayMs) setTimeout(act, options.thenDelayMs);
     else act();

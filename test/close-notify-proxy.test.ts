@@ -1,0 +1,330 @@
+/**
+ * Truncation through a TCP proxy that cuts, corrupts or extends the server's
+ * byte stream at chosen offsets: a response is `complete` only with
+ * close_notify, never loses a byte of a whole record forwarded before a cut,
+ * and never hangs. TLS 1.2 and TLS 1.3.
+ *
+ * The server uses an Ed25519 certificate: its signatures have a fixed length,
+ * so the handshake has the same size on every connection and offsets measured
+ * on a probe connection hold for the next ones. Assertions never rely on that
+ * alone: what was deliverable is recomputed from each connection's own bytes.
+ */
+import type tls from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, type ClientOptions } from '../src/client.js';
+import { GeminiError } from '../src/errors.js';
+import { createCertificate } from '../src/selfsigned.js';
+import { connectTls, isTlsProtocolError } from '../src/transport.js';
+import { bigBodyPattern, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
+import { startTlsProxy, tlsRecordBoundaries, type ProxyOptions, type TlsProxy } from './support/tls-proxy.js';
+
+/** An unusual header length, so its record is recognisable by size among handshake and ticket records. */
+const HEADER_LINE = '20 application/octet-stream; note=cut-matrix-xyz\r\n';
+const CHUNK = 10_000;
+const CHUNKS = 5;
+const BODY = bigBodyPattern(CHUNK * CHUNKS);
+const TEST_TIMEOUT = 20_000;
+
+const cert = createCertificate({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], keyType: 'ed25519' });
+
+/** Record layout of one server->client stream. */
+interface Layout {
+  /** Start and end offset of each complete record. */
+  records: Array<{ start: number; end: number; length: number }>;
+  total: number;
+  /** Record length (header included) of the response header record and of each body record. */
+  headerRecordLength: number;
+  bodyRecordLength: number;
+}
+
+function recordsOf(bytes: Buffer): Layout['records'] {
+  let start = 0;
+  return tlsRecordBoundaries(bytes).map((end) => {
+    const record = { start, end, length: end - start };
+    start = end;
+    return record;
+  });
+}
+
+/**
+ * What a client can have received when the stream is cut at `cut`: only whole
+ * records authenticate, so the header arrived if its record is whole, and the
+ * body holds CHUNK bytes per whole body record.
+ */
+function deliverable(stream: Buffer, cut: number, layout: Layout): { header: boolean; bodyBytes: number } {
+  let header = false;
+  let bodyBytes = 0;
+  for (const record of recordsOf(stream)) {
+    if (record.end > cut) break;
+    if (record.length === layout.headerRecordLength) header = true;
+    else if (record.length === layout.bodyRecordLength && header) bodyBytes += CHUNK;
+  }
+  return { header, bodyBytes };
+}
+
+function clientFor(version: tls.SecureVersion, extra: ClientOptions = {}): Client {
+  return new Client({
+    trust: 'insecure',
+    minVersion: version,
+    maxVersion: version,
+    connectTimeout: 1000,
+    handshakeTimeout: 1000,
+    headerTimeout: 1000,
+    idleTimeout: 500,
+    totalTimeout: 5000,
+    sessionResumption: false,
+    ...extra,
+  });
+}
+
+type Outcome =
+  | { kind: 'response'; complete: boolean; termination: string; body: Buffer; bytes: number; timeout?: string; error?: Error }
+  | { kind: 'error'; code: string; error: unknown };
+
+async function fetchOutcome(client: Client, url: string): Promise<Outcome> {
+  try {
+    const response = await client.fetch(url);
+    return {
+      kind: 'response',
+      complete: response.complete,
+      termination: response.termination,
+      body: response.body,
+      bytes: response.completion.bytes,
+      ...(response.completion.timeout ? { timeout: response.completion.timeout } : {}),
+      ...(response.completion.error ? { error: response.completion.error } : {}),
+    };
+  } catch (error) {
+    return { kind: 'error', code: error instanceof GeminiError ? error.code : `not a GeminiError: ${String(error)}`, error };
+  }
+}
+
+describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy over %s', (version) => {
+  let server: GeminiTestServer;
+  let layout: Layout;
+  let probeStream: Buffer;
+
+  /** Runs one fetch through a fresh proxy; returns the outcome and the server bytes the proxy saw. */
+  async function throughProxy(options: Omit<ProxyOptions, 'target'>, client = clientFor(version)): Promise<{ outcome: Outcome; stream: Buffer; proxy: TlsProxy }> {
+    const proxy = await startTlsProxy({ target: server, ...options });
+    try {
+      const outcome = await fetchOutcome(client, proxy.url('/body'));
+      return { outcome, stream: proxy.serverBytes(), proxy };
+    } finally {
+      await proxy.close();
+    }
+  }
+
+  beforeAll(async () => {
+    server = await startGeminiServer({
+      cert,
+      minVersion: version,
+      maxVersion: version,
+      handler: routes({
+        '/body': async (ctx) => {
+          await ctx.write(HEADER_LINE);
+          for (let i = 0; i < CHUNKS; i++) await ctx.write(BODY.subarray(i * CHUNK, (i + 1) * CHUNK));
+          ctx.endWithCloseNotify();
+        },
+      }),
+    });
+    // Probe: the whole stream, untouched.
+    const probe = await throughProxy({});
+    expect(probe.outcome).toMatchObject({ kind: 'response', complete: true, termination: 'close_notify' });
+    probeStream = probe.stream;
+    const records = recordsOf(probeStream);
+    expect(records.at(-1)?.end).toBe(probeStream.length);
+    // The header record and the body records, recognised from the end of the response.
+    const counts = new Map<number, number>();
+    for (const record of records) counts.set(record.length, (counts.get(record.length) ?? 0) + 1);
+    const bodyRecordLength = [...counts].find(([, count]) => count === CHUNKS)?.[0];
+    expect(bodyRecordLength).toBeDefined();
+    const overhead = bodyRecordLength! - CHUNK;
+    const headerRecordLength = Buffer.byteLength(HEADER_LINE) + overhead;
+    expect(counts.get(headerRecordLength)).toBe(1); // recognisable by length, and the overhead is consistent
+    layout = { records, total: probeStream.length, headerRecordLength, bodyRecordLength: bodyRecordLength! };
+  }, TEST_TIMEOUT);
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  /** Every record boundary but the last (a cut there is no cut) and about twenty offsets inside records. */
+  function cutOffsets(): number[] {
+    const offsets = new Set<number>([0, 1, 3]);
+    const { records } = layout;
+    for (const record of records.slice(0, -1)) offsets.add(record.end);
+    const headerRecord = records.find((r) => r.length === layout.headerRecordLength)!;
+    const inside = (record: { start: number; length: number }, at: number): number => record.start + Math.min(record.length - 1, at);
+    // inside the header record: in its 5-byte record header, right after it, mid-way, last byte
+    for (const at of [2, 5, 6, Math.floor(headerRecord.length / 2), headerRecord.length - 1]) offsets.add(inside(headerRecord, at));
+    // inside each body record
+    for (const record of records.filter((r) => r.length === layout.bodyRecordLength)) {
+      for (const at of [1, 4000, record.length - 1]) offsets.add(inside(record, at));
+    }
+    // inside handshake records and inside the final close_notify record
+    for (const record of records.slice(0, 3)) offsets.add(inside(record, Math.floor(record.length / 2)));
+    const last = records.at(-1)!;
+    offsets.add(inside(last, 3));
+    offsets.add(layout.total - 1);
+    return [...offsets].filter((offset) => offset < layout.total).sort((a, b) => a - b);
+  }
+
+  describe.each([['fin'], ['reset']] as const)('cut, then %s', (thenDo) => {
+    it('never complete; every byte of every whole record kept; errors before the header, never a hang', { timeout: TEST_TIMEOUT }, async () => {
+      const offsets = cutOffsets();
+      expect(offsets.length).toBeGreaterThan(30);
+      const client = clientFor(version);
+      const problems: string[] = [];
+      let responses = 0;
+      let rejections = 0;
+      const terminations = new Map<string, number>();
+      let sawConnectionClosed = false;
+      for (const cut of offsets) {
+        const { outcome, stream } = await throughProxy({ cutAt: cut, thenDo }, client);
+        const expected = deliverable(stream, cut, layout);
+        const where = `cut at ${cut}/${layout.total} (${thenDo})`;
+        if (!expected.header) {
+          rejections++;
+          if (outcome.kind !== 'error') problems.push(`${where}: header record not whole, yet got a response ${JSON.stringify({ ...outcome, body: outcome.body.length })}`);
+          else if (!['ERR_TLS', 'ERR_CONNECTION_CLOSED'].includes(outcome.code)) problems.push(`${where}: unexpected error ${outcome.code}`);
+          // ERR_TLS while the handshake is incomplete, ERR_CONNECTION_CLOSED after it: never back again.
+          else if (outcome.code === 'ERR_TLS' && sawConnectionClosed) problems.push(`${where}: ERR_TLS after an earlier cut gave ERR_CONNECTION_CLOSED`);
+          if (outcome.kind === 'error' && outcome.code === 'ERR_CONNECTION_CLOSED') sawConnectionClosed = true;
+          continue;
+        }
+        responses++;
+        if (outcome.kind !== 'response') {
+          problems.push(`${where}: header record whole, yet rejected with ${outcome.code}`);
+          continue;
+        }
+        // FIN vs RST is best effort (the notes): an RST right behind the data may be read as EOF.
+        const wanted = thenDo === 'fin' ? ['tcp_fin'] : ['tcp_reset', 'tcp_fin'];
+        if (outcome.complete) problems.push(`${where}: complete`);
+        if (!wanted.includes(outcome.termination)) problems.push(`${where}: termination ${outcome.termination}, expected ${wanted.join(' or ')}`);
+        terminations.set(outcome.termination, (terminations.get(outcome.termination) ?? 0) + 1);
+        if (outcome.bytes !== outcome.body.length) problems.push(`${where}: done.bytes ${outcome.bytes} != body ${outcome.body.length}`);
+        if (!outcome.body.equals(BODY.subarray(0, outcome.body.length))) problems.push(`${where}: body is not a prefix of the real body`);
+        if (outcome.body.length !== expected.bodyBytes) problems.push(`${where}: body ${outcome.body.length} bytes, whole records before the cut carry ${expected.bodyBytes}`);
+      }
+      if (process.env.GEMFETCH_TEST_VERBOSE) console.log(version, thenDo, Object.fromEntries(terminations));
+      expect(problems).toEqual([]);
+      // The matrix covers both sides of the header.
+      expect(responses).toBeGreaterThan(10);
+      expect(rejections).toBeGreaterThan(5);
+    });
+  });
+
+  it('cut, then RST once the client has read everything: tcp_reset', { timeout: TEST_TIMEOUT }, async () => {
+    const bodyRecords = layout.records.filter((r) => r.length === layout.bodyRecordLength);
+    for (const [cut, bytes] of [
+      [bodyRecords[1]!.end, 2 * CHUNK],
+      [bodyRecords[3]!.start + 3000, 3 * CHUNK],
+    ] as const) {
+      const { outcome } = await throughProxy({ cutAt: cut, thenDo: 'reset', thenDelayMs: 100 });
+      expect(outcome, `cut at ${cut}`).toMatchObject({ kind: 'response', complete: false, termination: 'tcp_reset', bytes });
+    }
+  });
+
+  it('cut inside the first record (ServerHello): ERR_TLS', { timeout: TEST_TIMEOUT }, async () => {
+    for (const thenDo of ['fin', 'reset'] as const) {
+      const { outcome } = await throughProxy({ cutAt: Math.floor(layout.records[0]!.length / 2), thenDo });
+      expect(outcome).toMatchObject({ kind: 'error', code: 'ERR_TLS' });
+    }
+  });
+
+  it('cut right before the header record: ERR_CONNECTION_CLOSED', { timeout: TEST_TIMEOUT }, async () => {
+    const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
+    for (const thenDo of ['fin', 'reset'] as const) {
+      const { outcome } = await throughProxy({ cutAt: headerRecord.start, thenDo });
+      expect(outcome).toMatchObject({ kind: 'error', code: 'ERR_CONNECTION_CLOSED' });
+    }
+  });
+
+  it('cut mid-record then FIN: tcp_fin, no error thrown, whole records kept', { timeout: TEST_TIMEOUT }, async () => {
+    const third = layout.records.filter((r) => r.length === layout.bodyRecordLength)[2]!;
+    const { outcome } = await throughProxy({ cutAt: third.start + 2000, thenDo: 'fin' });
+    expect(outcome).toMatchObject({ kind: 'response', complete: false, termination: 'tcp_fin', bytes: 2 * CHUNK });
+    if (outcome.kind !== 'response') return;
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.body.equals(BODY.subarray(0, 2 * CHUNK))).toBe(true);
+  });
+
+  it('cut, then the connection held open: ends by the idle timeout, bytes kept', { timeout: TEST_TIMEOUT }, async () => {
+    const bodyRecords = layout.records.filter((r) => r.length === layout.bodyRecordLength);
+    const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
+    const client = clientFor(version, { idleTimeout: 300 });
+    for (const [cut, bytes] of [
+      [headerRecord.end, 0],
+      [bodyRecords[1]!.start + 100, CHUNK],
+      [bodyRecords[3]!.end, 4 * CHUNK],
+      [layout.total - 1, 5 * CHUNK], // everything but the last byte of close_notify
+    ] as const) {
+      const { outcome } = await throughProxy({ cutAt: cut, thenDo: 'hold' }, client);
+      expect(outcome, `cut at ${cut}`).toMatchObject({ kind: 'response', complete: false, termination: 'timeout', timeout: 'idle', bytes });
+      if (outcome.kind === 'response') expect(outcome.body.equals(BODY.subarray(0, bytes))).toBe(true);
+    }
+  });
+
+  it('cut inside the header record, then held open: the header timeout rejects', { timeout: TEST_TIMEOUT }, async () => {
+    const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
+    const { outcome } = await throughProxy({ cutAt: headerRecord.start + 10, thenDo: 'hold' }, clientFor(version, { headerTimeout: 300 }));
+    expect(outcome).toMatchObject({ kind: 'error', code: 'ERR_TIMEOUT' });
+  });
+
+  it('corrupted byte inside an application-data record: tls_error, earlier records kept', { timeout: TEST_TIMEOUT }, async () => {
+    const third = layout.records.filter((r) => r.length === layout.bodyRecordLength)[2]!;
+    const { outcome } = await throughProxy({ corruptAt: third.start + 5000 });
+    expect(outcome).toMatchObject({ kind: 'response', complete: false, termination: 'tls_error', bytes: 2 * CHUNK });
+    if (outcome.kind !== 'response') return;
+    expect(isTlsProtocolError(outcome.error)).toBe(true);
+    expect(outcome.body.equals(BODY.subarray(0, 2 * CHUNK))).toBe(true);
+  });
+
+  it('corrupted byte in the header record: rejects ERR_TLS', { timeout: TEST_TIMEOUT }, async () => {
+    const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
+    const { outcome } = await throughProxy({ corruptAt: headerRecord.start + 10 });
+    expect(outcome).toMatchObject({ kind: 'error', code: 'ERR_TLS' });
+  });
+
+  it('corrupted byte during the handshake: rejects ERR_TLS', { timeout: TEST_TIMEOUT }, async () => {
+    const [first, second] = layout.records;
+    // a byte of the ServerHello random, then one in the middle of the second record
+    for (const corruptAt of [20, second!.start + Math.floor(second!.length / 2)]) {
+      expect(first!.length).toBeGreaterThan(20);
+      const { outcome } = await throughProxy({ corruptAt });
+      expect(outcome, `corrupt at ${corruptAt}`).toMatchObject({ kind: 'error', code: 'ERR_TLS' });
+    }
+  });
+
+  it('plaintext close_notify injected before the ServerHello: handshake aborted', { timeout: TEST_TIMEOUT }, async () => {
+    const alert = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x00]); // alert record: warning, close_notify
+    const { outcome } = await throughProxy({ injectBeforeServer: alert });
+    expect(outcome.kind).toBe('error');
+    if (outcome.kind === 'error') expect(['ERR_TLS', 'ERR_CONNECTION_CLOSED']).toContain(outcome.code);
+    // The transport itself refuses the connection.
+    const proxy = await startTlsProxy({ target: server, injectBeforeServer: alert });
+    try {
+      const attempt = connectTls({
+        host: '127.0.0.1',
+        port: proxy.port,
+        connectTimeout: 1000,
+        handshakeTimeout: 1000,
+        tlsOptions: { minVersion: version, maxVersion: version },
+      });
+      await expect(attempt).rejects.toMatchObject({ code: 'ERR_TLS' });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('close_notify and FIN coalesced: complete', { timeout: TEST_TIMEOUT }, async () => {
+    const { outcome } = await throughProxy({ coalesceEnd: true });
+    expect(outcome).toMatchObject({ kind: 'response', complete: true, termination: 'close_notify', bytes: BODY.length });
+    if (outcome.kind === 'response') expect(outcome.body.equals(BODY)).toBe(true);
+  });
+
+  it('close_notify dropped, FIN kept: every byte, but tcp_fin', { timeout: TEST_TIMEOUT }, async () => {
+    const { outcome } = await throughProxy({ cutAt: layout.records.at(-1)!.start, thenDo: 'fin' });
+    expect(outcome).toMatchObject({ kind: 'response', complete: false, termination: 'tcp_fin', bytes: BODY.length });
+  });
+});
