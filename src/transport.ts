@@ -29,9 +29,9 @@ export interface TlsConnectOptions {
   servername?: string | undefined;
   /** 4 or 6 to force an address family; 0 (default) for either. */
   family?: 0 | 4 | 6;
-  /** Milliseconds allowed for the TCP connection (DNS included). */
+  /** Milliseconds allowed for the TCP connection (DNS included); 0 or Infinity for no limit. */
   connectTimeout: number;
-  /** Milliseconds allowed for the TLS handshake once TCP is up. */
+  /** Milliseconds allowed for the TLS handshake once TCP is up; 0 or Infinity for no limit. */
   handshakeTimeout: number;
   signal?: AbortSignal | undefined;
   /** URL, for error messages only. */
@@ -236,10 +236,7 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       reject(err);
     };
     const onAbort = (): void => fail(new AbortError({ url, cause: signal?.reason }));
-    let timer = setTimeout(
-      () => fail(new TimeoutError('connect', options.connectTimeout, { url })),
-      options.connectTimeout,
-    );
+    let timer = startTimer(options.connectTimeout, () => fail(new TimeoutError('connect', options.connectTimeout, { url })));
     const cleanup = (): void => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
@@ -261,9 +258,8 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       connectedAt = performance.now() - started;
       tcpConnected = true;
       clearTimeout(timer);
-      timer = setTimeout(
-        () => fail(new TimeoutError('handshake', options.handshakeTimeout, { url })),
-        options.handshakeTimeout,
+      timer = startTimer(options.handshakeTimeout, () =>
+        fail(new TimeoutError('handshake', options.handshakeTimeout, { url })),
       );
       const relay = new TcpRelay(raw, state);
       const tlsSocket = tls.connect({
@@ -304,6 +300,15 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       });
     });
   });
+}
+
+/** The largest delay Node's timers honour; longer ones would fire after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timer for `ms` milliseconds; none at all for 0, negative, NaN or Infinity (no limit). */
+function startTimer(ms: number, onTimeout: () => void): NodeJS.Timeout | undefined {
+  if (!(ms > 0) || !Number.isFinite(ms)) return undefined;
+  return setTimeout(onTimeout, Math.min(ms, MAX_TIMER_MS));
 }
 
 /** Wraps the TLS socket's `push` so the first end-of-stream records the verdict. */

@@ -626,3 +626,20 @@ async function until(condition: () => boolean): Promise<void> {
     await sleep(5);
   }
 }
+
+describe('connectTls timeouts', () => {
+  it('treats Infinity and 0 as no limit rather than firing at once', async () => {
+    const { startGeminiServer, respondWith } = await import('./support/gemini-server.js');
+    const { connectTls } = await import('../src/transport.js');
+    const server = await startGeminiServer({ handler: respondWith('20 text/plain', 'ok') });
+    try {
+      for (const limit of [Infinity, 0]) {
+        const connection = await connectTls({ host: '127.0.0.1', port: server.port, connectTimeout: limit, handshakeTimeout: limit });
+        expect(connection.socket.encrypted).toBe(true);
+        connection.destroy();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
