@@ -3,8 +3,9 @@
  * renamed to `NAME` only once the response is known to be complete; names
  * derived from URLs never leave the chosen directory.
  */
+import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './usage-error.js';
 
@@ -73,30 +74,52 @@ export interface OutputResult {
 
 /**
  * A body being written to `finalPath` through `finalPath.partial`.
- * The partial file is opened without following a symbolic link at its name
- * (O_NOFOLLOW) and truncated; the rename replaces whatever is at `finalPath`.
+ *
+ * The file is created under a fresh random name in the target directory with
+ * O_CREAT|O_EXCL|O_NOFOLLOW (mode 0644 minus the umask), so it is always a new
+ * file of ours, then renamed to `finalPath.partial` before any byte is
+ * written. Whatever was at `finalPath.partial` (a previous partial body, or a
+ * hard link to a file elsewhere) only loses that directory entry: the file it
+ * pointed to is never opened, truncated or written. A symbolic link there is
+ * refused. On completion the file is renamed to `finalPath`, again replacing
+ * only the directory entry.
  */
 export class OutputFile {
   readonly finalPath: string;
   readonly partialPath: string;
   #handle: FileHandle | undefined;
+  /** Device and inode of our file, to make sure `partialPath` is still ours before renaming or deleting it. */
+  readonly #identity: FileIdentity;
   #bytes = 0;
 
-  private constructor(finalPath: string, handle: FileHandle) {
+  private constructor(finalPath: string, handle: FileHandle, identity: FileIdentity) {
     this.finalPath = finalPath;
     this.partialPath = finalPath + PARTIAL_SUFFIX;
     this.#handle = handle;
+    this.#identity = identity;
   }
 
   /**
-   * Creates the parent directory if needed and opens `finalPath.partial`.
-   * @throws the file-system error (the caller reports it as an I/O failure).
+   * Creates the parent directory if needed, creates a new empty file and puts
+   * it at `finalPath.partial` (replacing any entry there, see the class).
+   * @throws the file-system error (the caller reports it as an I/O failure),
+   *   or an error with code `ELOOP` when `finalPath.partial` is a symbolic link.
    */
   static async open(finalPath: string): Promise<OutputFile> {
-    await mkdir(path.dirname(finalPath), { recursive: true });
-    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | (fsConstants.O_NOFOLLOW ?? 0);
-    const handle = await open(finalPath + PARTIAL_SUFFIX, flags, 0o666);
-    return new OutputFile(finalPath, handle);
+    const dir = path.dirname(finalPath);
+    await mkdir(dir, { recursive: true });
+    const partialPath = finalPath + PARTIAL_SUFFIX;
+    await refuseSymbolicLink(partialPath);
+    const { tempPath, handle } = await createUniqueFile(dir);
+    try {
+      const { dev, ino } = await handle.stat({ bigint: true });
+      await rename(tempPath, partialPath);
+      return new OutputFile(finalPath, handle, { dev, ino });
+    } catch (err) {
+      await handle.close().catch(() => {});
+      await unlink(tempPath).catch(() => {});
+      throw err;
+    }
   }
 
   /** Appends a chunk (resolves once written). */
@@ -110,26 +133,78 @@ export class OutputFile {
     this.#bytes += chunk.length;
   }
 
-  /** Closes the file; renames it to `finalPath` when `complete`, keeps the `.partial` otherwise. */
+  /**
+   * Closes the file; renames it to `finalPath` when `complete`, keeps the `.partial` otherwise.
+   * @throws when `complete` but `finalPath.partial` is no longer our file (it was replaced during the fetch): nothing is renamed then.
+   */
   async finish(complete: boolean): Promise<OutputResult> {
     await this.#close();
     if (complete) {
+      if (!(await this.#partialIsOurs())) {
+        throw new Error(`${this.partialPath} was replaced by another file during the fetch; not renaming it to ${this.finalPath}`);
+      }
       await rename(this.partialPath, this.finalPath);
       return { path: this.finalPath, partial: false, bytes: this.#bytes };
     }
     return { path: this.partialPath, partial: true, bytes: this.#bytes };
   }
 
-  /** Closes and deletes the partial file (nothing worth keeping, e.g. no 2x response). */
+  /** Closes and deletes the partial file (nothing worth keeping, e.g. no 2x response), unless it is no longer ours. */
   async discard(): Promise<void> {
     await this.#close();
-    await unlink(this.partialPath).catch(() => {});
+    if (await this.#partialIsOurs()) await unlink(this.partialPath).catch(() => {});
+  }
+
+  async #partialIsOurs(): Promise<boolean> {
+    try {
+      const { dev, ino } = await lstat(this.partialPath, { bigint: true });
+      return dev === this.#identity.dev && ino === this.#identity.ino;
+    } catch {
+      return false;
+    }
   }
 
   async #close(): Promise<void> {
     const handle = this.#handle;
     this.#handle = undefined;
     await handle?.close();
+  }
+}
+
+interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+}
+
+/**
+ * Refuses a symbolic link at `partialPath`, as opening it with O_NOFOLLOW
+ * used to: it was planted, so say so rather than silently replace it. (The
+ * rename in {@link OutputFile.open} is what keeps the link's target safe; this
+ * check only reports the oddity.)
+ */
+async function refuseSymbolicLink(partialPath: string): Promise<void> {
+  const stats = await lstat(partialPath).catch(() => undefined);
+  if (stats?.isSymbolicLink()) {
+    throw Object.assign(new Error(`${partialPath} is a symbolic link; refusing to replace it`), { code: 'ELOOP' });
+  }
+}
+
+const TEMP_ATTEMPTS = 10;
+
+/**
+ * Creates a new, empty file with a random name in `dir` (O_EXCL: never an
+ * existing file or link; O_NOFOLLOW as well, for systems where O_EXCL alone
+ * would not refuse a dangling symbolic link).
+ */
+async function createUniqueFile(dir: string): Promise<{ tempPath: string; handle: FileHandle }> {
+  const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0);
+  for (let attempt = 1; ; attempt++) {
+    const tempPath = path.join(dir, `.gemfetch-${randomBytes(9).toString('hex')}.tmp`);
+    try {
+      return { tempPath, handle: await open(tempPath, flags, 0o644) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= TEMP_ATTEMPTS) throw err;
+    }
   }
 }
 
