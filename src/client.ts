@@ -9,7 +9,7 @@ import { sendRequest, type Timeouts } from './request.js';
 import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
 import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from './tofu.js';
 import type { TlsConnection } from './transport.js';
-import { parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from './url.js';
+import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from './url.js';
 
 /**
  * How server certificates are trusted.
@@ -133,7 +133,10 @@ export class Client {
    * following redirects and answering input prompts as the options say. The
    * body streams with backpressure; `done` gives the verdict.
    *
-   * Rejects with a {@link GeminiError} when there is no response to return.
+   * Rejects with a {@link GeminiError} when there is no response to return;
+   * a redirect to a gemini URL that cannot be requested rejects with
+   * {@link RedirectError} `ERR_BAD_REDIRECT` (never `ERR_INVALID_URL`, which
+   * always concerns the `url` given), the connection closed.
    */
   async request(url: string, options: RequestOptions = {}): Promise<StreamingResponse> {
     const merged: RequestOptions = { ...definedOnly(this.options), ...definedOnly(options) };
@@ -157,14 +160,14 @@ export class Client {
       }
       if (response.category !== 3) return response;
 
-      let target: string;
+      let target = response.meta;
       let next: GeminiUrl | undefined;
       try {
         target = resolveReference(current.href, response.meta);
         if (maxRedirects > 0 && /^gemini:/i.test(target)) next = parseGeminiUrl(target);
       } catch (err) {
         response.cancel(); // an unusable redirect target must not leave the connection open
-        throw err;
+        throw badRedirect(err, { url, from: current.href, status: response.status, target, chain: [...chain, current.href] });
       }
       const notFollowed = (reason: 'other-scheme' | 'cross-host' | 'disabled'): StreamingResponse => ({
         ...response,
@@ -342,6 +345,27 @@ export function fetch(url: string, options?: RequestOptions): Promise<GeminiResp
 /** Requests a URL with the default client; the body streams. See {@link Client.request}. */
 export function request(url: string, options?: RequestOptions): Promise<StreamingResponse> {
   return getDefaultClient().request(url, options);
+}
+
+/**
+ * The error for a redirect whose target cannot be requested: the server's
+ * fault (`ERR_BAD_REDIRECT`), not an invalid URL given by the caller.
+ */
+function badRedirect(
+  err: unknown,
+  facts: { url: string; from: string; status: number; target: string; chain: readonly string[] },
+): Error {
+  if (!(err instanceof InvalidUrlError)) return err as Error;
+  const reason =
+    err.code === 'ERR_URL_TOO_LONG'
+      ? `it is longer than the Gemini limit of ${MAX_REQUEST_BYTES} bytes`
+      : err.message.replace(/^invalid gemini URL "(?:[^"\\]|\\.)*": /, '');
+  const shown = facts.target.length > 120 ? `${facts.target.slice(0, 120)}…` : facts.target;
+  return new RedirectError(
+    'ERR_BAD_REDIRECT',
+    `${facts.from} redirected (status ${facts.status}) to an invalid URL ${JSON.stringify(shown)}: ${reason}`,
+    { url: facts.url, chain: facts.chain, target: facts.target },
+  );
 }
 
 function crossHostAllowed(policy: ClientOptions['crossHostRedirects'], from: GeminiUrl, to: GeminiUrl): boolean {

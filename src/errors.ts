@@ -23,6 +23,7 @@ export type GeminiErrorCode =
   | 'ERR_CERT_UNTRUSTED'
   | 'ERR_TOO_MANY_REDIRECTS'
   | 'ERR_REDIRECT_LOOP'
+  | 'ERR_BAD_REDIRECT'
   | 'ERR_ABORTED'
   | 'ERR_INVALID_OPTION'
   | 'ERR_KNOWN_HOSTS';
@@ -133,14 +134,19 @@ export class CertificateError extends GeminiError {
   }
 }
 
-/** Too many redirects (`ERR_TOO_MANY_REDIRECTS`) or a redirect loop (`ERR_REDIRECT_LOOP`). */
+/**
+ * Too many redirects (`ERR_TOO_MANY_REDIRECTS`), a redirect loop
+ * (`ERR_REDIRECT_LOOP`), or a redirect to a gemini URL that cannot be requested
+ * (`ERR_BAD_REDIRECT`: no host, a bad port, over 1024 bytes...). The server is
+ * at fault for the last one, not the URL the caller gave.
+ */
 export class RedirectError extends GeminiError {
   /** Every URL requested, in order, the last one being the redirect not followed. */
   readonly chain: readonly string[];
-  /** Where the last redirect pointed. */
+  /** Where the last redirect pointed (for `ERR_BAD_REDIRECT`: the target as resolved, or as sent when it could not be resolved). */
   readonly target: string;
   constructor(
-    code: 'ERR_TOO_MANY_REDIRECTS' | 'ERR_REDIRECT_LOOP',
+    code: 'ERR_TOO_MANY_REDIRECTS' | 'ERR_REDIRECT_LOOP' | 'ERR_BAD_REDIRECT',
     message: string,
     options: { url?: string; chain: readonly string[]; target: string },
   ) {

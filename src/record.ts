@@ -49,8 +49,15 @@ export interface RecordFetchOptions extends RequestOptions {
  * Fetches a URL and reduces the outcome to a {@link FetchRecord}. Never
  * rejects for a fetch failure: errors become `record.error` (an unexpected
  * non-gemfetch error gets code `ERR_INTERNAL`). The body is hashed, counted
- * and written to `sink` if given (with backpressure), never buffered. Rejects
- * only when the sink or a callback fails; the connection is then closed.
+ * and written to `sink` if given (with backpressure), never buffered.
+ *
+ * Rejects only when the sink or a callback fails: a callback throws, or the
+ * sink errors, is destroyed, or is ended by someone else before the body is
+ * written (a sink that has already failed rejects at the next chunk, without
+ * waiting). The connection is then closed at once. While the body is written,
+ * an 'error' listener is kept on the sink, so a failing sink without a
+ * listener of its own does not crash the process; its error becomes the
+ * rejection.
  */
 export async function fetchToRecord(client: Client, url: string, options: RecordFetchOptions = {}): Promise<FetchRecord> {
   const { sink, onChunk, onHeader, ...requestOptions } = options;
@@ -60,35 +67,106 @@ export async function fetchToRecord(client: Client, url: string, options: Record
   } catch (err) {
     return errorRecord(url, err);
   }
-  onHeader?.(response);
-  const hash = createHash('sha256');
-  for await (const chunk of response.body) {
-    const bytes = chunk as Buffer;
-    hash.update(bytes);
-    onChunk?.(bytes);
-    if (sink && !sink.write(bytes)) await drained(sink);
+  let sha256: string;
+  try {
+    onHeader?.(response);
+    sha256 = await consumeBody(response, sink, onChunk);
+  } catch (err) {
+    response.cancel(); // a failed consumer must not leave the connection open (or paused) forever
+    throw err;
   }
   const completion = await response.done;
-  return responseRecord(url, response, completion, hash.digest('hex'));
+  return responseRecord(url, response, completion, sha256);
 }
 
-/** Resolves when `sink` drains; rejects if it errors or closes first (a closed sink never drains). */
-function drained(sink: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error): void => {
-      sink.off('drain', onDrain);
-      sink.off('error', onError);
+/** Reads the whole body into the hash, `onChunk` and `sink`; resolves with the SHA-256 hex. Rejects as soon as the sink fails. */
+async function consumeBody(response: StreamingResponse, sink: Writable | undefined, onChunk: ((chunk: Buffer) => void) | undefined): Promise<string> {
+  const hash = createHash('sha256');
+  // A failing sink cancels the response, so a body stalled by the server (or paused by us) ends at once.
+  const watch = sink && watchSink(sink, () => response.cancel());
+  let written = false;
+  try {
+    for await (const chunk of response.body) {
+      const bytes = chunk as Buffer;
+      hash.update(bytes);
+      onChunk?.(bytes);
+      if (sink && watch) {
+        watch.check();
+        written = true;
+        if (!sink.write(bytes)) await watch.drained();
+      }
+    }
+    if (written) watch?.check(); // the last write may have failed the sink
+  } finally {
+    watch?.release();
+  }
+  return hash.digest('hex');
+}
+
+/** The state of a sink being written to, watched with one set of listeners for the whole body. */
+interface SinkWatch {
+  /** Throws if the sink has failed (errored, destroyed, closed or ended): writing more would be lost. */
+  check(): void;
+  /** Resolves when the sink drains; rejects at once if it has failed or when it fails first (a failed sink never drains). */
+  drained(): Promise<void>;
+  /** Removes the listeners (keeping the 'error' one until 'close' when an error may still be emitted). */
+  release(): void;
+}
+
+function watchSink(sink: Writable, onFailure: () => void): SinkWatch {
+  let failure: Error | undefined;
+  let closed = false;
+  let errorSeen = false;
+  let wake: (() => void) | undefined;
+  const fail = (err: Error): void => {
+    if (failure) return;
+    failure = err;
+    onFailure();
+    wake?.();
+  };
+  const onError = (err: Error): void => {
+    errorSeen = true;
+    fail(err);
+  };
+  const onClose = (): void => {
+    closed = true;
+    fail(new Error('the sink closed before the body was written'));
+  };
+  const onDrain = (): void => wake?.();
+  sink.on('error', onError);
+  sink.on('close', onClose);
+  sink.on('drain', onDrain);
+
+  // Events that already fired will not fire again: read the state as well.
+  const failed = (): Error | undefined => {
+    if (failure) return failure;
+    if (sink.errored) return sink.errored;
+    if (sink.destroyed) return new Error('the sink was destroyed before the body was written');
+    if (sink.writableEnded) return new Error('the sink was ended before the body was written');
+    return undefined;
+  };
+  const check = (): void => {
+    const err = failed();
+    if (err) throw err;
+  };
+  return {
+    check,
+    async drained() {
+      check();
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+      check();
+    },
+    release() {
       sink.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = (): void => done();
-    const onError = (err: Error): void => done(err);
-    const onClose = (): void => done(new Error('the sink closed before the body was written'));
-    sink.on('drain', onDrain);
-    sink.on('error', onError);
-    sink.on('close', onClose);
-  });
+      sink.off('drain', onDrain);
+      // An errored sink may still be about to emit its error: without a listener it would crash the process.
+      if (sink.errored && !errorSeen && !closed) sink.once('close', () => sink.off('error', onError));
+      else sink.off('error', onError);
+    },
+  };
 }
 
 /** The record of a response. */

@@ -76,9 +76,13 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
   const bounded = (ms: number): number => timerDelay(Math.min(finite(ms), remaining()));
   const totalFired = (limit: number): boolean => finite(options.totalTimeout) <= finite(limit) || remaining() <= 1;
 
+  const totalTimeout = (): TimeoutError => new TimeoutError('total', options.totalTimeout, { url: url.href });
+  const aborted = (): AbortError => new AbortError({ url: url.href, cause: signal?.reason });
+
   let connection: TlsConnection;
   try {
-    connection = await connectTls({
+    // The handshake timer starts once TCP is up, so connectTls alone could overrun the deadline by the connect time.
+    const connecting = connectTls({
       host: target.host,
       port: target.port,
       servername: target.servername,
@@ -89,17 +93,23 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
       url: url.href,
       tlsOptions: options.tlsOptions,
     });
+    connection = await beforeDeadline(connecting, remaining(), undefined, {
+      timeout: totalTimeout,
+      aborted,
+      discard: (late) => late.destroy(),
+    });
   } catch (err) {
-    if (err instanceof TimeoutError && totalFired(err.phase === 'connect' ? options.connectTimeout : options.handshakeTimeout)) {
-      throw new TimeoutError('total', options.totalTimeout, { url: url.href });
+    if (err instanceof TimeoutError && err.phase !== 'total' && totalFired(err.phase === 'connect' ? options.connectTimeout : options.handshakeTimeout)) {
+      throw totalTimeout();
     }
     throw err;
   }
 
   let tlsInfo: TlsInfo;
   try {
-    tlsInfo = await options.verifyPeer(connection);
-    if (signal?.aborted) throw new AbortError({ url: url.href, cause: signal.reason });
+    // The trust check may wait for the known-hosts lock: bound it by the deadline and the signal too.
+    tlsInfo = await beforeDeadline(options.verifyPeer(connection), remaining(), signal, { timeout: totalTimeout, aborted, discard: () => {} });
+    if (signal?.aborted) throw aborted();
   } catch (err) {
     connection.destroy();
     throw err;
@@ -123,6 +133,48 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     done: reader.done,
     cancel: () => reader.finish('aborted'),
   };
+}
+
+/**
+ * Settles as `pending` does, unless `remainingMs` pass or `signal` aborts
+ * first: then rejects with `errors.timeout()` or `errors.aborted()`, and hands
+ * whatever `pending` resolves with later to `errors.discard` (so a connection
+ * that arrives too late is closed, not leaked); a late rejection is ignored.
+ */
+function beforeDeadline<T>(
+  pending: Promise<T>,
+  remainingMs: number,
+  signal: AbortSignal | undefined,
+  errors: { timeout: () => Error; aborted: () => Error; discard: (late: T) => void },
+): Promise<T> {
+  if (remainingMs === Infinity && signal === undefined) return pending;
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const giveUp = (err: Error): void => {
+      if (!settle()) return;
+      pending.then(errors.discard, () => {});
+      reject(err);
+    };
+    const onAbort = (): void => giveUp(errors.aborted());
+    pending.then(
+      (value) => settle() && resolve(value),
+      (err: unknown) => settle() && reject(err),
+    );
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (remainingMs !== Infinity) timer = setTimeout(() => giveUp(errors.timeout()), timerDelay(remainingMs));
+  });
 }
 
 /**
@@ -208,7 +260,7 @@ class ResponseReader {
     try {
       end = findHeaderEnd(buffered, MAX_HEADER_BYTES);
     } catch (err) {
-      this.#failHeader(err instanceof HeaderError && err.url === undefined ? this.#withUrl(err) : (err as Error));
+      this.#failHeader(err instanceof HeaderError ? this.#withUrl(err) : (err as Error));
       return;
     }
     if (end === null) {
@@ -219,7 +271,7 @@ class ResponseReader {
     try {
       header = parseHeaderLine(buffered.subarray(0, end.lineEnd), { url: this.#url });
     } catch (err) {
-      this.#failHeader(err as Error);
+      this.#failHeader(err instanceof HeaderError ? this.#withUrl(err) : (err as Error));
       return;
     }
     this.#timings.header = performance.now() - this.#started;
@@ -317,10 +369,13 @@ class ResponseReader {
     else this.finish('timeout', { timeout: 'total' });
   }
 
-  /** findHeaderEnd does not know the URL: name it on its error. */
+  /**
+   * The header parser's messages name no URL: name it in the message (after
+   * redirects it is not the URL the caller gave) and on the error.
+   */
   #withUrl(err: HeaderError): HeaderError {
     const code = err.code === 'ERR_HEADER_TOO_LONG' ? 'ERR_HEADER_TOO_LONG' : 'ERR_BAD_HEADER';
-    return new HeaderError(err.message, { url: this.#url, code, received: err.received });
+    return new HeaderError(`bad response header from ${this.#url}: ${err.message}`, { url: this.#url, code, received: err.received });
   }
 
   #closedBeforeHeader(): Error {
@@ -334,6 +389,11 @@ class ResponseReader {
         });
   }
 
+  /**
+   * Ends a transaction that has no header: `header` rejects with `err`. `done`
+   * is resolved too (as `aborted`) only so nothing stays pending; no caller
+   * ever sees it, since a response object exists only once the header arrived.
+   */
   #failHeader(err: Error): void {
     if (this.#phase !== 'header') return;
     this.#phase = 'ended';

@@ -20,7 +20,11 @@ import type { TrustDecision } from './tofu.js';
  */
 export type Termination = 'close_notify' | 'tcp_fin' | 'tcp_reset' | 'timeout' | 'size_limit' | 'aborted' | 'tls_error';
 
-/** The completeness verdict of a response. */
+/**
+ * The completeness verdict of a response. Only responses whose header arrived
+ * have one (a failure before the header rejects `request()` instead), so it
+ * always describes the body phase.
+ */
 export interface Completion {
   /** True only when close_notify arrived after a well-formed header and nothing of ours cut the body. */
   complete: boolean;
@@ -98,9 +102,11 @@ export function headerFields(header: ResponseHeader): Pick<ResponseFields, 'stat
 
 /**
  * A response whose header has arrived and whose body streams (from `request()`).
- * `body` honours backpressure and always ends normally, also when the response
- * was cut: await `done` for the verdict. Destroying `body` (or calling
- * `cancel()`) ends the response as `aborted`.
+ * `body` honours backpressure and ends normally ('end', never 'error' from
+ * gemfetch), also when the response was cut: await `done` for the verdict.
+ * Destroying `body` yourself (or calling `cancel()`) ends the response as
+ * `aborted`; destroying it *with an error* makes it emit that error, as any
+ * destroyed stream does — gemfetch itself never errors the body.
  */
 export interface StreamingResponse extends ResponseFields {
   /** The body bytes (empty for non-2x responses). */

@@ -59,6 +59,7 @@ beforeAll(async () => {
       '/loop-a': redirect('/loop-b'),
       '/loop-b': redirect('/loop-a'),
       '/hop': redirect('/'),
+      '/bad-redirect': redirect('gemini:nohost'),
       '/empty': respondWith('20 text/plain', ''),
       '/bad-header': sendRaw('2x oops\r\n'),
       '/dir/file.txt': respondWith('20 text/plain', 'file body'),
@@ -231,6 +232,18 @@ describe.concurrent('exit codes for failures', () => {
     const followed = await gemfetch(['--max-redirects', '1', server.url('/hop')]);
     expect(followed.code).toBe(0);
     expect(followed.stdout.toString()).toBe(PAGE);
+  });
+
+  it('8: a redirect to an invalid URL blames the server, not the URL given, and keeps the chain', async () => {
+    const r = await gemfetch([server.url('/bad-redirect')]);
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain(`${server.url('/bad-redirect')} redirected (status 30) to an invalid URL "gemini:nohost"`);
+    expect(r.stderr).not.toContain('a URL looks like');
+    const json = await gemfetch(['--json', server.url('/bad-redirect')]);
+    expect(json.code).toBe(8);
+    const record = JSON.parse(json.stdout.toString().trim().split('\n')[0]!) as { error: { code: string }; redirects: string[] };
+    expect(record.error.code).toBe('ERR_BAD_REDIRECT');
+    expect(record.redirects).toEqual([server.url('/bad-redirect')]);
   });
 
   it('combines the exit codes of several URLs, fetching all of them in order', async () => {

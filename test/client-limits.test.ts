@@ -3,6 +3,7 @@
  * limit, aborts, the header length limit, connection and DNS failures, and
  * option validation.
  */
+import { getEventListeners } from 'node:events';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
@@ -198,6 +199,39 @@ describe('timeouts', () => {
     const err = await rejection(client.fetch(server.url(), { totalTimeout: 150, headerTimeout: 5000 }));
     expect(err.code).toBe('ERR_TIMEOUT');
     expect((err as TimeoutError).phase).toBe('total');
+  });
+
+  it('total: bounds the connection phase too (a handshake that never finishes), leaving nothing open', async () => {
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => {});
+      socket.resume(); // read (and ignore) the ClientHello, so the client's close is seen
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as net.AddressInfo;
+    const controller = new AbortController();
+    const err = await rejection(
+      client.fetch(`gemini://127.0.0.1:${port}/`, { connectTimeout: 5000, handshakeTimeout: 5000, totalTimeout: 150, signal: controller.signal }),
+    );
+    expect(err.code).toBe('ERR_TIMEOUT');
+    expect((err as TimeoutError).phase).toBe('total');
+    await until(() => sockets.length === 1 && sockets[0]!.closed, 'the server to see the connection closed');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('the signal keeps no listener of ours once requests have ended', async () => {
+    const server = await serve(respondWith('20 text/plain', 'ok'));
+    const controller = new AbortController();
+    for (let i = 0; i < 3; i++) {
+      const res = await client.fetch(server.url(), { signal: controller.signal });
+      expect(res.complete).toBe(true);
+    }
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('total: covers a whole redirect chain, not each hop', async () => {

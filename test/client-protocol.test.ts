@@ -66,8 +66,18 @@ describe('malformed headers', () => {
       const err = await rejection(client.fetch(server.url()));
       expect(err.code).toBe(code);
       expect(err.url).toBe(server.url());
+      expect(err.message).toContain(server.url()); // the CLI prints the message after the URL *requested*, which may differ
     });
   }
+
+  it('a bad header after a redirect names the URL that sent it', async () => {
+    const server = await serve(routes({ '/a': redirect('/b'), '/b': sendRaw('2x oops\r\n') }));
+    const err = await rejection(client.fetch(server.url('/a')));
+    expect(err.code).toBe('ERR_BAD_HEADER');
+    expect(err.url).toBe(server.url('/b'));
+    expect(err.message).toContain(server.url('/b'));
+    expect(err.message).toContain('2x oops');
+  });
 
   it('bare LF line ending is accepted', async () => {
     const server = await serve(sendRaw('20 text/plain\nbody'));
@@ -376,13 +386,46 @@ describe('redirects', () => {
     expect(followed.url).toBe(`gemini://localhost:${server.port}/there`);
   });
 
-  it('an unusable redirect target rejects and closes the connection', async () => {
-    const server = await serve(redirect('gemini://bad host/'));
-    const err = await rejection(client.fetch(server.url()));
-    expect(err.code).toBe('ERR_INVALID_URL');
-    const deadline = Date.now() + 2000;
-    while (server.activeConnections > 0 && Date.now() < deadline) await sleep(5);
-    expect(server.activeConnections).toBe(0);
+  it('an unusable redirect target rejects with ERR_BAD_REDIRECT (the server is at fault) and closes the connection', async () => {
+    const targets: Array<[string, RegExp]> = [
+      ['gemini://bad host/', /host contains whitespace/],
+      ['gemini://', /empty host/],
+      ['gemini:nohost', /no host/],
+      ['gemini://example.org:99999/', /port 99999 is out of range/],
+    ];
+    for (const [target, reason] of targets) {
+      const server = await serve(redirect(target));
+      const err = await rejection(client.fetch(server.url()));
+      expect(err).toBeInstanceOf(RedirectError);
+      expect(err.code).toBe('ERR_BAD_REDIRECT');
+      expect(err.url).toBe(server.url());
+      expect((err as RedirectError).chain).toEqual([server.url()]);
+      expect((err as RedirectError).target).toBe(target);
+      expect(err.message).toContain(`${server.url()} redirected (status 30) to an invalid URL ${JSON.stringify(target)}`);
+      expect(err.message).toMatch(reason);
+      expect(err.message).not.toMatch(/invalid gemini URL/); // the reason only, not the URL twice
+      const deadline = Date.now() + 2000;
+      while (server.activeConnections > 0 && Date.now() < deadline) await sleep(5);
+      expect(server.activeConnections).toBe(0);
+    }
+  });
+
+  it('a redirect target over 1024 bytes is a bad redirect, with the chain so far', async () => {
+    const long = `/${'x'.repeat(1010)}`; // fits in META, but not in a request once resolved
+    const server = await serve(routes({ '/a': redirect('/b', 31), '/b': redirect(long) }));
+    const err = await rejection(client.fetch(server.url('/a')));
+    expect(err.code).toBe('ERR_BAD_REDIRECT');
+    expect((err as RedirectError).chain).toEqual([server.url('/a'), server.url('/b')]);
+    expect((err as RedirectError).target).toBe(server.url(long));
+    expect(err.message).toContain(`${server.url('/b')} redirected (status 30)`);
+    expect(err.message).toContain('1024 bytes');
+    expect(server.requests).toEqual([server.url('/a'), server.url('/b')]);
+  });
+
+  it('an invalid gemini target with redirects off is returned, not an error', async () => {
+    const server = await serve(redirect('gemini://'));
+    const res = await client.fetch(server.url(), { maxRedirects: 0 });
+    expect(res.redirectNotFollowed).toEqual({ target: 'gemini://', reason: 'disabled' });
   });
 
   it('follows a 30 -> 31 -> 20 chain', async () => {

@@ -4,13 +4,13 @@
  * expiry, CA-validated re-pin), CA mode and insecure mode.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Client, type RequestOptions } from '../src/client.js';
-import { CertificateError, GeminiError } from '../src/errors.js';
+import { CertificateError, GeminiError, TimeoutError } from '../src/errors.js';
 import { createCertificate, type GeneratedCertificate } from '../src/selfsigned.js';
 import { KnownHostsStore } from '../src/tofu.js';
 import { respondWith, startGeminiServer, type GeminiTestServer, type GeminiTestServerOptions } from './support/gemini-server.js';
@@ -230,5 +230,27 @@ describe('insecure mode', () => {
     expect(res.tls.fingerprint).toBe(server.cert.fingerprint);
     expect(res.complete).toBe(true);
     expect(await readFile(knownHosts, 'utf8')).toBe(before);
+  });
+});
+
+describe('trust check under the request limits', () => {
+  it('a trust check stuck on the known-hosts lock is bounded by totalTimeout and by the signal, sending nothing', async () => {
+    const server = await serve();
+    // Someone else holds the lock (fresh, so not stale): a first-use pin must wait for it.
+    await writeFile(`${knownHosts}.lock`, '');
+    const store = new KnownHostsStore(knownHosts, { lockTimeoutMs: 1000, lockStaleMs: 60_000 });
+    const client = new Client({ ...limits, knownHosts: store });
+
+    const timedOut = await rejection(client.fetch(server.url(), { totalTimeout: 150 }));
+    expect(timedOut.code).toBe('ERR_TIMEOUT');
+    expect((timedOut as TimeoutError).phase).toBe('total');
+
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const aborted = await rejection(client.fetch(server.url(), { signal: controller.signal }));
+    expect(aborted.code).toBe('ERR_ABORTED');
+
+    expect(server.requests).toEqual([]); // refused before any request byte
+    await connectionsClosed(server);
   });
 });

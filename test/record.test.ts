@@ -207,4 +207,110 @@ describe('fetchToRecord', () => {
     while (server.activeConnections > 0 && Date.now() < deadline) await sleep(5);
     expect(server.activeConnections).toBe(0);
   });
+  /** Waits until the server has no open connection, then asserts it. */
+  async function connectionsClosed(server: GeminiTestServer): Promise<void> {
+    const deadline = Date.now() + 2000;
+    while (server.activeConnections > 0 && Date.now() < deadline) await sleep(5);
+    expect(server.activeConnections).toBe(0);
+  }
+
+  /** No limit of ours may end these responses: only the fix under test can. */
+  const noLimits: RequestOptions = { idleTimeout: 0, totalTimeout: 0 };
+
+  it('rejects at once for a sink destroyed before the fetch (a destroyed sink never drains)', async () => {
+    const server = await serve((ctx) => bigBody(ctx, 1024 * 1024, 'none'));
+    const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    sink.destroy();
+    await expect(fetchToRecord(client, server.url(), { ...noLimits, sink })).rejects.toThrow(/destroyed/);
+    await connectionsClosed(server);
+  });
+
+  it('rejects with the error of a sink that failed while writes returned true, without its own error listener', async () => {
+    // The body arrives in pieces; the sink fails on its 2nd write, asynchronously, then the server stalls.
+    const server = await serve(async (ctx) => {
+      await ctx.write('20 text/plain\r\n');
+      for (let i = 0; i < 4; i++) {
+        await ctx.write('x'.repeat(1000));
+        await sleep(20);
+      }
+    });
+    let writes = 0;
+    const sink = new Writable({
+      highWaterMark: 1 << 20,
+      write(_chunk, _encoding, callback) {
+        writes++;
+        if (writes === 2) setImmediate(() => callback(new Error('disk full')));
+        else callback();
+      },
+    });
+    await expect(fetchToRecord(client, server.url(), { ...noLimits, sink })).rejects.toThrow('disk full');
+    expect(sink.destroyed).toBe(true);
+    await connectionsClosed(server);
+    expect(sink.listenerCount('error')).toBe(0); // nothing of ours left behind
+  });
+
+  it('rejects when the caller ends the sink mid-body', async () => {
+    const server = await serve((ctx) => bigBody(ctx, 1024 * 1024, 'none'));
+    const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    let chunks = 0;
+    const record = fetchToRecord(client, server.url(), {
+      ...noLimits,
+      sink,
+      onChunk: () => {
+        if (++chunks === 1) sink.end();
+      },
+    });
+    await expect(record).rejects.toThrow(/ended/);
+    await connectionsClosed(server);
+  });
+
+  it('a sink failure while the server stalls ends the fetch at once, without waiting for more body', async () => {
+    const server = await serve(respondWith('20 text/plain', 'some bytes', 'none'));
+    const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    let response: StreamingResponse | undefined;
+    const record = fetchToRecord(client, server.url(), {
+      ...noLimits,
+      sink,
+      onHeader: (r) => (response = r),
+      onChunk: () => setTimeout(() => sink.destroy(new Error('gone')), 20),
+    });
+    await expect(record).rejects.toThrow('gone');
+    // The test server keeps a stalled connection half-open after our FIN: check our side instead.
+    expect(await response!.done).toMatchObject({ termination: 'aborted', bytes: 10 });
+  });
+
+  it('a sink is not needed (and may be closed) for a response without a body', async () => {
+    const server = await serve(respondWith('51 Not found'));
+    const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    sink.destroy();
+    const record = await fetchToRecord(client, server.url(), { sink });
+    expect(record).toMatchObject({ status: 51, complete: true, bytes: 0 });
+  });
+
+  it('rejects and closes the connection when onHeader throws', async () => {
+    const server = await serve((ctx) => bigBody(ctx, 1024 * 1024, 'none'));
+    const failure = new Error('callback failed');
+    await expect(
+      fetchToRecord(client, server.url(), {
+        ...noLimits,
+        onHeader: () => {
+          throw failure;
+        },
+      }),
+    ).rejects.toBe(failure);
+    await connectionsClosed(server);
+  });
+
+  it('rejects and closes the connection when onChunk throws', async () => {
+    const server = await serve((ctx) => bigBody(ctx, 1024 * 1024, 'none'));
+    await expect(
+      fetchToRecord(client, server.url(), {
+        ...noLimits,
+        onChunk: () => {
+          throw new Error('chunk callback failed');
+        },
+      }),
+    ).rejects.toThrow('chunk callback failed');
+    await connectionsClosed(server);
+  });
 });

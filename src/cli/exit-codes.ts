@@ -22,7 +22,7 @@ export const ExitCode = {
   Certificate: 6,
   /** Input required (1x) and none given. */
   InputRequired: 7,
-  /** Redirect not followed: limit, loop, or another scheme. */
+  /** Redirect not followed: limit, loop, invalid target, or another scheme. */
   Redirect: 8,
   /** The server's certificate does not match the TOFU pin: refused before sending the request. */
   TofuMismatch: 9,
@@ -61,6 +61,7 @@ const ERROR_EXIT_CODES: Readonly<Record<string, number>> = {
   ERR_CERT_MISMATCH: ExitCode.TofuMismatch,
   ERR_TOO_MANY_REDIRECTS: ExitCode.Redirect,
   ERR_REDIRECT_LOOP: ExitCode.Redirect,
+  ERR_BAD_REDIRECT: ExitCode.Redirect,
 };
 
 /** The exit code for an error code (`record.error.code`). */
@@ -120,7 +121,7 @@ export const EXIT_CODE_TABLE = `Exit codes:
     5  permanent failure (5x)
     6  client certificate required or refused (6x)
     7  input required (1x) and no --input given
-    8  redirect not followed (limit, loop or another scheme)
+    8  redirect not followed (limit, loop, invalid target or another scheme)
     9  certificate changed: refused by TOFU (see \`gemfetch tofu\`)
   130  interrupted (Ctrl-C)
 With several URLs, all are fetched and the exit code is the highest-priority

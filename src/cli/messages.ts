@@ -69,6 +69,7 @@ const ERROR_HINTS: Readonly<Record<string, string>> = {
   ERR_CONNECT: 'is the server running and the port right?',
   ERR_CERT_UNTRUSTED: 'most capsules use self-signed certificates: try without --tofu ca',
   ERR_INVALID_URL: 'a URL looks like gemini://host/path (the scheme may be left out)',
+  ERR_BAD_REDIRECT: "the fault is the server's, not the URL you gave",
 };
 
 /** A library error (`record.error`) as a message, with a hint when one helps. */
