@@ -7,6 +7,7 @@
  * {@link RecordChannel} (the async queue behind the iterables).
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { Client, type RequestOptions } from './client.js';
 import { errorRecord, responseRecord, type FetchRecord } from './record.js';
 import type { ResponseFields, StreamingResponse } from './response.js';
@@ -189,11 +190,26 @@ export async function fetchAttempt(
   return { record, response, body: chunks ? Buffer.concat(chunks) : undefined };
 }
 
-/** An AbortController that aborts when `parent` does. */
+/**
+ * An AbortController that aborts when `parent` does. Its signal accepts any
+ * number of listeners without Node's MaxListenersExceededWarning: every
+ * in-flight request of a bulk run listens to it (and stops listening when it
+ * ends), so it legitimately has about `concurrency` listeners. Once the
+ * controller aborts it stops listening to `parent` (so a long-lived parent
+ * signal shared by many runs does not collect listeners): owners abort it
+ * when their run ends.
+ */
 export function linkedController(parent: AbortSignal | undefined): AbortController {
   const controller = new AbortController();
-  if (parent?.aborted) controller.abort(parent.reason);
-  else parent?.addEventListener('abort', () => controller.abort(parent.reason), { once: true });
+  setMaxListeners(0, controller.signal);
+  if (!parent) return controller;
+  if (parent.aborted) {
+    controller.abort(parent.reason);
+    return controller;
+  }
+  const onParentAbort = (): void => controller.abort(parent.reason);
+  parent.addEventListener('abort', onParentAbort, { once: true });
+  controller.signal.addEventListener('abort', () => parent.removeEventListener('abort', onParentAbort), { once: true });
   return controller;
 }
 

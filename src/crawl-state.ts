@@ -98,6 +98,32 @@ function hash64(value: string): [number, number] {
   return [hi, lo];
 }
 
+/**
+ * A file a bulk command writes for itself (crawl journal, WARC file) could not
+ * be opened or written: going on would lose data, so the run stops with this
+ * error. The message names the file.
+ */
+export class StorageError extends Error {
+  /** The file concerned. */
+  readonly path: string;
+  /** The system error code (`ENOSPC`, `EACCES`, `EISDIR`...), if any. */
+  readonly syscallCode: string | undefined;
+
+  constructor(message: string, file: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'StorageError';
+    this.path = file;
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    this.syscallCode = typeof code === 'string' ? code : undefined;
+  }
+}
+
+/** A {@link StorageError} for `file`: `what` + the system's own message. */
+export function storageError(what: string, file: string, cause: unknown): StorageError {
+  if (cause instanceof StorageError) return cause;
+  return new StorageError(`${what} ${file}: ${cause instanceof Error ? cause.message : String(cause)}`, file, cause);
+}
+
 /** A frontier entry. */
 export interface QueuedUrl {
   /** Normalised href. */
@@ -145,29 +171,45 @@ export class CrawlJournal<R extends { url: string }> {
    * Opens (creating) the journal in `dir`, cuts a torn last line, and reads
    * it back. `onRecord` sees every record in order (e.g. to rebuild a
    * body-hash index). Memory while loading: the frontier (URLs not done) and
-   * the seen-set.
+   * the seen-set. Rejects with a {@link StorageError} when the directory or
+   * the journal cannot be created, opened or read.
    */
   static async open<R extends { url: string }>(
     dir: string,
     onRecord: (record: R) => void = () => {},
   ): Promise<{ journal: CrawlJournal<R>; contents: JournalContents }> {
-    await fs.promises.mkdir(dir, { recursive: true });
     const file = path.join(dir, JOURNAL_FILE);
-    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
-    cutTornTail(fd);
-    const contents = await readJournal<R>(file, onRecord);
-    return { journal: new CrawlJournal<R>(file, fd), contents };
+    let fd = -1;
+    try {
+      await fs.promises.mkdir(dir, { recursive: true });
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
+      cutTornTail(fd);
+      const contents = await readJournal<R>(file, onRecord);
+      return { journal: new CrawlJournal<R>(file, fd), contents };
+    } catch (err) {
+      if (fd >= 0) fs.closeSync(fd);
+      throw storageError('cannot open the crawl journal', file, err);
+    }
   }
 
-  /** Appends queued URLs (and then a record, if given) in one write. */
+  /**
+   * Appends queued URLs (and then a record, if given) in one write. Throws a
+   * {@link StorageError} when the write fails (disk full...); a partly
+   * written last line is cut when the journal is next opened.
+   */
   append(queued: readonly QueuedUrl[], record?: R): void {
     let text = '';
     for (const q of queued) text += `${JSON.stringify({ q: q.url, d: q.depth, p: q.parent })}\n`;
     if (record) text += `${JSON.stringify({ r: record })}\n`;
     if (text === '') return;
+    if (this.#fd < 0) throw new StorageError(`the crawl journal ${this.path} is closed`, this.path);
     const bytes = Buffer.from(text, 'utf8');
     let offset = 0;
-    while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
+    try {
+      while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
+    } catch (err) {
+      throw storageError('cannot append to the crawl journal', this.path, err);
+    }
     this.#dirty = true;
     this.#timer ??= setTimeout(() => this.#flush(), FLUSH_INTERVAL_MS).unref();
   }

@@ -14,6 +14,8 @@ import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChanne
 import { writeMirror } from './mirror.js';
 import { WarcWriter } from './warc.js';
 
+export { StorageError } from './crawl-state.js';
+
 /** Which discovered links a crawl follows. */
 export type CrawlScope =
   /** Links to the hosts (host:port) of the seeds. */
@@ -70,6 +72,8 @@ export interface CrawlRecord extends FetchRecord {
   queued: number;
   /** Where the body was mirrored, when mirroring. */
   mirrorPath: string | null;
+  /** Why a 2x body was not mirrored (`mirrorPath` is then null): a message naming the file; null otherwise. */
+  mirrorError: string | null;
 }
 
 /** Live figures of a crawl. */
@@ -133,7 +137,13 @@ interface RobotsEntry {
  * - with `stateDir`, each record is appended to the journal (with the links
  *   it queued, in one write) BEFORE it is yielded; a restarted crawl skips
  *   recorded URLs, re-queues the rest, and yields only new records;
- * - with `maxPages`, no more than that many URLs are requested (journal included).
+ * - with `maxPages`, no more than that many URLs are requested (journal included);
+ * - a body that cannot be mirrored (I/O error, a file where a directory is
+ *   needed) does not stop the crawl: its record says why in `mirrorError`;
+ * - when the journal or the WARC file cannot be opened or written, the
+ *   iteration rejects with a {@link StorageError} naming the file (after the
+ *   records already yielded) and the crawl stops: it never hangs and never
+ *   goes on without them.
  *
  * Memory bounds: seen-set 16-32 bytes per URL ever queued ({@link HashSet64});
  * the frontier in memory, about 100-200 bytes per queued URL (bounded by
@@ -184,30 +194,50 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     return null;
   };
 
-  if (options.stateDir) {
-    const opened = await CrawlJournal.open<CrawlRecord>(options.stateDir, (record) => {
-      if (record.attempts > 0) pagesRequested++;
-      if (record.duplicateOf === null) noteBodyHash(record);
-    });
-    journal = opened.journal;
-    seen = opened.contents.seen;
-    recordedInputs = opened.contents.recordedInputs;
-    frontier = opened.contents.frontier;
-    stats.resumedRecords = opened.contents.recordCount;
+  try {
+    if (options.stateDir) {
+      const opened = await CrawlJournal.open<CrawlRecord>(options.stateDir, (record) => {
+        if (record.attempts > 0) pagesRequested++;
+        if (record.duplicateOf === null) noteBodyHash(record);
+      });
+      journal = opened.journal;
+      seen = opened.contents.seen;
+      recordedInputs = opened.contents.recordedInputs;
+      frontier = opened.contents.frontier;
+      stats.resumedRecords = opened.contents.recordCount;
+    }
+    if (options.warcFile) warc = new WarcWriter(options.warcFile, { software: 'gemfetch', description: `crawl of ${seeds.join(' ')}` });
+  } catch (err) {
+    journal?.close();
+    controller.abort();
+    throw err;
   }
-  if (options.warcFile) warc = new WarcWriter(options.warcFile, { software: 'gemfetch', description: `crawl of ${seeds.join(' ')}` });
 
-  const finish = (): void => {
+  /** Ends the crawl: no more jobs, files closed, the iteration ends (with `failure`, if given, after the records already pushed). */
+  const finish = (failure?: unknown): void => {
     if (finished) return;
     finished = true;
     scheduler.stop();
-    journal?.close();
-    warc?.close();
+    let error = failure;
+    for (const file of [journal, warc]) {
+      try {
+        file?.close();
+      } catch (err) {
+        error ??= err;
+      }
+    }
     refreshStats();
-    options.onProgress?.(stats);
-    out.end();
+    try {
+      options.onProgress?.(stats);
+    } catch (err) {
+      error ??= err;
+    }
+    if (error !== undefined) out.fail(error);
+    else out.end();
     controller.abort();
   };
+  /** Stops the crawl because of `err` (a journal or WARC write failed, or a bug): the iteration rejects with it. */
+  const fail = (err: unknown): void => finish(err);
 
   const refreshStats = (): void => {
     stats.frontier = outstanding;
@@ -215,10 +245,15 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     stats.setAside = scheduler.setAsideCount;
   };
 
-  /** Journals then yields a record; queues the URLs it discovered. */
+  /** Journals then yields a record; queues the URLs it discovered. Never throws: a journal failure ends the crawl. */
   const emit = (record: CrawlRecord, discovered: QueuedUrl[], countsAsOutstanding = true): void => {
     if (finished) return;
-    journal?.append(discovered, record);
+    try {
+      journal?.append(discovered, record);
+    } catch (err) {
+      fail(err);
+      return;
+    }
     stats.records++;
     if (record.error) stats.errors++;
     else if (!record.complete) stats.incomplete++;
@@ -226,7 +261,12 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     enqueue(discovered);
     if (countsAsOutstanding) outstanding--;
     refreshStats();
-    options.onProgress?.(stats);
+    try {
+      options.onProgress?.(stats);
+    } catch (err) {
+      fail(err);
+      return;
+    }
     if (outstanding === 0) finish();
   };
 
@@ -284,8 +324,13 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
           // network failures are not retried here: URL jobs waiting for the rules would hold the host's slot
           const outcome = classifyRecord(got.record, attempt, 0, slowDownRetries);
           if (outcome.retry && !signal.aborted) return outcome;
-          const ok = got.record.status !== null && Math.floor(got.record.status / 10) === 2 && got.body !== undefined;
-          settle(ok ? parseRobots(decodeBody(got.body!, got.response?.charset).text, agents) : ALLOW_ALL);
+          let rules = ALLOW_ALL;
+          try {
+            if (isSuccess(got.record) && got.body !== undefined) rules = parseRobots(decodeBody(got.body, got.response?.charset).text, agents);
+          } catch {
+            // a robots.txt we cannot read allows everything, like one we cannot have; URL jobs must not wait forever
+          }
+          settle(rules);
           return { ...outcome, retry: false };
         },
         setAside: () => settle(ALLOW_ALL),
@@ -302,15 +347,41 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
 
   // ---- pages
 
+  /** Builds, mirrors, archives and emits the record of a URL's last attempt. Never rejects; a record is always emitted unless the crawl fails. */
   const finishPage = async (q: QueuedUrl, url: GeminiUrl, got: Attempt, attempts: number, date: Date): Promise<void> => {
-    const record = crawlFields(got.record, q, attempts);
+    try {
+      const record = crawlFields(got.record, q, attempts);
+      const discovered = pageLinks(record, q, got);
+      if (options.mirrorDir && got.body && isSuccess(record)) {
+        const mirrored = await writeMirror(options.mirrorDir, url, got.body, record.mimeType);
+        record.mirrorPath = mirrored.path;
+        record.mirrorError = mirrored.error;
+      }
+      if (warc && !finished && record.status !== null && record.termination !== null) {
+        warc.writeResponse({
+          targetUri: q.url,
+          date,
+          status: record.status,
+          meta: record.meta ?? '',
+          body: got.body ?? Buffer.alloc(0),
+          complete: record.complete,
+          termination: record.termination,
+        });
+      }
+      emit(record, discovered);
+    } catch (err) {
+      fail(err);
+    }
+  };
+
+  /** Notes a 2x body's hash and queues its links, or queues a redirect's target; returns what was queued. */
+  const pageLinks = (record: CrawlRecord, q: QueuedUrl, got: Attempt): QueuedUrl[] => {
     const discovered: QueuedUrl[] = [];
     const add = (ref: string): void => {
       const next = consider(ref, q.depth + 1, q.url);
       if (next) discovered.push(next);
     };
-    const status = record.status;
-    if (status !== null && Math.floor(status / 10) === 2) {
+    if (isSuccess(record)) {
       record.duplicateOf = noteBodyHash(record);
       // links of a duplicate body are still followed: relative links resolve differently under another base
       if (record.mimeType === 'text/gemini' && got.body) {
@@ -320,25 +391,11 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
         record.linksFromIncomplete = !record.complete;
         for (const link of links) add(link.url);
       }
-      if (options.mirrorDir && got.body) {
-        record.mirrorPath = (await writeMirror(options.mirrorDir, url, got.body, record.mimeType)) ?? null;
-      }
     } else if (record.redirectNotFollowed) {
       add(record.redirectNotFollowed.target);
     }
     record.queued = discovered.length;
-    if (warc && !finished && record.status !== null && record.termination !== null) {
-      warc.writeResponse({
-        targetUri: q.url,
-        date,
-        status: record.status,
-        meta: record.meta ?? '',
-        body: got.body ?? Buffer.alloc(0),
-        complete: record.complete,
-        termination: record.termination,
-      });
-    }
-    emit(record, discovered);
+    return discovered;
   };
 
   const submitUrl = (q: QueuedUrl): void => {
@@ -403,7 +460,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     for (const q of entries) submitUrl(q);
   };
 
-  signal.addEventListener('abort', finish, { once: true });
+  signal.addEventListener('abort', () => finish(), { once: true });
 
   // ---- start: resumed frontier, then new seeds
 
@@ -450,5 +507,10 @@ function crawlFields(record: FetchRecord, q: QueuedUrl, attempts: number): Crawl
     linksFromIncomplete: false,
     queued: 0,
     mirrorPath: null,
+    mirrorError: null,
   };
+}
+
+function isSuccess(record: FetchRecord): boolean {
+  return record.status !== null && Math.floor(record.status / 10) === 2;
 }

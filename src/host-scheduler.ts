@@ -417,17 +417,28 @@ export const NETWORK_FAILURE_CODES: ReadonlySet<string> = new Set(['ERR_DNS', 'E
 export const ERR_HOST_SET_ASIDE = 'ERR_HOST_SET_ASIDE';
 
 /**
+ * Error codes of requests that never reached a host (the URL was refused
+ * before connecting), so no per-host delay applies after them. Every other
+ * error counts as "host contacted", in particular the server-caused ones:
+ * `ERR_BAD_HEADER`, `ERR_HEADER_TOO_LONG`, `ERR_BAD_REDIRECT` (an unparsable
+ * redirect target), `ERR_TOO_MANY_REDIRECTS`, `ERR_REDIRECT_LOOP`, certificate refusals.
+ */
+export const UNCONTACTED_ERROR_CODES: ReadonlySet<string> = new Set(['ERR_INVALID_URL', 'ERR_URL_TOO_LONG']);
+
+/**
  * Reads a record as an {@link AttemptOutcome}:
  * - a network failure (see {@link NETWORK_FAILURE_CODES}): `failure`, retried while `attempt <= retries`;
  * - 44: `slow-down` (integer META honoured), retried while `attempt <= slowDownRetries`;
  * - other 4x: `ok` for the host, retried while `attempt <= retries`;
- * - any other response: `ok`, not retried; any other error (invalid URL, certificate refused, aborted): `neutral`, not retried.
+ * - any other response: `ok`, not retried;
+ * - any other error (bad header or redirect target, certificate refused, aborted...): `neutral`, not
+ *   retried, contacted unless its code is in {@link UNCONTACTED_ERROR_CODES}.
  */
 export function classifyRecord(record: FetchRecord, attempt: number, retries: number, slowDownRetries: number): AttemptOutcome {
   if (record.error) {
     const code = record.error.code;
     if (NETWORK_FAILURE_CODES.has(code)) return { contacted: true, health: 'failure', retry: attempt <= retries };
-    return { contacted: code !== 'ERR_INVALID_URL' && code !== 'ERR_URL_TOO_LONG', health: 'neutral', retry: false };
+    return { contacted: !UNCONTACTED_ERROR_CODES.has(code), health: 'neutral', retry: false };
   }
   if (record.status === 44) {
     const seconds = /^\s*(\d{1,9})\s*$/.exec(record.meta ?? '');

@@ -22,6 +22,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { StorageError, storageError } from './crawl-state.js';
 import type { Termination } from './response.js';
 
 /** A response to record. */
@@ -46,26 +47,39 @@ export class WarcWriter {
   readonly warcinfoId: string;
   #fd: number;
 
-  /** Opens `file` for appending (creating it) and writes a `warcinfo` record. */
+  /**
+   * Opens `file` for appending (creating it) and writes a `warcinfo` record.
+   * Throws a {@link StorageError} naming the file when it cannot be opened or written.
+   */
   constructor(file: string, info: { software: string; description?: string } = { software: 'gemfetch' }) {
     this.path = file;
-    this.#fd = fs.openSync(file, 'a');
+    try {
+      this.#fd = fs.openSync(file, 'a');
+    } catch (err) {
+      throw storageError('cannot open the WARC file', file, err);
+    }
     this.warcinfoId = recordId();
     const fields = [`software: ${info.software}`, 'format: WARC File Format 1.1', 'conformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/'];
     if (info.description) fields.push(`description: ${info.description.replace(/[\r\n]+/g, ' ')}`);
     const block = Buffer.from(fields.join(CRLF) + CRLF, 'utf8');
-    this.#write(
-      [
-        ['WARC-Type', 'warcinfo'],
-        ['WARC-Record-ID', this.warcinfoId],
-        ['WARC-Date', warcDate(new Date())],
-        ['Content-Type', 'application/warc-fields'],
-      ],
-      block,
-    );
+    try {
+      this.#write(
+        [
+          ['WARC-Type', 'warcinfo'],
+          ['WARC-Record-ID', this.warcinfoId],
+          ['WARC-Date', warcDate(new Date())],
+          ['Content-Type', 'application/warc-fields'],
+        ],
+        block,
+      );
+    } catch (err) {
+      fs.closeSync(this.#fd);
+      this.#fd = -1;
+      throw err;
+    }
   }
 
-  /** Appends one `response` record; returns its WARC-Record-ID. */
+  /** Appends one `response` record; returns its WARC-Record-ID. Throws a {@link StorageError} when the write fails. */
   writeResponse(response: WarcResponse): string {
     const id = recordId();
     const header = Buffer.from(`${response.status} ${response.meta}${CRLF}`, 'utf8');
@@ -89,21 +103,32 @@ export class WarcWriter {
   }
 
   #write(fields: Array<[string, string]>, block: Buffer): void {
-    if (this.#fd < 0) throw new Error('WARC writer is closed');
+    if (this.#fd < 0) throw new StorageError(`the WARC file ${this.path} is closed`, this.path);
     const head = `WARC/1.1${CRLF}${fields.map(([k, v]) => `${k}: ${v.replace(/[\r\n]+/g, ' ')}${CRLF}`).join('')}Content-Length: ${block.length}${CRLF}${CRLF}`;
     const bytes = Buffer.concat([Buffer.from(head, 'utf8'), block, Buffer.from(CRLF + CRLF)]);
     let offset = 0;
-    while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
+    try {
+      while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
+    } catch (err) {
+      throw storageError('cannot write to the WARC file', this.path, err);
+    }
   }
 
-  /** Flushes to disk and closes the file. */
+  /**
+   * Flushes to disk and closes the file (once; later calls do nothing).
+   * Throws a {@link StorageError} when the flush fails; the file is closed anyway.
+   */
   close(): void {
     if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
     try {
-      fs.fsyncSync(this.#fd);
+      fs.fsyncSync(fd);
+    } catch (err) {
+      // a file that cannot be synced (a pipe, a character device) still got every byte written
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw storageError('cannot flush the WARC file', this.path, err);
     } finally {
-      fs.closeSync(this.#fd);
-      this.#fd = -1;
+      fs.closeSync(fd);
     }
   }
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,7 @@ describe('batch against a simulated Geminispace', () => {
       { name: 'flaky', pages: { '/': (_ctx, n) => (n < 2 ? { header: '41 busy' } : { body: 'ok now' }) } },
       { name: 'down', down: true },
       { name: 'down2', down: true },
+      { name: 'wide', answerDelayMs: 100, pages: { '/': { body: 'wide' } } },
     ]);
   });
   afterAll(async () => space?.close());
@@ -128,6 +130,29 @@ describe('batch against a simulated Geminispace', () => {
     expect(code).toBe(2); // the invalid URL outranks the 51
   });
 
+  it('runs 16 requests at once on one signal without a MaxListenersExceededWarning, and leaves no listener on the caller\'s signal', async () => {
+    const wide = space.get('wide');
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    const parent = new AbortController();
+    try {
+      const urls = Array.from({ length: 20 }, (_, i) => wide.url(`/?${i}`));
+      const records = await collect(batch(urls, { requestOptions: fast, concurrency: 16, perHost: 16, signal: parent.signal }));
+      expect(records).toHaveLength(20);
+      expect(records.every((r) => r.status === 20)).toBe(true);
+      expect(wide.maxActive).toBeGreaterThan(10); // more than the default limit of 10 listeners were in flight
+      for (let i = 0; i < 3; i++) await collect(batch([wide.url(`/?again${i}`)], { requestOptions: fast, signal: parent.signal }));
+      expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
+  });
+
   it('shares a client (TLS sessions are resumed per host)', async () => {
     const plain = space.get('plain');
     const client = new Client({ trust: 'insecure' });
@@ -173,5 +198,31 @@ describe('HostScheduler', () => {
     expect(classifyRecord({ ...base, status: 51, meta: '' }, 1, 1, 5)).toMatchObject({ health: 'ok', retry: false });
     expect(classifyRecord({ ...base, error: { code: 'ERR_CONNECT', message: '' } }, 2, 1, 5)).toMatchObject({ health: 'failure', retry: false });
     expect(classifyRecord({ ...base, error: { code: 'ERR_INVALID_URL', message: '' } }, 1, 1, 5)).toMatchObject({ contacted: false, retry: false });
+    expect(classifyRecord({ ...base, error: { code: 'ERR_URL_TOO_LONG', message: '' } }, 1, 1, 5)).toMatchObject({ contacted: false, retry: false });
+    // server-caused failures: the host was contacted, so its delay applies; not retried
+    for (const code of ['ERR_BAD_REDIRECT', 'ERR_BAD_HEADER', 'ERR_HEADER_TOO_LONG', 'ERR_REDIRECT_LOOP']) {
+      expect(classifyRecord({ ...base, error: { code, message: '' } }, 1, 3, 5), code).toEqual({ contacted: true, health: 'neutral', retry: false });
+    }
+  });
+
+  it('delays the next request to a host after a server-caused error (ERR_BAD_REDIRECT)', async () => {
+    const scheduler = new HostScheduler({ delay: 60 });
+    const times: Array<{ start: number; end: number }> = [];
+    const badRedirect = { ...errorRecord('gemini://h/', new Error('x')), error: { code: 'ERR_BAD_REDIRECT', message: 'unparsable redirect target' } };
+    for (let i = 0; i < 2; i++) {
+      scheduler.submit({
+        hostKey: 'h',
+        run: async () => {
+          const start = Date.now();
+          await new Promise((r) => setTimeout(r, 1));
+          times.push({ start, end: Date.now() });
+          return classifyRecord(badRedirect, 1, 0, 5);
+        },
+        setAside: () => {},
+      });
+    }
+    await scheduler.idle();
+    expect(times).toHaveLength(2);
+    expect(times[1]!.start - times[0]!.end).toBeGreaterThanOrEqual(55);
   });
 });

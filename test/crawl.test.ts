@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { crawl, type CrawlOptions, type CrawlRecord } from '../src/crawl.js';
-import { HashSet64 } from '../src/crawl-state.js';
-import { mirrorPath } from '../src/mirror.js';
+import { CrawlJournal, HashSet64, StorageError } from '../src/crawl-state.js';
+import { MAX_MIRROR_NAME_BYTES, mirrorPath } from '../src/mirror.js';
 import { parseGeminiUrl } from '../src/url.js';
 import { startGeminispace, treePaths, type Capsule, type CapsuleDef, type Geminispace } from './support/geminispace.js';
 
@@ -265,6 +265,111 @@ describe('crawl options', () => {
   });
 });
 
+describe('crawl when mirroring or the journal fails', () => {
+  const longSegment = 'a'.repeat(300);
+  const longQuery = 'q'.repeat(300);
+  let space: Geminispace;
+  let dirs: string[] = [];
+  beforeAll(async () => {
+    space = await startGeminispace([
+      {
+        name: 'long',
+        pages: {
+          '/': { body: `=> /${longSegment} long segment\n=> /q?${longQuery} long query\n=> /x\n=> /ok\n` },
+          [`/${longSegment}`]: { body: 'long segment body\n' },
+          '/q': { header: '20 text/plain', body: 'long query body' },
+          '/x': { body: '=> /x/y\n' },
+          '/x/y': { body: 'under x\n' },
+          '/ok': { body: 'ok\n' },
+        },
+      },
+    ]);
+  });
+  afterAll(async () => space?.close());
+  afterEach(() => {
+    vi.restoreAllMocks();
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+    dirs = [];
+  });
+  const tempDir = (): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemfetch-crawl-fail-'));
+    dirs.push(dir);
+    return dir;
+  };
+  const run = (options: CrawlOptions): Promise<CrawlRecord[]> => collect(crawl([space.get('long').url('/')], { delay: 0, requestOptions: fast, ...options }));
+  const expectedUrls = (): string[] => ['/', `/${longSegment}`, `/q?${longQuery}`, '/x', '/x/y', '/ok'].map((p) => space.get('long').url(p)).sort();
+
+  it('mirrors a page whose path segment or query is 300 bytes under a shortened, hashed name', async () => {
+    const dir = tempDir();
+    const records = await run({ mirrorDir: dir });
+    expect(records.map((r) => r.url).sort()).toEqual(expectedUrls());
+    for (const suffix of [`/${longSegment}`, `/q?${longQuery}`]) {
+      const record = records.find((r) => r.url === space.get('long').url(suffix))!;
+      expect(record, suffix).toMatchObject({ status: 20, complete: true, mirrorError: null });
+      expect(fs.readFileSync(record.mirrorPath!).length).toBe(record.bytes);
+      const name = path.basename(record.mirrorPath!);
+      expect(Buffer.byteLength(name)).toBeLessThanOrEqual(MAX_MIRROR_NAME_BYTES);
+      expect(name).toMatch(/#[0-9a-f]{16}$/);
+    }
+    // no temporary file left behind
+    const leftovers = fs.readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.tmp'));
+    expect(leftovers).toEqual([]);
+  });
+
+  it('records a mirror failure in mirrorError and goes on: /x/y where /x is a file', async () => {
+    const records = await run({ mirrorDir: tempDir() });
+    const site = space.get('long');
+    expect(records.find((r) => r.url === site.url('/x'))).toMatchObject({ status: 20, mirrorError: null });
+    const under = records.find((r) => r.url === site.url('/x/y'))!;
+    expect(under).toMatchObject({ status: 20, complete: true, mirrorPath: null });
+    expect(under.mirrorError).toMatch(/ENOTDIR|EEXIST/);
+  });
+
+  it('yields every record and ends when the mirror directory cannot be created (a file stands there)', async () => {
+    const file = path.join(tempDir(), 'not-a-dir');
+    fs.writeFileSync(file, 'in the way');
+    const records = await run({ mirrorDir: path.join(file, 'mirror') });
+    expect(records.map((r) => r.url).sort()).toEqual(expectedUrls());
+    for (const record of records) {
+      expect(record.status).toBe(20);
+      expect(record.mirrorPath).toBeNull();
+      expect(record.mirrorError).toMatch(/ENOTDIR|EEXIST/);
+      expect(record.mirrorError).toContain(file);
+    }
+  });
+
+  it('records I/O errors other than a layout clash too (ENAMETOOLONG: a mirror root longer than PATH_MAX)', async () => {
+    const root = path.join(tempDir(), ...Array.from({ length: 22 }, () => 'd'.repeat(200)));
+    const records = await run({ mirrorDir: root });
+    expect(records.map((r) => r.url).sort()).toEqual(expectedUrls());
+    for (const record of records) expect(record).toMatchObject({ mirrorPath: null, mirrorError: expect.stringMatching(/ENAMETOOLONG/) });
+  });
+
+  it('rejects with a StorageError naming the journal when an append fails mid-crawl, after the records already journaled', async () => {
+    const state = tempDir();
+    const journalFile = path.join(state, 'journal.ndjson');
+    const original = CrawlJournal.prototype.append;
+    let appends = 0;
+    vi.spyOn(CrawlJournal.prototype, 'append').mockImplementation(function (this: CrawlJournal<CrawlRecord>, queued, record) {
+      if (record && ++appends === 3) throw new StorageError(`cannot append to the crawl journal ${journalFile}: ENOSPC: no space left on device, write`, journalFile);
+      original.call(this, queued, record);
+    });
+    const seen: CrawlRecord[] = [];
+    const failure = await (async () => {
+      for await (const record of crawl([space.get('long').url('/')], { delay: 0, requestOptions: fast, stateDir: state })) seen.push(record);
+    })().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(StorageError);
+    expect((failure as StorageError).message).toContain(journalFile);
+    expect(seen).toHaveLength(2);
+    // the journal holds exactly the records yielded
+    const journaled = fs.readFileSync(journalFile, 'utf8').trim().split('\n').filter((l) => l.startsWith('{"r"'));
+    expect(journaled).toHaveLength(2);
+  });
+});
+
 describe('mirror paths and the seen-set', () => {
   it('never maps a URL outside the root', () => {
     const root = '/tmp/root';
@@ -273,6 +378,20 @@ describe('mirror paths and the seen-set', () => {
       expect(target.startsWith('/tmp/root/')).toBe(true);
     }
     expect(mirrorPath(root, parseGeminiUrl('gemini://h/a?x/y'))).toBe('/tmp/root/h/a%3Fx%2Fy');
+  });
+
+  it('keeps every name within MAX_MIRROR_NAME_BYTES, distinct for distinct long names', () => {
+    const root = '/tmp/root';
+    const a = mirrorPath(root, parseGeminiUrl(`gemini://h/${'d'.repeat(250)}/${'x'.repeat(300)}`))!;
+    const b = mirrorPath(root, parseGeminiUrl(`gemini://h/${'d'.repeat(250)}/${'x'.repeat(299)}y`))!;
+    const names = a.slice(root.length + 1).split('/');
+    expect(names).toHaveLength(3);
+    for (const name of names) expect(Buffer.byteLength(name)).toBeLessThanOrEqual(MAX_MIRROR_NAME_BYTES);
+    expect(a).not.toBe(b);
+    expect(path.dirname(a)).toBe(path.dirname(b)); // same long directory segment, same shortened name
+    const multibyte = mirrorPath(root, parseGeminiUrl(`gemini://h/${'%C3%A9'.repeat(60)}é`));
+    expect(Buffer.byteLength(path.basename(multibyte!))).toBeLessThanOrEqual(MAX_MIRROR_NAME_BYTES);
+    expect(mirrorPath(root, parseGeminiUrl('gemini://h/short'))).toBe('/tmp/root/h/short');
   });
 
   it('HashSet64 remembers what was added across growth', () => {

@@ -1,9 +1,10 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crawl, type CrawlRecord } from '../src/crawl.js';
+import { crawl, StorageError, type CrawlOptions, type CrawlRecord } from '../src/crawl.js';
 import { sha1Base32, truncationOf, WarcWriter } from '../src/warc.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
 
@@ -111,6 +112,70 @@ describe('WARC output of a crawl', () => {
     const warc = readWarc(fs.readFileSync(file));
     expect(warc.map((w) => w.fields.get('WARC-Type'))).toEqual(['warcinfo', 'response', 'warcinfo', 'response']);
     expect(warc[1]!.block.toString()).toBe('51 Not found\r\n');
+  });
+
+  /** Runs a crawl to its end; resolves with the records and the error it rejected with, if any. */
+  async function outcome(iterator: AsyncIterator<CrawlRecord>): Promise<{ records: CrawlRecord[]; error: unknown }> {
+    const records: CrawlRecord[] = [];
+    try {
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) records.push(next.value);
+    } catch (error) {
+      return { records, error };
+    }
+    return { records, error: undefined };
+  }
+  const options = (warcFile: string): CrawlOptions => ({ delay: 0, warcFile, requestOptions: { trust: 'insecure', idleTimeout: 150, totalTimeout: 1500 } });
+
+  it('a WARC path that cannot be opened makes the crawl reject at once with a StorageError naming it', async () => {
+    const before = space.get('w').log.length;
+    const { records, error } = await outcome(crawl([space.get('w').url('/')], options(dir))[Symbol.asyncIterator]());
+    expect(records).toEqual([]);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).message).toContain(dir);
+    expect((error as StorageError).syscallCode).toBe('EISDIR');
+    expect(space.get('w').log.length).toBe(before); // nothing requested
+  });
+
+  it.skipIf(!fs.existsSync('/dev/full'))('a WARC file on a full disk makes the crawl reject with ENOSPC', async () => {
+    const { error } = await outcome(crawl([space.get('w').url('/')], options('/dev/full'))[Symbol.asyncIterator]());
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).syscallCode).toBe('ENOSPC');
+    expect((error as StorageError).message).toContain('/dev/full');
+  });
+
+  it('a WARC write failing mid-crawl (reader of a FIFO gone: EPIPE) makes the crawl reject, not hang', async () => {
+    const fifo = path.join(dir, 'gone.warc');
+    execFileSync('mkfifo', [fifo]);
+    // a reader must be there when the writer opens the FIFO, else the open blocks
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const iterator = crawl([space.get('w').url('/')], options(fifo))[Symbol.asyncIterator]();
+    const result = outcome(iterator);
+    const chunk = Buffer.alloc(65536);
+    for (;;) {
+      let n = 0;
+      try {
+        n = fs.readSync(reader, chunk);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      }
+      if (n > 0) break; // the warcinfo record is in: the writer has the FIFO open
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    fs.closeSync(reader);
+    const { error } = await result;
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).syscallCode).toBe('EPIPE');
+    expect((error as StorageError).message).toContain(fifo);
+  });
+
+  it.skipIf(!fs.existsSync(path.resolve(__dirname, '../dist/cli/commands/crawl.js')))('`gemfetch crawl --warc` with an unwritable path: exit code 1 and a message naming the file', async () => {
+    const child = spawn(process.execPath, [path.resolve(__dirname, '../bin/gemfetch.js'), 'crawl', '-k', '-q', '--delay', '0', '--warc', dir, space.get('w').url('/')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain(`gemfetch crawl: cannot open the WARC file ${dir}: EISDIR`);
+    expect(stderr).not.toContain('internal error');
   });
 
   it('encodes sha1 digests in base32', () => {

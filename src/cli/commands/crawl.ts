@@ -10,7 +10,7 @@
  * before a kill may be missing from stdout (use --output for exactly-once).
  */
 import fs from 'node:fs';
-import { crawl, DEFAULT_CRAWL_RETRIES, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../crawl.js';
+import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../crawl.js';
 import { journalRecords } from '../../crawl-state.js';
 import { fromUserInput } from '../../url.js';
 import { ExitCode } from '../exit-codes.js';
@@ -46,7 +46,11 @@ interface CrawlArgs extends PolitenessArgs, FetchArgs {
 
 const DEFAULT_DELAY = '1s';
 
-/** `gemfetch crawl ...`; resolves with the exit code (0 when the crawl ran to its end). */
+/**
+ * `gemfetch crawl ...`; resolves with the exit code: 0 when the crawl ran to
+ * its end, 1 when the journal or the WARC file could not be written (the
+ * message names the file; the records written out so far are kept).
+ */
 export async function run(argv: string[]): Promise<number> {
   const parser = addFetchOptions(
     addPolitenessOptions(
@@ -93,6 +97,7 @@ export async function run(argv: string[]): Promise<number> {
   const removeHandlers = abortOnSignals(controller);
   const status = new StatusLine(!args.quiet);
   let stats: CrawlStats | undefined;
+  let storageFailure: StorageError | undefined;
   try {
     if (args.state && args.output && args.output !== '-') await catchUpOutput(args.state, args.output, output);
     const records = crawl(seeds, {
@@ -115,12 +120,19 @@ export async function run(argv: string[]): Promise<number> {
       },
     });
     for await (const record of records) await output.write(record);
+  } catch (err) {
+    if (!(err instanceof StorageError)) throw err;
+    storageFailure = err;
   } finally {
     status.clear();
     output.close();
     removeHandlers();
   }
   if (!args.quiet && stats) process.stderr.write(`${summary(stats, controller.signal.aborted)}\n`);
+  if (storageFailure) {
+    process.stderr.write(`gemfetch crawl: ${storageFailure.message}\n`);
+    return ExitCode.Network;
+  }
   return controller.signal.aborted ? ExitCode.Interrupted : ExitCode.Ok;
 }
 
