@@ -186,6 +186,8 @@ export async function fetchAttempt(
     response.cancel(); // the body stream never errors by contract; be safe anyway
   }
   const completion = await response.done;
+  // Politeness: the host's next request must not overlap this connection, even its closing.
+  await response.closed;
   const record = responseRecord(url, response, completion, hash.digest('hex'));
   return { record, response, body: chunks ? Buffer.concat(chunks) : undefined };
 }

@@ -117,6 +117,10 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
 
   connection.socket.write(`${url.href}\r\n`);
   const timings: Timings = { connect: connection.timings.connect, secure: connection.timings.secure, header: 0 };
+  const closed = new Promise<void>((resolve) => {
+    if (connection.raw.destroyed) resolve();
+    else connection.raw.once('close', () => resolve());
+  });
   const reader = new ResponseReader(connection, options, started, deadline, timings);
   const header = await reader.header;
   const fields: ResponseFields = {
@@ -131,6 +135,7 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     ...fields,
     body: reader.body,
     done: reader.done,
+    closed,
     cancel: () => reader.finish('aborted'),
   };
 }

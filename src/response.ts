@@ -113,6 +113,13 @@ export interface StreamingResponse extends ResponseFields {
   readonly body: Readable;
   /** Resolves (never rejects) when the response has ended. */
   readonly done: Promise<Completion>;
+  /**
+   * Resolves (never rejects) once the TCP connection is closed, at most about
+   * a second after `done` (a server that keeps TCP open after close_notify is
+   * cut off then). Polite bulk clients wait for it before the next request to
+   * the same host.
+   */
+  readonly closed: Promise<void>;
   /** Stops reading and closes the connection; `done` then says `aborted` unless it had already ended. */
   cancel(): void;
 }

@@ -448,3 +448,23 @@ describe('option validation', () => {
     }
   });
 });
+
+describe('connection closing', () => {
+  it('`closed` resolves once the TCP connection is gone, after `done`', async () => {
+    const server = await serve(respondWith('20 text/plain', 'bye'));
+    const response = await client.request(server.url('/'));
+    response.body.resume();
+    expect((await response.done).termination).toBe('close_notify');
+    await response.closed;
+    await until(() => server.activeConnections === 0, 'the server to see the connection closed');
+  });
+
+  it('`closed` resolves within about a second when the server keeps TCP open after close_notify', async () => {
+    const server = await serve(respondWith('20 text/plain', 'kept open', 'close_notify_keep_open'));
+    const response = await client.request(server.url('/'));
+    response.body.resume();
+    expect((await response.done).complete).toBe(true);
+    const outcome = await Promise.race([response.closed.then(() => 'closed'), sleep(3000).then(() => 'still open')]);
+    expect(outcome).toBe('closed');
+  });
+});

@@ -85,7 +85,7 @@ export interface GeminiTestServer {
   requests: string[];
   /** TCP connections accepted so far. */
   connectionCount: number;
-  /** TCP connections currently open. */
+  /** TCP connections currently open and not yet closed (FIN) by the client. */
   activeConnections: number;
   /** Highest `activeConnections` seen. */
   maxConcurrentConnections: number;
@@ -144,9 +144,18 @@ export async function startGeminiServer(options: GeminiTestServerOptions): Promi
     state.connectionCount++;
     state.activeConnections++;
     state.maxConcurrentConnections = Math.max(state.maxConcurrentConnections, state.activeConnections);
+    // A connection stops counting as active once the client has closed its side
+    // (FIN) or it is gone, whichever the server sees first.
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
+      state.activeConnections--;
+    };
+    raw.on('end', release);
     raw.on('close', () => {
       sockets.delete(raw);
-      state.activeConnections--;
+      release();
     });
     serveConnection(raw, secureContext, options, state);
   });
