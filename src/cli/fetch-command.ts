@@ -25,6 +25,7 @@ import {
   statusLabel,
   type LimitsInForce,
 } from './messages.js';
+import { addOptionGroup, OUTPUT_OPTION_GROUP } from './option-spec.js';
 import { checkOutputPath, fileNameFromUrl, OutputFile, PARTIAL_SUFFIX, resolveInside } from './output-file.js';
 import type { ProgressLine } from './progress.js';
 import type { TerminalBodyWriter } from './terminal-output.js';
@@ -61,25 +62,11 @@ export interface OutputArgs {
 export type FetchCommandArgs = FetchArgs & OutputArgs & { urls?: Array<string | number> };
 
 /** Heading under which `--help` lists the output options. */
-export const OUTPUT_OPTIONS_GROUP = 'Output options:';
+export const OUTPUT_OPTIONS_GROUP = OUTPUT_OPTION_GROUP.heading;
 
-/** Adds the output options of the fetch command. */
+/** Adds the output options of the fetch command (declared in {@link OUTPUT_OPTION_GROUP}). */
 export function addOutputOptions<T>(y: Argv<T>): Argv<T & OutputArgs> {
-  return y
-    .option('output', { alias: 'o', type: 'string', requiresArg: true, describe: 'write the body to FILE (- = stdout); kept as FILE.partial if incomplete' })
-    .option('remote-name', { alias: 'O', type: 'boolean', describe: 'write the body to a file named after the URL (index.gmi for /)' })
-    .option('output-dir', { type: 'string', requiresArg: true, describe: 'directory for -o/-O files (implies -O); URL names never escape it' })
-    .option('include', { alias: 'i', type: 'boolean', describe: 'print the response header line before the body' })
-    .option('head', { alias: 'I', type: 'boolean', describe: 'print the response header line only, close after it' })
-    .option('json', { type: 'boolean', describe: 'print one JSON record per URL on stdout instead of the body' })
-    .option('raw', { type: 'boolean', describe: 'do not render text/gemini on a terminal (control characters are still removed)' })
-    .option('allow-incomplete', { type: 'boolean', describe: 'exit 0 for a response that is incomplete but otherwise successful' })
-    .option('quiet', { alias: 'q', type: 'boolean', describe: 'no warnings, status lines or progress on stderr (errors still shown)' })
-    .option('verbose', { alias: 'v', type: 'boolean', describe: 'show TLS version, cipher, fingerprint, trust decision, redirects, timings' })
-    .option('color', { type: 'boolean', default: true, describe: 'colours on a terminal (--no-color or NO_COLOR=1 to turn off)' })
-    .conflicts('output', 'remote-name')
-    .conflicts('include', 'json')
-    .group(['output', 'remote-name', 'output-dir', 'include', 'head', 'json', 'raw', 'allow-incomplete', 'quiet', 'verbose', 'color'], OUTPUT_OPTIONS_GROUP) as unknown as Argv<T & OutputArgs>;
+  return addOptionGroup(y, OUTPUT_OPTION_GROUP) as unknown as Argv<T & OutputArgs>;
 }
 
 /** Where a body goes once its header is known. */

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { Argv } from 'yargs';
 import type { RequestOptions, TrustMode } from '../client.js';
+import { addOptionGroup, FETCH_OPTION_GROUP } from './option-spec.js';
 import { parseDuration, parseSize } from './units.js';
 import { UsageError } from './usage-error.js';
 
@@ -48,40 +49,15 @@ export interface FetchArgs {
 }
 
 /** Heading under which `--help` lists these options. */
-export const FETCH_OPTIONS_GROUP = 'Fetch options:';
+export const FETCH_OPTIONS_GROUP = FETCH_OPTION_GROUP.heading;
 
 /**
- * Adds the fetch options to a yargs instance (grouped under
- * {@link FETCH_OPTIONS_GROUP} in `--help`). No value is validated here: call
- * {@link requestOptionsFromArgs}.
+ * Adds the fetch options (declared in {@link FETCH_OPTION_GROUP}) to a yargs
+ * instance, grouped under {@link FETCH_OPTIONS_GROUP} in `--help`. No value
+ * is validated here: call {@link requestOptionsFromArgs}.
  */
 export function addFetchOptions<T>(y: Argv<T>): Argv<T & FetchArgs> {
-  return y
-    .option('max-size', { type: 'string', requiresArg: true, describe: 'stop after this many body bytes (500K, 10M, 1G; 0 = no limit)' })
-    .option('max-time', { type: 'string', requiresArg: true, describe: 'time limit per request (30s, 2m, 500ms; plain number = seconds; 0 = none)' })
-    .option('connect-timeout', { type: 'string', requiresArg: true, describe: 'time limit to connect, and for the TLS handshake (default 15s)' })
-    .option('idle-timeout', { type: 'string', requiresArg: true, describe: 'longest silence while the body streams (default 60s)' })
-    .option('header-timeout', { type: 'string', requiresArg: true, describe: 'time limit for the response header (default 30s)' })
-    .option('tofu', {
-      type: 'string',
-      choices: ['tofu', 'ca', 'insecure'],
-      requiresArg: true,
-      describe: 'trust mode: tofu = pin each host\'s key on first use (default), ca = require a CA-signed certificate, insecure = accept any',
-    })
-    .option('known-hosts', { type: 'string', requiresArg: true, describe: 'TOFU pin file (default $XDG_DATA_HOME/gemfetch/known_hosts)' })
-    .option('ca', { type: 'string', requiresArg: true, describe: 'extra certificate authority file (PEM); repeatable' })
-    .option('insecure', { alias: 'k', type: 'boolean', describe: 'accept any server certificate (same as --tofu insecure)' })
-    .option('cert', { type: 'string', requiresArg: true, describe: 'client certificate file (PEM; may also hold the key)' })
-    .option('key', { type: 'string', requiresArg: true, describe: 'private key file of --cert (PEM)' })
-    .option('ipv4', { alias: '4', type: 'boolean', describe: 'use IPv4 only' })
-    .option('ipv6', { alias: '6', type: 'boolean', describe: 'use IPv6 only' })
-    .option('proxy', { type: 'string', requiresArg: true, describe: 'send requests to this Gemini proxy, HOST[:PORT] (port 1965 by default)' })
-    .option('max-redirects', { alias: 'L', type: 'number', requiresArg: true, describe: 'redirects to follow (default 5; 0 = none)' })
-    .option('input', { type: 'string', requiresArg: true, describe: 'answer to an input prompt (status 10/11), sent as the query' })
-    .group(
-      ['max-size', 'max-time', 'connect-timeout', 'idle-timeout', 'header-timeout', 'tofu', 'known-hosts', 'ca', 'insecure', 'cert', 'key', 'ipv4', 'ipv6', 'proxy', 'max-redirects', 'input'],
-      FETCH_OPTIONS_GROUP,
-    ) as unknown as Argv<T & FetchArgs>;
+  return addOptionGroup(y, FETCH_OPTION_GROUP) as unknown as Argv<T & FetchArgs>;
 }
 
 /**

@@ -3,12 +3,14 @@
  *
  * `batch`, `crawl` and `survey` live in ./commands/ and are loaded only when
  * named as the first argument; rendering, prompts, progress, `tofu` and
- * `demo` are loaded only when used, so a plain fetch starts quickly.
+ * `demo` are loaded only when used, so a plain fetch starts quickly. A plain
+ * fetch does not even load yargs: ./fast-args.ts parses it when it can.
  */
 import { readFileSync } from 'node:fs';
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { GeminiError } from '../errors.js';
 import { EXIT_CODE_TABLE, ExitCode } from './exit-codes.js';
+import { fastFetchArgs } from './fast-args.js';
 import { addOutputOptions, runFetch, type FetchCommandArgs } from './fetch-command.js';
 import { addFetchOptions } from './fetch-options.js';
 import { processIo, type CliIo } from './io.js';
@@ -21,6 +23,9 @@ const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
   crawl: 'crawl a capsule politely (robots.txt, depth and page limits)',
   survey: 'measure how many servers end their responses with close_notify',
 };
+
+/** Every word yargs treats as a command (or `fetch`'s own name): the fast parser leaves those to it. */
+const COMMAND_WORDS: ReadonlySet<string> = new Set(['fetch', 'tofu', 'demo', 'completion', ...Object.keys(EXTERNAL_COMMANDS)]);
 
 const EXAMPLES: ReadonlyArray<[string, string]> = [
   ['gemfetch demo', 'see it work against a capsule started on this machine'],
@@ -46,6 +51,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const first = argv[0];
     if (first !== undefined && Object.hasOwn(EXTERNAL_COMMANDS, first)) return await runExternal(first, argv.slice(1));
+    const fast = fetchArgsFast(argv);
+    if (fast !== undefined) return await runFetch(fast, io);
     return await runParser(argv, io);
   } catch (err) {
     return reportFailure(err, io);
@@ -67,10 +74,42 @@ async function runExternal(name: string, argv: string[]): Promise<number> {
   return mod.run(argv);
 }
 
+/**
+ * The arguments of the fetch command when the start-up parser can read
+ * `argv` exactly as yargs would (see ./fast-args.ts), else `undefined`.
+ * Exported so tests can hold it against {@link fetchArgsWithYargs}.
+ */
+export function fetchArgsFast(argv: readonly string[]): FetchCommandArgs | undefined {
+  return fastFetchArgs(argv, COMMAND_WORDS);
+}
+
+/**
+ * The arguments yargs hands the fetch command for `argv`, without fetching;
+ * `undefined` when yargs runs no fetch (`--help`...).
+ * @throws what the yargs path would report: usage errors (unknown option,
+ *   missing value, bad choice, conflicting options).
+ * Only for command lines of the fetch command: another command would run.
+ */
+export async function fetchArgsWithYargs(argv: string[]): Promise<FetchCommandArgs | undefined> {
+  let captured: FetchCommandArgs | undefined;
+  const parser = await buildParser(argv, processIo(), {
+    runFetchCommand: async (args) => {
+      captured = args;
+      return ExitCode.Ok;
+    },
+    setExitCode: () => {},
+  });
+  await parser.parseAsync();
+  return captured;
+}
+
 async function runParser(argv: string[], io: CliIo): Promise<number> {
   let exitCode: number = ExitCode.Ok;
-  const parser = buildParser(argv, io, (code) => {
-    exitCode = code;
+  const parser = await buildParser(argv, io, {
+    runFetchCommand: (args) => runFetch(args, io),
+    setExitCode: (code) => {
+      exitCode = code;
+    },
   });
   if (argv[0] === 'completion' && argv.length === 1) {
     // Handled here: with a default command, yargs would also run a fetch of "completion".
@@ -81,8 +120,18 @@ async function runParser(argv: string[], io: CliIo): Promise<number> {
   return exitCode;
 }
 
-/** The yargs parser of every command but the external ones; handlers report their exit code through `setExitCode`. */
-function buildParser(argv: string[], io: CliIo, setExitCode: (code: number) => void): Argv {
+/** What the command handlers of {@link buildParser} call. */
+interface ParserHooks {
+  /** Runs the fetch command with its parsed arguments; resolves with its exit code. */
+  runFetchCommand: (args: FetchCommandArgs) => Promise<number>;
+  /** Receives the exit code of whichever command ran. */
+  setExitCode: (code: number) => void;
+}
+
+/** The yargs parser of every command but the external ones (loads yargs). */
+async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
+  const { setExitCode } = hooks;
   const parser = yargs(argv)
     .scriptName('gemfetch')
     .usage(
@@ -96,7 +145,7 @@ function buildParser(argv: string[], io: CliIo, setExitCode: (code: number) => v
       'fetch URLs (the default command; "gemini://" may be left out)',
       (y) => addOutputOptions(addFetchOptions(y.positional('urls', { type: 'string', array: true, describe: 'URLs to fetch, in order' }))),
       async (args) => {
-        setExitCode(await runFetch(withExtraUrls(args as unknown as FetchCommandArgs), io));
+        setExitCode(await hooks.runFetchCommand(withExtraUrls(args as unknown as FetchCommandArgs)));
       },
     )
     .command(

@@ -1,0 +1,187 @@
+/**
+ * The start-up argument parser of the fetch command (src/cli/fast-args.ts)
+ * against yargs, which it replaces on the common path: same arguments for
+ * every command line it accepts, a fall-back to yargs for everything else,
+ * and a real `gemfetch URL` run that never loads yargs.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchArgsFast, fetchArgsWithYargs } from '../src/cli/main.js';
+import { camelCaseKey, FETCH_OPTION_GROUP, OUTPUT_OPTION_GROUP } from '../src/cli/option-spec.js';
+import { requireBuild, runCli, tempDir } from './cli-helpers.js';
+import { respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
+
+const URL_A = 'gemini://a.example/';
+const URL_B = 'b.example/page.gmi';
+
+/** The keys of FetchCommandArgs: what runFetch reads. yargs also gives kebab-case keys, aliases, `_` and `$0`. */
+const ARG_KEYS = [...FETCH_OPTION_GROUP.options, ...OUTPUT_OPTION_GROUP.options].map((spec) => camelCaseKey(spec.name)).concat('urls');
+
+async function yargsArgs(argv: string[]): Promise<Record<string, unknown>> {
+  const args = (await fetchArgsWithYargs(argv)) as Record<string, unknown> | undefined;
+  expect(args, `yargs ran no fetch for ${JSON.stringify(argv)}`).toBeDefined();
+  return Object.fromEntries(ARG_KEYS.filter((key) => args![key] !== undefined).map((key) => [key, args![key]]));
+}
+
+/** Command lines the fast parser must accept, each giving exactly what yargs gives. */
+const ACCEPTED: string[][] = [
+  [URL_A],
+  ['fetch', URL_A],
+  [URL_A, URL_B],
+  ['--tofu', 'insecure', URL_A],
+  ['--tofu=ca', URL_A],
+  ['-k', URL_A],
+  ['-o', '-', URL_A],
+  ['-o', 'page.gmi', URL_A],
+  ['--output=page.gmi', URL_A],
+  ['--output=-x', URL_A],
+  ['-O', '--output-dir', 'dl', URL_A, URL_B],
+  ['--ca', 'one.pem', URL_A],
+  ['--ca', 'one.pem', '--ca', 'two.pem', '--ca=three.pem', URL_A],
+  ['-L', '3', URL_A],
+  ['-L', '010', URL_A],
+  ['--max-redirects=0', URL_A],
+  ['-qv', URL_A],
+  ['-qvo', 'out.txt', URL_A],
+  ['-kL', '2', URL_A],
+  ['-4', URL_A],
+  ['-6', '-i', URL_A],
+  ['--no-color', URL_A],
+  ['--color', URL_A],
+  ['--no-json', '--raw', URL_A],
+  ['--json', '--allow-incomplete', '-I', URL_A],
+  ['--max-size', '10M', '--max-time', '2m', '--connect-timeout', '5s', '--idle-timeout', '1s', '--header-timeout', '3s', URL_A],
+  ['--max-size', '0', URL_A],
+  ['--known-hosts', 'pins.txt', '--cert', 'c.pem', '--key', 'k.pem', URL_A],
+  ['--proxy', '[::1]:1965', '--input', 'lisbon café', URL_A],
+  ['--input', '', URL_A],
+  ['--input=', URL_A],
+  ['--input=--json', URL_A],
+  [URL_A, '-q', URL_B],
+  ['-q', '--', '-odd-name', URL_B],
+  ['--proxy', 'h:1', '--', URL_A],
+  ['123', '0x10', '1e3'],
+  ['fetch', '--raw', '--', URL_A],
+];
+
+/** Command lines the fast parser leaves to yargs, which either reads them its own way or rejects them. */
+const FALLBACK: string[][] = [
+  ['-L3', URL_A],
+  ['-L=3', URL_A],
+  ['-o-', URL_A],
+  ['-k4', URL_A],
+  ['--json', 'false', URL_A],
+  ['--json=false', URL_A],
+  ['-v', '-v', URL_A],
+  ['--max-size', '1', '--max-size', '2', URL_A],
+  ['--maxSize', '1', URL_A],
+  ['-L', '0x10', URL_A],
+  ['--no-max-redirects', URL_A],
+  [URL_A, '--', '0x10'],
+  [URL_A, '--', 'fetch'],
+  ['fetch', 'fetch', URL_A],
+  [URL_A, 'tofu'],
+  ['-'],
+  ['--max-size', '-5', URL_A],
+];
+
+/** Command lines both reject; the fast parser must not hide yargs' message. */
+const REJECTED: Array<{ argv: string[]; message: RegExp }> = [
+  { argv: ['--bogus', URL_A], message: /Unknown argument: bogus/ },
+  { argv: ['-x', URL_A], message: /Unknown argument: x/ },
+  { argv: ['--tofu', 'bad', URL_A], message: /Invalid values/ },
+  { argv: ['--tofu=bad', URL_A], message: /Invalid values/ },
+  { argv: ['--max-size'], message: /Not enough arguments following: max-size/ },
+  { argv: [URL_A, '-o'], message: /Not enough arguments following: o/ },
+  { argv: ['--input', '--json', URL_A], message: /Not enough arguments following: input/ },
+  { argv: ['-o', 'f', '-O', URL_A], message: /output and remote-name are mutually exclusive/ },
+  { argv: ['--include', '--no-json', URL_A], message: /include and json are mutually exclusive/ },
+];
+
+describe('fast parser against yargs', () => {
+  it.each(ACCEPTED.map((argv) => ({ argv })))('accepts $argv exactly as yargs reads it', async ({ argv }) => {
+    const fast = fetchArgsFast(argv);
+    expect(fast, 'the fast parser fell back').toBeDefined();
+    expect(fast).toEqual(await yargsArgs(argv));
+  });
+
+  it('gives the values their types: repeatable --ca as an array, -L as a number, booleans, default colour', () => {
+    expect(fetchArgsFast(['--ca', 'a.pem', '--ca', 'b.pem', '-L', '7', '-qk', '--no-color', '-o', '-', URL_A, '--', URL_B])).toEqual({
+      ca: ['a.pem', 'b.pem'],
+      maxRedirects: 7,
+      quiet: true,
+      insecure: true,
+      color: false,
+      output: '-',
+      urls: [URL_A, URL_B],
+    });
+    expect(fetchArgsFast([URL_A])).toEqual({ color: true, urls: [URL_A] });
+  });
+
+  it.each(FALLBACK.map((argv) => ({ argv })))('falls back on $argv, which yargs reads its own way', async ({ argv }) => {
+    expect(fetchArgsFast(argv)).toBeUndefined();
+    await fetchArgsWithYargs(argv).catch(() => undefined); // yargs decides; either outcome is its own
+  });
+
+  it.each(REJECTED)('falls back on $argv, which yargs rejects', async ({ argv, message }) => {
+    expect(fetchArgsFast(argv)).toBeUndefined();
+    await expect(fetchArgsWithYargs(argv)).rejects.toThrow(message);
+  });
+
+  it('leaves help, version, subcommands and URL-less command lines to yargs', () => {
+    for (const argv of [['--help'], ['-h', URL_A], [URL_A, '--version'], ['tofu', 'list'], ['demo'], ['completion'], ['fetch'], [], ['-q'], [URL_A, '--', '--help']]) {
+      expect(fetchArgsFast(argv), JSON.stringify(argv)).toBeUndefined();
+    }
+  });
+});
+
+describe('gemfetch URL on the fast path', () => {
+  let server: GeminiTestServer;
+  let home: string;
+  let register: string;
+
+  beforeAll(async () => {
+    requireBuild();
+    home = tempDir();
+    // A module hook that makes any import of yargs fail: loaded into the child with NODE_OPTIONS=--import.
+    fs.writeFileSync(
+      path.join(home, 'hooks.mjs'),
+      "export async function resolve(specifier, context, next) {\n  if (specifier === 'yargs' || specifier.startsWith('yargs/')) throw new Error('test hook: yargs was imported');\n  return next(specifier, context);\n}\n",
+    );
+    register = path.join(home, 'register.mjs');
+    fs.writeFileSync(register, "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n");
+    server = await startGeminiServer({ handler: routes({ '/': respondWith('20 text/gemini', '# fast start\n') }) });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    if (home) fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  const blockYargs = (): Record<string, string> => ({ NODE_OPTIONS: `--import ${register}` });
+
+  it('fetches without loading yargs', async () => {
+    const r = await runCli(home, ['--tofu', 'insecure', '-q', server.url('/')], { env: blockYargs(), timeoutMs: 10_000 });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('# fast start\n');
+  });
+
+  it('loads yargs for --help (so the check above is real) and works without the hook', async () => {
+    const blocked = await runCli(home, ['--help'], { env: blockYargs(), timeoutMs: 10_000 });
+    expect(blocked.code).not.toBe(0);
+    expect(blocked.stderr).toContain('yargs was imported');
+    const help = await runCli(home, ['--help'], { timeoutMs: 10_000 });
+    expect(help.code).toBe(0);
+    expect(help.stdout.toString()).toContain('Fetch options:');
+  });
+
+  it('keeps yargs messages for a command line it does not accept', async () => {
+    const before = server.requests.length;
+    const r = await runCli(home, ['--tofu', 'bad', server.url('/')], { timeoutMs: 10_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Invalid values');
+    expect(server.requests).toHaveLength(before);
+  });
+});
