@@ -262,11 +262,14 @@ async function readJournal<R extends { url: string }>(file: string, onRecord: (r
   const recordedInputs = new Set<string>();
   let recordCount = 0;
   let skippedLines = 0;
+  let lastParent: string | null = null;
   for await (const entry of journalEntries(file)) {
     if (entry === undefined) {
       skippedLines++;
     } else if ('q' in entry) {
-      if (seen.add(entry.q)) pending.set(entry.q, { url: entry.q, depth: entry.d, parent: entry.p });
+      // a page's links are journaled together: share one parent string between them rather than a copy per URL
+      if (entry.p !== lastParent) lastParent = entry.p;
+      if (seen.add(entry.q)) pending.set(entry.q, { url: entry.q, depth: entry.d, parent: lastParent });
     } else {
       const record = entry.r as R;
       recordCount++;
@@ -305,5 +308,52 @@ export async function* journalRecords<R>(dir: string): AsyncGenerator<R> {
   if (!fs.existsSync(file)) return;
   for await (const entry of journalEntries(file)) {
     if (entry && 'r' in entry) yield entry.r as R;
+  }
+}
+
+/**
+ * The URLs of one host waiting in a crawl frontier, in FIFO order, packed
+ * three array slots per URL (href, parent, depth): no object per URL, and the
+ * parent is a reference to the parent's own href string (shared by all its
+ * children), not a copy. About 24-40 bytes per URL besides the href string.
+ */
+export class HostQueue {
+  /** The host's key (`GeminiUrl.hostPort`). */
+  readonly key: string;
+  /** Jobs of this host handed to the scheduler that have not started yet (kept by the crawl). */
+  inScheduler = 0;
+  #slots: Array<string | number | null> = [];
+  #head = 0;
+
+  constructor(key: string) {
+    this.key = key;
+  }
+
+  /** URLs queued. */
+  get length(): number {
+    return (this.#slots.length - this.#head) / 3;
+  }
+
+  /** Queues a URL at the end. */
+  push(url: string, depth: number, parent: string | null): void {
+    this.#slots.push(url, parent, depth);
+  }
+
+  /** Takes the first URL, or undefined when empty. */
+  shift(): QueuedUrl | undefined {
+    const slots = this.#slots;
+    const i = this.#head;
+    if (i >= slots.length) return undefined;
+    const q: QueuedUrl = { url: slots[i] as string, depth: slots[i + 2] as number, parent: slots[i + 1] as string | null };
+    slots[i] = slots[i + 1] = slots[i + 2] = null;
+    this.#head = i + 3;
+    if (this.#head === slots.length) {
+      this.#slots = [];
+      this.#head = 0;
+    } else if (this.#head > 3 * 1024 && this.#head * 2 > slots.length) {
+      this.#slots = slots.slice(this.#head);
+      this.#head = 0;
+    }
+    return q;
   }
 }

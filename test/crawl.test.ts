@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { crawl, type CrawlOptions, type CrawlRecord } from '../src/crawl.js';
-import { CrawlJournal, HashSet64, StorageError } from '../src/crawl-state.js';
+import { CrawlJournal, HashSet64, HostQueue, StorageError } from '../src/crawl-state.js';
 import { MAX_MIRROR_NAME_BYTES, mirrorPath } from '../src/mirror.js';
 import { parseGeminiUrl } from '../src/url.js';
 import { startGeminispace, treePaths, type Capsule, type CapsuleDef, type Geminispace } from './support/geminispace.js';
@@ -401,5 +401,59 @@ describe('mirror paths and the seen-set', () => {
     for (let i = 0; i < 5000; i++) expect(set.has(`gemini://h/${i}`)).toBe(true);
     expect(set.add('gemini://h/42')).toBe(false);
     expect(set.has('gemini://h/5000')).toBe(false);
+  });
+
+  it('HostQueue keeps URLs, depths and parents in FIFO order across compaction and refills', () => {
+    const queue = new HostQueue('h:1965');
+    expect(queue.shift()).toBeUndefined();
+    const parent = 'gemini://h/';
+    for (let i = 0; i < 5000; i++) queue.push(`gemini://h/${i}`, i % 7, i === 0 ? null : parent);
+    expect(queue.length).toBe(5000);
+    for (let i = 0; i < 4000; i++) {
+      expect(queue.shift()).toEqual({ url: `gemini://h/${i}`, depth: i % 7, parent: i === 0 ? null : parent });
+    }
+    queue.push('gemini://h/late', 3, parent);
+    expect(queue.length).toBe(1001);
+    for (let i = 4000; i < 5000; i++) expect(queue.shift()?.url).toBe(`gemini://h/${i}`);
+    expect(queue.shift()).toEqual({ url: 'gemini://h/late', depth: 3, parent });
+    expect(queue.length).toBe(0);
+    expect(queue.shift()).toBeUndefined();
+    queue.push('gemini://h/again', 0, null);
+    expect(queue.shift()?.url).toBe('gemini://h/again');
+  });
+});
+
+describe('crawl frontier', () => {
+  let space: Geminispace;
+  const own = Array.from({ length: 8 }, (_, i) => `/p${i}`);
+  const gone = Array.from({ length: 30 }, (_, i) => `/g${i}`);
+  beforeAll(async () => {
+    space = await startGeminispace([
+      {
+        name: 'many',
+        pages: {
+          '/': { body: [...own.map((p) => `=> ${p}`), ...gone.map((p) => `=> {{gone}}${p}`)].join('\n') },
+          ...Object.fromEntries(own.map((p) => [p, { body: p }])),
+        },
+      },
+      { name: 'gone', down: true },
+    ]);
+  });
+  afterAll(async () => space?.close());
+
+  it('sets aside every URL queued for a host that keeps failing, and keeps perHost on the others', async () => {
+    const many = space.get('many');
+    const records = await collect(
+      crawl([many.url('/')], { scope: 'all', perHost: 2, concurrency: 4, delay: 0, requestOptions: fast, retries: 0, maxFailures: 2 }),
+    );
+    expect(records).toHaveLength(1 + own.length + gone.length);
+    expect(new Set(records.map((r) => r.url)).size).toBe(records.length);
+    for (const p of own) expect(records.find((r) => r.url === many.url(p))?.status).toBe(20);
+    const goneRecords = records.filter((r) => r.url.startsWith(space.get('gone').url('/')));
+    expect(goneRecords).toHaveLength(gone.length);
+    const setAside = goneRecords.filter((r) => r.error?.code === 'ERR_HOST_SET_ASIDE');
+    expect(setAside.length).toBeGreaterThanOrEqual(gone.length - 2);
+    expect(setAside.every((r) => r.attempts === 0 && r.depth === 1 && r.parent === many.url('/'))).toBe(true);
+    expect(many.maxActive).toBeLessThanOrEqual(2);
   });
 });
