@@ -19,6 +19,9 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { StorageError } from './errors.js';
+
+export { StorageError };
 
 /**
  * A set of 64-bit hashes of strings (the first 8 bytes of SHA-256) in an
@@ -96,26 +99,6 @@ function hash64(value: string): [number, number] {
   const lo = digest.readUInt32BE(4);
   if (hi === 0 && lo === 0) hi = 1; // 0/0 marks an empty slot
   return [hi, lo];
-}
-
-/**
- * A file a bulk command writes for itself (crawl journal, WARC file) could not
- * be opened or written: going on would lose data, so the run stops with this
- * error. The message names the file.
- */
-export class StorageError extends Error {
-  /** The file concerned. */
-  readonly path: string;
-  /** The system error code (`ENOSPC`, `EACCES`, `EISDIR`...), if any. */
-  readonly syscallCode: string | undefined;
-
-  constructor(message: string, file: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = 'StorageError';
-    this.path = file;
-    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-    this.syscallCode = typeof code === 'string' ? code : undefined;
-  }
 }
 
 /** A {@link StorageError} for `file`: `what` + the system's own message. */

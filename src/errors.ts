@@ -26,7 +26,8 @@ export type GeminiErrorCode =
   | 'ERR_BAD_REDIRECT'
   | 'ERR_ABORTED'
   | 'ERR_INVALID_OPTION'
-  | 'ERR_KNOWN_HOSTS';
+  | 'ERR_KNOWN_HOSTS'
+  | 'ERR_STORAGE';
 
 /** Base class of all gemfetch errors. */
 export class GeminiError extends Error {
@@ -177,5 +178,24 @@ export class KnownHostsError extends GeminiError {
   constructor(message: string, options: { path: string; cause?: unknown }) {
     super('ERR_KNOWN_HOSTS', message, options);
     this.path = options.path;
+  }
+}
+
+/**
+ * A file a bulk command writes for itself (crawl journal, WARC file) could not
+ * be opened or written (`ERR_STORAGE`): going on would lose data, so the run
+ * stops with this error. The message names the file.
+ */
+export class StorageError extends GeminiError {
+  /** The file concerned. */
+  readonly path: string;
+  /** The system error code (`ENOSPC`, `EACCES`, `EISDIR`...), if any. */
+  readonly syscallCode: string | undefined;
+
+  constructor(message: string, file: string, cause?: unknown) {
+    super('ERR_STORAGE', message, { cause });
+    this.path = file;
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    this.syscallCode = typeof code === 'string' ? code : undefined;
   }
 }
