@@ -69,6 +69,10 @@ export const DEFAULT_FETCH_TOTAL_TIMEOUT = 300_000;
 export const DEFAULT_FETCH_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_REDIRECTS = 5;
 const MAX_SESSIONS = 1024;
+/** Distinct server certificates whose derived facts a client remembers. */
+const MAX_CERTIFICATE_FACTS = 4096;
+/** Distinct TLS option sets (CA, client certificate, versions) a client keeps a SecureContext for. */
+const MAX_SECURE_CONTEXTS = 64;
 
 /** What the full handshake established about the server. */
 interface PeerFacts {
@@ -117,6 +121,15 @@ export class Client {
   readonly options: Readonly<ClientOptions>;
   /** Resumable sessions per host:port and client certificate, with the server certificate each was made with. */
   readonly #sessions = new Map<string, CachedSession>();
+  /**
+   * What is derived from a server certificate (SPKI fingerprint, names,
+   * validity, self-signature), keyed by the SHA-256 of the whole DER
+   * certificate: deriving them costs more than the rest of a small fetch.
+   * Trust itself is never cached: it is decided per connection.
+   */
+  readonly #certificateFacts = new BoundedCache<string, CertificateFacts>(MAX_CERTIFICATE_FACTS);
+  /** One SecureContext per distinct TLS option set: building one per connection costs a third of a millisecond (far more with `ca`). */
+  readonly #secureContexts = new BoundedCache<string, tls.SecureContext>(MAX_SECURE_CONTEXTS);
 
   constructor(options: ClientOptions = {}) {
     validateOptions(options);
@@ -221,15 +234,14 @@ export class Client {
       ? { host: options.proxy.host, port: options.proxy.port ?? 1965, servername: isIpLiteral(options.proxy.host) ? undefined : options.proxy.host }
       : { host: url.host, port: url.port, servername: url.servername };
     const hostPort = formatHostPort(connectTo.host, connectTo.port);
+    const caId = digest(options.ca);
+    const certId = digest(options.cert);
     // A session remembers the client certificate and the CA verdict it was made with: key it by both.
-    const sessionKey = `${hostPort} ${shortHash(options.cert)} ${shortHash(options.ca)} ${connectTo.servername ?? '-'}`;
+    const sessionKey = `${hostPort} ${certId} ${caId} ${connectTo.servername ?? '-'}`;
     const resumption = options.sessionResumption ?? true;
     const tlsOptions: tls.ConnectionOptions = {
       rejectUnauthorized: false,
-      minVersion: options.minVersion ?? 'TLSv1.2',
-      ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
-      ...(options.ca ? { ca: [...tls.rootCertificates, ...[options.ca].flat()] } : {}),
-      ...(options.cert ? { cert: options.cert, key: options.key } : {}),
+      secureContext: this.#secureContext(options, caId, certId),
     };
     const offered = resumption ? this.#sessions.get(sessionKey) : undefined;
     if (offered) tlsOptions.session = offered.session;
@@ -284,6 +296,51 @@ export class Client {
     };
   }
 
+  /**
+   * The SecureContext for the request's TLS options, shared by every connection
+   * made with the same ones (safe: Node's contexts keep no client session cache
+   * of their own, so sharing one never resumes a session we did not offer).
+   * Throws InvalidOptionError when the options cannot be loaded (bad PEM, unknown version).
+   */
+  #secureContext(options: RequestOptions, caId: string, certId: string): tls.SecureContext {
+    const minVersion = options.minVersion ?? 'TLSv1.2';
+    const key = `${minVersion} ${options.maxVersion ?? '-'} ${caId} ${certId} ${digest(options.key)}`;
+    const known = this.#secureContexts.get(key);
+    if (known) return known;
+    let context: tls.SecureContext;
+    try {
+      context = tls.createSecureContext({
+        minVersion,
+        ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+        ...(options.ca ? { ca: [...tls.rootCertificates, ...[options.ca].flat()] } : {}),
+        ...(options.cert ? { cert: options.cert, key: options.key } : {}),
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new InvalidOptionError(`TLS options (ca, cert, key, minVersion, maxVersion) cannot be used: ${reason}`);
+    }
+    this.#secureContexts.set(key, context);
+    return context;
+  }
+
+  /** The facts derived from a certificate, computed once per distinct certificate (see #certificateFacts). */
+  #factsOf(certificate: X509Certificate): CertificateFacts {
+    const id = certificate.fingerprint256;
+    let facts = this.#certificateFacts.get(id);
+    if (!facts) {
+      facts = {
+        fingerprint: publicKeyFingerprint(certificate),
+        subject: commonName(certificate.subject),
+        issuer: commonName(certificate.issuer),
+        validFrom: new Date(certificate.validFrom).getTime(),
+        validTo: new Date(certificate.validTo).getTime(),
+        selfSigned: isSelfSigned(certificate),
+      };
+      this.#certificateFacts.set(id, facts);
+    }
+    return facts;
+  }
+
   async #verifyPeer(
     connection: TlsConnection,
     peer: PeerFacts,
@@ -293,8 +350,9 @@ export class Client {
   ): Promise<TlsInfo> {
     const socket = connection.socket;
     const { certificate, authorized, authorizationError } = peer;
-    const fingerprint = publicKeyFingerprint(certificate);
-    const expires = new Date(certificate.validTo);
+    const facts = this.#factsOf(certificate);
+    const fingerprint = facts.fingerprint;
+    const expires = new Date(facts.validTo);
     const mode = options.trust ?? 'tofu';
     let trust: TrustDecision;
     if (mode === 'insecure') {
@@ -318,11 +376,11 @@ export class Client {
       fingerprint,
       trust,
       certificate: {
-        subject: commonName(certificate.subject),
-        issuer: commonName(certificate.issuer),
-        validFrom: new Date(certificate.validFrom),
-        validTo: expires,
-        selfSigned: isSelfSigned(certificate),
+        subject: facts.subject,
+        issuer: facts.issuer,
+        validFrom: new Date(facts.validFrom),
+        validTo: new Date(facts.validTo),
+        selfSigned: facts.selfSigned,
       },
       resumed: socket.isSessionReused(),
       clientCertificate: options.cert !== undefined,
@@ -424,11 +482,54 @@ function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function shortHash(value: string | Buffer | Array<string | Buffer> | undefined): string {
+/** SHA-256 (hex) of a PEM option, `-` when absent: identifies it in cache keys without keeping it. */
+function digest(value: string | Buffer | Array<string | Buffer> | undefined): string {
   if (value === undefined) return '-';
   const hash = createHash('sha256');
   for (const part of [value].flat()) hash.update(part).update('\0');
-  return hash.digest('hex').slice(0, 16);
+  return hash.digest('hex');
+}
+
+/** What a client derives from one server certificate; times in ms since the epoch. */
+interface CertificateFacts {
+  fingerprint: string;
+  subject: string;
+  issuer: string;
+  validFrom: number;
+  validTo: number;
+  selfSigned: boolean;
+}
+
+/** A Map bounded to `limit` entries that evicts the least recently used one. */
+class BoundedCache<K, V> {
+  readonly #entries = new Map<K, V>();
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: K): V | undefined {
+    const value = this.#entries.get(key);
+    if (value !== undefined) {
+      this.#entries.delete(key);
+      this.#entries.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: K, value: V): void {
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.#limit) {
+      const oldest = this.#entries.keys().next().value as K;
+      this.#entries.delete(oldest);
+    }
+    this.#entries.set(key, value);
+  }
 }
 
 function commonName(distinguishedName: string): string {

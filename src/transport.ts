@@ -114,28 +114,41 @@ export function isResetError(err: unknown): boolean {
   return typeof code === 'string' && RESET_CODES.has(code);
 }
 
+/** First size of a connection's read buffer: a handshake and a small response fit. */
+const INITIAL_READ_BYTES = 16 * 1024;
+/** Largest read buffer: bulk bodies are read in chunks up to this size (fewer hops through JS). */
+const MAX_READ_BYTES = 256 * 1024;
+
 /**
  * Carries bytes between the TCP socket and TLS, and notes when it hands the
  * TCP EOF on. TLS reads from it through Node's JS stream wrapper, which
  * delivers every chunk synchronously, so the order of events is preserved.
+ *
+ * The TCP socket reads into a buffer of ours (`onread`), not into a new
+ * buffer per read: it is created with {@link TcpRelay.onread} and handed over
+ * with {@link TcpRelay.attach} once connected.
  */
 class TcpRelay extends Duplex {
-  readonly #raw: net.Socket;
+  #raw: net.Socket | undefined;
   #ended = false;
-  #draining = false;
+  #readBuffer = Buffer.allocUnsafe(INITIAL_READ_BYTES);
+  /** The `onread` option for `net.connect`: every read lands in our buffer and is relayed at once. */
+  readonly onread = {
+    buffer: (): Buffer => this.#readBuffer,
+    callback: (bytes: number): boolean => this.#relayRead(bytes),
+  };
 
-  constructor(raw: net.Socket, state: DetectionState) {
+  constructor() {
     super({ allowHalfOpen: true });
+  }
+
+  /** Starts relaying the connected socket (created with {@link TcpRelay.onread}). */
+  attach(raw: net.Socket, state: DetectionState): void {
     this.#raw = raw;
-    raw.on('data', (chunk: Buffer) => {
-      if (this.#draining) return; // pushed by #drainRaw
-      if (!this.push(chunk)) raw.pause();
-    });
     raw.on('end', () => this.#endOnce());
     raw.on('error', (err) => {
-      // Let ciphertext already buffered (a close_notify followed by an RST) reach TLS first.
+      // Bytes read before the error are already in our queue, ahead of the end: a close_notify followed by an RST still reaches TLS first.
       if (isResetError(err)) state.tcpReset = true;
-      this.#drainRaw();
       this.#endOnce();
     });
     // Registered before TLS is attached, so it runs before TLS learns of the EOF.
@@ -145,21 +158,20 @@ class TcpRelay extends Duplex {
   }
 
   /**
-   * Moves what the paused TCP socket has already read into our buffer. An
-   * error (an RST) destroys the socket with those bytes still in it: without
-   * this, ciphertext received before the RST (the end of the body, the
-   * close_notify) would be lost. Seen on Node 22 and 24 with a paused consumer.
+   * Relays `bytes` just read into the read buffer; false stops reading (backpressure).
+   * TLS normally copies the chunk synchronously; when it cannot take it now, the
+   * chunk waits in our queue as a view of the read buffer, so later reads must go
+   * to a new one (the socket asks `onread.buffer` for it after this returns).
    */
-  #drainRaw(): void {
-    if (this.#ended) return;
-    this.#draining = true;
-    try {
-      for (let chunk = this.#raw.read() as Buffer | null; chunk !== null; chunk = this.#raw.read() as Buffer | null) {
-        this.push(chunk);
-      }
-    } finally {
-      this.#draining = false;
+  #relayRead(bytes: number): boolean {
+    const buffer = this.#readBuffer;
+    const flowing = this.push(buffer.subarray(0, bytes));
+    if (this.readableLength > 0) {
+      this.#readBuffer = Buffer.allocUnsafe(buffer.length);
+    } else if (bytes === buffer.length && buffer.length < MAX_READ_BYTES) {
+      this.#readBuffer = Buffer.allocUnsafe(Math.min(buffer.length * 4, MAX_READ_BYTES)); // a bulk transfer
     }
+    return flowing;
   }
 
   #endOnce(): void {
@@ -169,11 +181,11 @@ class TcpRelay extends Duplex {
   }
 
   override _read(): void {
-    this.#raw.resume();
+    this.#raw?.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#raw.destroyed || !this.#raw.writable) {
+    if (!this.#raw || this.#raw.destroyed || !this.#raw.writable) {
       callback();
       return;
     }
@@ -185,12 +197,12 @@ class TcpRelay extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (!this.#raw.destroyed) this.#raw.end();
+    if (this.#raw && !this.#raw.destroyed) this.#raw.end();
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#raw.destroy();
+    this.#raw?.destroy();
     callback(error);
   }
 }
@@ -215,11 +227,13 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       return;
     }
     const state: DetectionState = { secure: false, eofHandedToTls: false, tcpReset: false, end: undefined };
+    const relay = new TcpRelay();
     const raw = net.connect({
       host: options.host,
       port: options.port,
       family: options.family ?? 0,
       allowHalfOpen: true,
+      onread: relay.onread,
     });
     raw.setNoDelay(true);
     let socket: tls.TLSSocket | undefined;
@@ -261,7 +275,7 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       timer = startTimer(options.handshakeTimeout, () =>
         fail(new TimeoutError('handshake', options.handshakeTimeout, { url })),
       );
-      const relay = new TcpRelay(raw, state);
+      relay.attach(raw, state);
       const tlsSocket = tls.connect({
         rejectUnauthorized: false,
         ...options.tlsOptions,
