@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
+import type { Readable } from 'node:stream';
 import { Client, type RequestOptions } from './client.js';
 import { errorRecord, responseRecord, type FetchRecord } from './record.js';
 import type { ResponseFields, StreamingResponse } from './response.js';
@@ -70,6 +71,7 @@ export async function* batch(urls: Iterable<string> | AsyncIterable<string>, opt
   const retries = options.retries ?? DEFAULT_BATCH_RETRIES;
   const slowDownRetries = options.slowDownRetries ?? DEFAULT_SLOW_DOWN_RETRIES;
   const readAhead = Math.max(1, options.readAhead ?? 10_000);
+  const requestOptions: RequestOptions = { ...options.requestOptions, signal: controller.signal };
   const out = new RecordChannel<BatchRecord>();
   const highWater = Math.max(64, (options.concurrency ?? 16) * 4);
   const scheduler = new HostScheduler(options, () => out.length < highWater);
@@ -101,14 +103,14 @@ export async function* batch(urls: Iterable<string> | AsyncIterable<string>, opt
       hostKey: target.hostPort,
       run: async (attempt) => {
         attempts = attempt;
-        const { record } = await fetchAttempt(client, target.href, { ...options.requestOptions, signal: controller.signal });
+        const { record } = await fetchAttempt(client, target.href, requestOptions);
         last = record;
         const outcome = classifyRecord(record, attempt, retries, slowDownRetries);
-        if (!outcome.retry || controller.signal.aborted) report({ ...record, url: input, attempts });
+        if (!outcome.retry || controller.signal.aborted) report(toBatchRecord(record, input, attempts));
         return controller.signal.aborted ? { ...outcome, retry: false } : outcome;
       },
       // a URL already tried keeps the outcome of its last attempt
-      setAside: (reason) => report({ ...(last ?? setAsideRecord(input, reason)), url: input, attempts }),
+      setAside: (reason) => report(toBatchRecord(last ?? setAsideRecord(input, reason), input, attempts)),
     });
   };
 
@@ -139,6 +141,19 @@ export async function* batch(urls: Iterable<string> | AsyncIterable<string>, opt
   } finally {
     controller.abort();
   }
+}
+
+/**
+ * Turns a record this run owns (fresh from {@link fetchAttempt} or
+ * {@link setAsideRecord}, not yet handed out) into a {@link BatchRecord} in
+ * place: same keys in the same order as `{ ...record, url, attempts }`,
+ * without that spread's cost (several µs on Node 20) once per fetch.
+ */
+function toBatchRecord(record: FetchRecord, url: string, attempts: number): BatchRecord {
+  const out = record as BatchRecord;
+  out.url = url;
+  out.attempts = attempts;
+  return out;
 }
 
 /** The record of a URL not fetched because its host was set aside. */
@@ -177,19 +192,55 @@ export async function fetchAttempt(
   }
   const hash = createHash('sha256');
   const chunks: Buffer[] | undefined = keepBody(response) ? [] : undefined;
-  try {
-    for await (const chunk of response.body) {
-      hash.update(chunk as Buffer);
-      chunks?.push(chunk as Buffer);
-    }
-  } catch {
-    response.cancel(); // the body stream never errors by contract; be safe anyway
-  }
+  const onChunk = chunks
+    ? (chunk: Buffer): void => {
+        hash.update(chunk);
+        chunks.push(chunk);
+      }
+    : (chunk: Buffer): void => void hash.update(chunk);
+  // the body stream never errors by contract; be safe anyway
+  if (!(await readBody(response.body, onChunk))) response.cancel();
   const completion = await response.done;
   // Politeness: the host's next request must not overlap this connection, even its closing.
   await response.closed;
   const record = responseRecord(url, response, completion, hash.digest('hex'));
-  return { record, response, body: chunks ? Buffer.concat(chunks) : undefined };
+  return { record, response, body: chunks ? joinChunks(chunks) : undefined };
+}
+
+/**
+ * Hands every chunk of `body` to `onChunk` (flowing mode: `onChunk` is
+ * synchronous, so nothing piles up); resolves true at 'end', false if the
+ * stream errors or is destroyed first. Never rejects. Does per response what
+ * `for await` does, with a handful of listeners instead of an async iterator,
+ * `finished()` and one promise per chunk.
+ */
+function readBody(body: Readable, onChunk: (chunk: Buffer) => void): Promise<boolean> {
+  if (body.readableEnded) return Promise.resolve(true);
+  if (body.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const settle = (ended: boolean): void => {
+      body.off('data', onChunk);
+      body.off('end', onEnd);
+      body.off('close', onStop);
+      body.off('error', onStop);
+      // a late error (none by contract) must not crash the process once we stopped listening
+      if (!ended) body.on('error', ignore);
+      resolve(ended);
+    };
+    const onEnd = (): void => settle(true);
+    const onStop = (): void => settle(false);
+    body.on('end', onEnd);
+    body.on('close', onStop);
+    body.on('error', onStop);
+    body.on('data', onChunk);
+  });
+}
+
+function ignore(): void {}
+
+/** The body as one Buffer; a single chunk is used as is (no copy). */
+function joinChunks(chunks: Buffer[]): Buffer {
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 /**

@@ -365,10 +365,11 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   };
 
   const robotsPath = (url: GeminiUrl): string => (url.hasQuery ? `${url.path}?${url.query}` : url.path);
-  const disallowedRecord = (q: QueuedUrl, url: GeminiUrl): CrawlRecord => ({
-    ...crawlFields(errorRecord(q.url, new Error('robots')), q, 0),
-    error: { code: ERR_ROBOTS_DISALLOWED, message: `robots.txt of ${url.hostPort} disallows ${robotsPath(url)} for ${agents.join(', ')} and *` },
-  });
+  const disallowedRecord = (q: QueuedUrl, url: GeminiUrl): CrawlRecord => {
+    const record = crawlFields(errorRecord(q.url, new Error('robots')), q, 0);
+    record.error = { code: ERR_ROBOTS_DISALLOWED, message: `robots.txt of ${url.hostPort} disallows ${robotsPath(url)} for ${agents.join(', ')} and *` };
+    return record;
+  }
 
   // ---- pages
 
@@ -567,19 +568,24 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   }
 }
 
+/**
+ * Turns a record the crawl owns (fresh, not yet handed out) into a
+ * {@link CrawlRecord} in place: same keys in the same order as
+ * `{ ...record, depth, ... }`. In place because on Node 20 that spread (once
+ * per page) cost tens of times more than these stores (profiled: ~20 µs).
+ */
 function crawlFields(record: FetchRecord, q: QueuedUrl, attempts: number): CrawlRecord {
-  return {
-    ...record,
-    depth: q.depth,
-    parent: q.parent,
-    attempts,
-    duplicateOf: null,
-    links: null,
-    linksFromIncomplete: false,
-    queued: 0,
-    mirrorPath: null,
-    mirrorError: null,
-  };
+  const out = record as CrawlRecord;
+  out.depth = q.depth;
+  out.parent = q.parent;
+  out.attempts = attempts;
+  out.duplicateOf = null;
+  out.links = null;
+  out.linksFromIncomplete = false;
+  out.queued = 0;
+  out.mirrorPath = null;
+  out.mirrorError = null;
+  return out;
 }
 
 function isSuccess(record: FetchRecord): boolean {

@@ -127,6 +127,8 @@ interface HostState {
 }
 
 const SLOW_DOWN_FLOOR_MS = 1000;
+/** The outcome of a job whose `run` broke its contract and rejected. */
+const REJECTED_OUTCOME: AttemptOutcome = Object.freeze({ contacted: true, health: 'neutral', retry: false });
 const MAX_BACKOFF_MS = 60_000;
 
 /**
@@ -156,6 +158,7 @@ export class HostScheduler {
   readonly #canStart: () => boolean;
   #active = 0;
   #queued = 0;
+  #setAsideHosts = 0;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #stopped = false;
@@ -189,9 +192,7 @@ export class HostScheduler {
 
   /** Hosts set aside so far. */
   get setAsideCount(): number {
-    let n = 0;
-    for (const host of this.#hosts.values()) if (host.setAside) n++;
-    return n;
+    return this.#setAsideHosts;
   }
 
   /** A snapshot of one host's state, or undefined if never seen. */
@@ -291,9 +292,11 @@ export class HostScheduler {
     } catch (err) {
       outcome = Promise.reject(err);
     }
-    outcome
-      .catch((): AttemptOutcome => ({ contacted: true, health: 'neutral', retry: false }))
-      .then((result) => this.#finish(host, entry, result));
+    // One reaction per job (not .catch().then()): this runs once per request.
+    outcome.then(
+      (result) => this.#finish(host, entry, result),
+      () => this.#finish(host, entry, REJECTED_OUTCOME),
+    );
   }
 
   #finish(host: HostState, entry: QueuedJob, outcome: AttemptOutcome): void {
@@ -320,7 +323,10 @@ export class HostScheduler {
         break;
     }
     const setAsideNow = !host.setAside && this.#maxFailures > 0 && host.consecutiveFailures >= this.#maxFailures;
-    if (setAsideNow) host.setAside = true;
+    if (setAsideNow) {
+      host.setAside = true;
+      this.#setAsideHosts++;
+    }
     if (outcome.retry && !this.#stopped) {
       const retry: QueuedJob = { job: entry.job, attempt: entry.attempt + 1, notBefore: now };
       if (outcome.health !== 'slow-down') {

@@ -3,11 +3,15 @@ import { getEventListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batch, type BatchRecord } from '../src/batch.js';
+import { createHash } from 'node:crypto';
+import { batch, fetchAttempt, type BatchRecord } from '../src/batch.js';
 import { Client } from '../src/client.js';
 import { HostScheduler, classifyRecord } from '../src/host-scheduler.js';
 import { errorRecord } from '../src/record.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
+
+/** Several hundred KB: arrives in many chunks. */
+const BIG_BODY = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 251));
 
 const fast = { trust: 'insecure' as const, connectTimeout: 500, handshakeTimeout: 500, headerTimeout: 500, idleTimeout: 200, totalTimeout: 1500 };
 
@@ -21,6 +25,7 @@ describe('batch against a simulated Geminispace', () => {
   let space: Geminispace;
   beforeAll(async () => {
     space = await startGeminispace([
+      { name: 'big', pages: { '/': { header: '20 application/octet-stream', body: BIG_BODY } } },
       { name: 'plain', pages: { '/': { body: '# hi\n' }, '/a': { body: 'a' }, '/b': { body: 'b' }, '/c': { body: 'c' }, '/d': { body: 'd' } } },
       { name: 'fin', pages: { '/': { body: 'cut', ending: 'fin' } } },
       { name: 'stall', pages: { '/': { body: 'partial', ending: 'none' } } },
@@ -39,6 +44,20 @@ describe('batch against a simulated Geminispace', () => {
     ]);
   });
   afterAll(async () => space?.close());
+
+  it('fetchAttempt hashes a many-chunk body incrementally and keeps it whole only when asked', async () => {
+    const client = new Client();
+    const url = space.get('big').url('/');
+    const kept = await fetchAttempt(client, url, fast, () => true);
+    expect(kept.body?.equals(BIG_BODY)).toBe(true);
+    expect(kept.record).toMatchObject({ complete: true, bytes: BIG_BODY.length, sha256: createHash('sha256').update(BIG_BODY).digest('hex') });
+    const hashed = await fetchAttempt(client, url, fast);
+    expect(hashed.body).toBeUndefined();
+    expect(hashed.record.sha256).toBe(kept.record.sha256);
+    const cut = await fetchAttempt(client, space.get('fin').url('/'), fast, () => true);
+    expect(cut.body?.toString()).toBe('cut');
+    expect(cut.record).toMatchObject({ complete: false, termination: 'tcp_fin', bytes: 3, sha256: createHash('sha256').update('cut').digest('hex') });
+  });
 
   it('yields exactly one record per input, in any order, for every kind of outcome', async () => {
     const plain = space.get('plain');
@@ -188,6 +207,33 @@ describe('HostScheduler', () => {
     await scheduler.idle();
     expect(maxActive).toBe(3);
     expect(maxPerHost).toBe(2);
+  });
+
+  it('counts hosts set aside and survives a job that breaks its contract by rejecting', async () => {
+    const scheduler = new HostScheduler({ maxFailures: 2, retryBackoff: 0 });
+    const setAside: string[] = [];
+    const ran: string[] = [];
+    const job = (hostKey: string, health: 'ok' | 'failure', reject = false) => ({
+      hostKey,
+      run: async () => {
+        ran.push(hostKey);
+        if (reject) throw new Error('broken job');
+        return { contacted: true, health, retry: false } as const;
+      },
+      setAside: (reason: string) => setAside.push(reason),
+    });
+    for (let i = 0; i < 3; i++) scheduler.submit(job('bad', 'failure'));
+    scheduler.submit(job('good', 'ok', true));
+    scheduler.submit(job('good', 'ok'));
+    await scheduler.idle();
+    expect(scheduler.setAsideCount).toBe(1);
+    expect(scheduler.hostStatus('bad')?.setAside).toBe(true);
+    expect(scheduler.hostStatus('good')?.setAside).toBe(false);
+    expect(setAside).toEqual(['host bad set aside after 2 consecutive failures']);
+    expect(ran.filter((h) => h === 'good')).toHaveLength(2);
+    scheduler.submit(job('bad', 'ok'));
+    expect(setAside).toHaveLength(2);
+    expect(scheduler.setAsideCount).toBe(1);
   });
 
   it('classifies records', () => {
