@@ -6,7 +6,7 @@
  * module splits and resolves URLs itself (RFC 3986) and only borrows Node's
  * host parsers for IDN and IP literals.
  */
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { isIPv4 } from 'node:net';
 import { InvalidUrlError } from './errors.js';
 
@@ -250,12 +250,20 @@ function parseIpv6Authority(input: string, authority: string): ParsedHost {
 
 const LABEL_RE = /^[a-z0-9_-]{1,63}$/;
 
+/**
+ * An `xn--` label must decode. Node 20 rejects bad ones in domainToASCII; newer
+ * versions pass them through, and domainToUnicode then leaves them undecoded.
+ */
+function isValidPunycode(label: string): boolean {
+  return !label.startsWith('xn--') || !domainToUnicode(label).startsWith('xn--');
+}
+
 function toAsciiHost(input: string, name: string): string {
   if (/[\u0000-\u0020\u007F]/.test(name)) throw invalid(input, 'host contains whitespace or control characters');
   let ascii = domainToASCII(name);
   if (isIPv4(ascii)) return ascii;
   if (ascii.endsWith('.')) ascii = ascii.slice(0, -1); // "example.org." is the same host
-  if (ascii === '' || ascii.length > 253 || !ascii.split('.').every((label) => LABEL_RE.test(label))) {
+  if (ascii === '' || ascii.length > 253 || !ascii.split('.').every((label) => LABEL_RE.test(label) && isValidPunycode(label))) {
     throw invalid(input, `invalid host name ${JSON.stringify(name)}`);
   }
   return ascii;
