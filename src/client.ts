@@ -133,7 +133,14 @@ export class Client {
 
   constructor(options: ClientOptions = {}) {
     validateOptions(options);
-    this.options = { ...options };
+    this.options = definedOnly(options);
+  }
+
+  /** This client's options overridden by a call's (options given as `undefined` override nothing), validated. */
+  #mergeOptions(options: RequestOptions, defaults: RequestOptions = {}): RequestOptions {
+    const merged: RequestOptions = { ...defaults, ...this.options, ...definedOnly(options) };
+    validateOptions(merged);
+    return merged;
   }
 
   /** The trust store used with the given options (the client's by default). */
@@ -152,8 +159,10 @@ export class Client {
    * always concerns the `url` given), the connection closed.
    */
   async request(url: string, options: RequestOptions = {}): Promise<StreamingResponse> {
-    const merged: RequestOptions = { ...definedOnly(this.options), ...definedOnly(options) };
-    validateOptions(merged);
+    return this.#request(url, this.#mergeOptions(options));
+  }
+
+  async #request(url: string, merged: RequestOptions): Promise<StreamingResponse> {
     if (typeof url !== 'string') throw new InvalidUrlError(`URL must be a string (got ${typeof url})`);
     const maxRedirects = merged.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
     let current = parseGeminiUrl(url);
@@ -215,14 +224,8 @@ export class Client {
    * even when it was cut: check `complete` and `termination`.
    */
   async fetch(url: string, options: RequestOptions = {}): Promise<GeminiResponse> {
-    // Options given as `undefined` must not erase fetch's finite defaults.
-    const merged: RequestOptions = {
-      maxBytes: DEFAULT_FETCH_MAX_BYTES,
-      totalTimeout: DEFAULT_FETCH_TOTAL_TIMEOUT,
-      ...definedOnly(this.options),
-      ...definedOnly(options),
-    };
-    const response = await this.request(url, merged);
+    const merged = this.#mergeOptions(options, { maxBytes: DEFAULT_FETCH_MAX_BYTES, totalTimeout: DEFAULT_FETCH_TOTAL_TIMEOUT });
+    const response = await this.#request(url, merged);
     const chunks: Buffer[] = [];
     for await (const chunk of response.body) chunks.push(chunk as Buffer);
     const completion = await response.done;

@@ -10,7 +10,7 @@ import { errorRecord, type FetchRecord } from './record.js';
 import { parseRobots, type RobotsRules } from './robots.js';
 import { parseGeminiUrl, resolveReference, type GeminiUrl } from './url.js';
 import { CrawlJournal, HashSet64, HostQueue, type QueuedUrl } from './crawl-state.js';
-import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './batch.js';
+import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './bulk.js';
 import { writeMirror } from './mirror.js';
 import { WarcWriter } from './warc.js';
 

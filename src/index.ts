@@ -21,7 +21,8 @@ export type { ResponseHeader } from './header.js';
 export { parseMimeType } from './mime.js';
 export type { MimeType } from './mime.js';
 export * from './status.js';
-export { decodeBody, isKnownCharset } from './charset.js';
+export { decodeBody, isKnownCharset, createStreamDecoder, SNIFF_LIMIT } from './charset.js';
+export type { DecodedBody, StreamDecoder } from './charset.js';
 export { KnownHostsStore, defaultKnownHostsPath, publicKeyFingerprint } from './tofu.js';
 export type { KnownHost, PresentedCertificate, TrustDecision } from './tofu.js';
 export { connectTls } from './transport.js';
@@ -34,8 +35,10 @@ export { parseRobots } from './robots.js';
 export type { RobotsRules } from './robots.js';
 export { fetchToRecord, responseRecord, errorRecord } from './record.js';
 export type { FetchRecord, RecordFetchOptions } from './record.js';
-export { batch, DEFAULT_BATCH_RETRIES, DEFAULT_SLOW_DOWN_RETRIES } from './batch.js';
-export type { BatchRecord, BatchOptions, BulkOptions } from './batch.js';
+export { DEFAULT_SLOW_DOWN_RETRIES } from './bulk.js';
+export type { BulkOptions } from './bulk.js';
+export { batch, DEFAULT_BATCH_RETRIES } from './batch.js';
+export type { BatchRecord, BatchOptions } from './batch.js';
 export {
   crawl,
   ERR_ROBOTS_DISALLOWED,

@@ -3,7 +3,7 @@
  * of every `batch` line and of every `crawl` line.
  */
 import { createHash } from 'node:crypto';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Client, RequestOptions } from './client.js';
 import { GeminiError } from './errors.js';
 import type { Completion, StreamingResponse, Termination, Timings } from './response.js';
@@ -83,22 +83,36 @@ export async function fetchToRecord(client: Client, url: string, options: Record
 async function consumeBody(response: StreamingResponse, sink: Writable | undefined, onChunk: ((chunk: Buffer) => void) | undefined): Promise<string> {
   const hash = createHash('sha256');
   // A failing sink cancels the response, so a body stalled by the server (or paused by us) ends at once.
-  const watch = sink && watchSink(sink, () => response.cancel());
+  if (!sink) {
+    let failure: { error: unknown } | undefined;
+    const ended = await readBody(response.body, (chunk) => {
+      if (failure) return;
+      hash.update(chunk);
+      try {
+        onChunk?.(chunk);
+      } catch (error) {
+        failure = { error }; // thrown inside a 'data' event it would escape to the socket: end the response instead
+        response.cancel();
+      }
+    });
+    if (failure) throw failure.error;
+    if (!ended) response.cancel(); // the body never errors by contract; be safe anyway
+    return hash.digest('hex');
+  }
+  const watch = watchSink(sink, () => response.cancel());
   let written = false;
   try {
     for await (const chunk of response.body) {
       const bytes = chunk as Buffer;
       hash.update(bytes);
       onChunk?.(bytes);
-      if (sink && watch) {
-        watch.check();
-        written = true;
-        if (!sink.write(bytes)) await watch.drained();
-      }
+      watch.check();
+      written = true;
+      if (!sink.write(bytes)) await watch.drained();
     }
-    if (written) watch?.check(); // the last write may have failed the sink
+    if (written) watch.check(); // the last write may have failed the sink
   } finally {
-    watch?.release();
+    watch.release();
   }
   return hash.digest('hex');
 }
@@ -230,3 +244,34 @@ function roundTimings(timings: Timings): NonNullable<FetchRecord['timings']> {
     total: timings.total === undefined ? null : ms(timings.total),
   };
 }
+
+/**
+ * Hands every chunk of `body` to `onChunk` (flowing mode: `onChunk` is
+ * synchronous, so nothing piles up); resolves true at 'end', false if the
+ * stream errors or is destroyed first. Never rejects. Does per response what
+ * `for await` does, with a handful of listeners instead of an async iterator,
+ * `finished()` and one promise per chunk.
+ */
+function readBody(body: Readable, onChunk: (chunk: Buffer) => void): Promise<boolean> {
+  if (body.readableEnded) return Promise.resolve(true);
+  if (body.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const settle = (ended: boolean): void => {
+      body.off('data', onChunk);
+      body.off('end', onEnd);
+      body.off('close', onStop);
+      body.off('error', onStop);
+      // a late error (none by contract) must not crash the process once we stopped listening
+      if (!ended) body.on('error', ignore);
+      resolve(ended);
+    };
+    const onEnd = (): void => settle(true);
+    const onStop = (): void => settle(false);
+    body.on('end', onEnd);
+    body.on('close', onStop);
+    body.on('error', onStop);
+    body.on('data', onChunk);
+  });
+}
+
+function ignore(): void {}

@@ -18,6 +18,7 @@ import {
   type TlsInfo,
 } from './response.js';
 import { connectTls, isResetError, isTlsProtocolError, type TlsConnection } from './transport.js';
+import { limitMs, timerDelay } from './timers.js';
 import type { GeminiUrl } from './url.js';
 
 /** Timeouts, in milliseconds. `Infinity` (or 0) disables one. */
@@ -62,12 +63,7 @@ export interface TransactionOptions extends Timeouts {
  * every layer several times per burst (which halved bulk throughput).
  */
 const BODY_HIGH_WATER_MARK = 512 * 1024;
-const finite = (ms: number): number => (ms > 0 && Number.isFinite(ms) ? ms : Infinity);
 
-/** Longest delay Node timers accept; longer ones (Infinity included) would fire after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-/** A delay safe to pass to setTimeout: at least 1 ms, at most {@link MAX_TIMER_MS} (a disabled limit never fires in practice). */
-const timerDelay = (ms: number): number => Math.max(1, Math.min(ms, MAX_TIMER_MS));
 
 /**
  * Performs one transaction and resolves when the header has arrived. Rejects
@@ -76,12 +72,12 @@ const timerDelay = (ms: number): number => Math.max(1, Math.min(ms, MAX_TIMER_MS
  */
 export async function sendRequest(options: TransactionOptions): Promise<StreamingResponse> {
   const started = performance.now();
-  const deadline = Math.min(started + finite(options.totalTimeout), options.deadline ?? Infinity);
+  const deadline = Math.min(started + limitMs(options.totalTimeout), options.deadline ?? Infinity);
   const { url, signal } = options;
   const target = options.connectTo ?? { host: url.host, port: url.port, servername: url.servername };
   const remaining = (): number => deadline - performance.now();
-  const bounded = (ms: number): number => timerDelay(Math.min(finite(ms), remaining()));
-  const totalFired = (limit: number): boolean => finite(options.totalTimeout) <= finite(limit) || remaining() <= 1;
+  const bounded = (ms: number): number => timerDelay(Math.min(limitMs(ms), remaining()));
+  const totalFired = (limit: number): boolean => limitMs(options.totalTimeout) <= limitMs(limit) || remaining() <= 1;
 
   const totalTimeout = (): TimeoutError => new TimeoutError('total', options.totalTimeout, { url: url.href });
   const aborted = (): AbortError => new AbortError({ url: url.href, cause: signal?.reason });
@@ -202,7 +198,6 @@ class ResponseReader {
   readonly #socket: tls.TLSSocket;
   readonly #options: TransactionOptions;
   readonly #started: number;
-  readonly #deadline: number;
   #phase: 'header' | 'body' | 'ended' = 'header';
   #headerBytes: Buffer = Buffer.alloc(0);
   #parsed: ResponseHeader | undefined;
@@ -226,8 +221,7 @@ class ResponseReader {
     this.#socket = connection.socket;
     this.#options = options;
     this.#started = started;
-    this.#deadline = deadline;
-    this.#idleMs = finite(options.idleTimeout);
+    this.#idleMs = limitMs(options.idleTimeout);
     this.header = new Promise((resolve, reject) => {
       this.#resolveHeader = resolve;
       this.#rejectHeader = reject;
@@ -250,7 +244,7 @@ class ResponseReader {
     this.#socket.on('close', this.#onClose);
     options.signal?.addEventListener('abort', this.#onAbort, { once: true });
 
-    const headerTimeout = finite(options.headerTimeout);
+    const headerTimeout = limitMs(options.headerTimeout);
     if (headerTimeout !== Infinity) {
       this.#timers.header = setTimeout(
         () => this.#failHeader(new TimeoutError('header', headerTimeout, { url: this.#url })),

@@ -8,7 +8,7 @@ import { Client } from './client.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
 import { errorRecord, type FetchRecord } from './record.js';
 import { fromUserInput, parseGeminiUrl, type GeminiUrl } from './url.js';
-import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './batch.js';
+import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './bulk.js';
 
 /** Options of {@link survey}. */
 export interface SurveyOptions extends BulkOptions {
@@ -156,21 +156,13 @@ export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, o
     },
     { once: true },
   );
-  (async () => {
+  yield* deliver(out, controller, async () => {
     for await (const host of hosts) {
       if (controller.signal.aborted) return;
       if (host.trim() !== '') surveyHost(host.trim());
     }
     if (--outstanding === 0) out.end();
-  })().catch((err: unknown) => {
-    out.fail(err);
-    controller.abort();
   });
-  try {
-    yield* out;
-  } finally {
-    controller.abort();
-  }
 }
 
 function check(got: Attempt): SurveyCheck {

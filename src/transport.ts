@@ -16,6 +16,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Duplex } from 'node:stream';
 import { AbortError, NetworkError, TimeoutError, TlsError } from './errors.js';
+import { startLimitTimer } from './timers.js';
 
 /** How the server's stream of bytes ended, as far as the transport can tell. */
 export type StreamEnd = 'close_notify' | 'tcp_fin' | 'tcp_reset' | 'tls_error';
@@ -250,7 +251,7 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       reject(err);
     };
     const onAbort = (): void => fail(new AbortError({ url, cause: signal?.reason }));
-    let timer = startTimer(options.connectTimeout, () => fail(new TimeoutError('connect', options.connectTimeout, { url })));
+    let timer = startLimitTimer(options.connectTimeout, () => fail(new TimeoutError('connect', options.connectTimeout, { url })));
     const cleanup = (): void => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
@@ -272,7 +273,7 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       connectedAt = performance.now() - started;
       tcpConnected = true;
       clearTimeout(timer);
-      timer = startTimer(options.handshakeTimeout, () =>
+      timer = startLimitTimer(options.handshakeTimeout, () =>
         fail(new TimeoutError('handshake', options.handshakeTimeout, { url })),
       );
       relay.attach(raw, state);
@@ -314,15 +315,6 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       });
     });
   });
-}
-
-/** The largest delay Node's timers honour; longer ones would fire after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** A timer for `ms` milliseconds; none at all for 0, negative, NaN or Infinity (no limit). */
-function startTimer(ms: number, onTimeout: () => void): NodeJS.Timeout | undefined {
-  if (!(ms > 0) || !Number.isFinite(ms)) return undefined;
-  return setTimeout(onTimeout, Math.min(ms, MAX_TIMER_MS));
 }
 
 /** Wraps the TLS socket's `push` so the first end-of-stream records the verdict. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBody, isKnownCharset } from '../src/charset.js';
+import { createStreamDecoder, decodeBody, isKnownCharset, SNIFF_LIMIT } from '../src/charset.js';
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const utf16le = (s: string) => new Uint8Array(Buffer.from(s, 'utf16le'));
@@ -163,5 +163,138 @@ describe('isKnownCharset', () => {
 
   it.each(['x-garbage', '', 'utf-7', 'iso-2022-kr', 'ebcdic'])('does not know %j', (label) => {
     expect(isKnownCharset(label)).toBe(false);
+  });
+});
+
+/** Decodes `body` through a stream decoder, cut at the given offsets. */
+function decodeInPieces(charset: string | undefined, body: Uint8Array, cuts: number[]): string {
+  const decoder = createStreamDecoder(charset);
+  let text = '';
+  let start = 0;
+  for (const cut of [...cuts, body.length]) {
+    text += decoder.write(body.subarray(start, cut));
+    start = cut;
+  }
+  return text + decoder.end();
+}
+
+describe('createStreamDecoder', () => {
+  const TEXT = 'Aé€\n😀 ok\r\nƒ—z\n';
+  const cases: Array<[string, string | undefined, Uint8Array]> = [
+    ['utf-8 (default)', undefined, new Uint8Array(Buffer.from(TEXT))],
+    ['utf-8 with BOM', 'utf-8', new Uint8Array([0xef, 0xbb, 0xbf, ...Buffer.from(TEXT)])],
+    ['utf-16le with BOM', 'utf-16le', new Uint8Array([0xff, 0xfe, ...utf16le(TEXT)])],
+    ['utf-16be without BOM', 'utf-16be', utf16be(TEXT)],
+    ['utf-16 with a big-endian BOM', 'utf-16', new Uint8Array([0xfe, 0xff, ...utf16be(TEXT)])],
+    ['utf-32 with a little-endian BOM', 'utf-32', utf32(`\uFEFF${TEXT}`, true)],
+    ['utf-32be without BOM', 'utf-32be', utf32(TEXT, false)],
+    ['cp437', 'cp437', bytes(0x41, 0x80, 0x0a, 0xb0, 0xdb, 0xe3, 0xff)],
+    ['windows-1252 with a UTF-8 BOM', 'windows-1252', new Uint8Array([0xef, 0xbb, 0xbf, ...Buffer.from('é')])],
+    ['iso-8859-1', 'ISO-8859-1', bytes(0x63, 0x61, 0x66, 0xe9, 0x80, 0x93, 0x94, 0x0a)],
+    ['utf-16le declared, UTF-8 sent', 'utf-16le', new Uint8Array(Buffer.from(TEXT))],
+  ];
+
+  it.each(cases)('%s: decodes like decodeBody, whole, cut anywhere, or byte by byte', (_name, charset, body) => {
+    const { text, charset: encoding } = decodeBody(body, charset);
+    expect(text.length).toBeGreaterThan(0);
+    expect(decodeInPieces(charset, body, [])).toBe(text);
+    for (let i = 0; i <= body.length; i++) expect(decodeInPieces(charset, body, [i])).toBe(text);
+    expect(decodeInPieces(charset, body, Array.from({ length: body.length }, (_, k) => k))).toBe(text);
+    const decoder = createStreamDecoder(charset);
+    decoder.write(body);
+    decoder.end();
+    expect(decoder.encoding).toBe(encoding);
+    expect(decoder.known).toBe(true);
+  });
+
+  it('settles the encoding from a BOM, even split across chunks', () => {
+    const decoder = createStreamDecoder('utf-16');
+    expect(decoder.encoding).toBe('utf-16le');
+    expect(decoder.write(bytes(0xfe))).toBe('');
+    expect(decoder.write(bytes(0xff, 0x00))).toBe('');
+    expect(decoder.write(bytes(0x41, 0x00, 0x42))).toBe('AB');
+    expect(decoder.encoding).toBe('utf-16be');
+    expect(decoder.end()).toBe('');
+  });
+
+  it('holds a UTF-16 surrogate pair split between chunks and puts it back together', () => {
+    const body = utf16le('x😀y'); // 78 00 | 3d d8 | 00 de | 79 00
+    for (const cuts of [[3], [4], [5], [3, 5], [2, 4, 6]]) expect(decodeInPieces('utf-16le', body, cuts)).toBe('x😀y');
+    const decoder = createStreamDecoder('utf-16le');
+    expect(decoder.write(body.subarray(0, 4))).toBe('x'); // the high surrogate is held, not shown as U+FFFD
+    expect(decoder.write(body.subarray(4))).toBe('😀y');
+    expect(decoder.end()).toBe('');
+  });
+
+  it('holds a UTF-8 sequence split between chunks', () => {
+    const decoder = createStreamDecoder(undefined);
+    expect(decoder.write(bytes(0x61, 0xf0, 0x9f))).toBe('a');
+    expect(decoder.write(bytes(0x98, 0x80, 0x62))).toBe('😀b');
+    expect(decoder.end()).toBe('');
+  });
+
+  it('turns an incomplete character at the end into U+FFFD', () => {
+    expect(decodeInPieces('utf-8', bytes(0x41, 0xe2, 0x82), [2])).toBe('A\uFFFD');
+    expect(decodeInPieces('utf-16le', bytes(0xff, 0xfe, 0x41, 0x00, 0x42), [3])).toBe('A\uFFFD');
+    expect(decodeInPieces('utf-32be', bytes(0, 0, 0, 0x41, 0, 0), [5])).toBe('A\uFFFD');
+    expect(decodeInPieces('utf-32le', bytes(0, 0xd8, 0, 0, 0x42, 0, 0, 0), [1])).toBe('\uFFFDB');
+  });
+
+  it('decodes windows-1252 itself, not as ISO-8859-1, for its aliases', () => {
+    for (const label of ['windows-1252', 'iso-8859-1', 'us-ascii']) {
+      const decoder = createStreamDecoder(label);
+      expect(decoder.write(bytes(0x80, 0x20))).toBe(''); // held until a BOM is ruled out (4 bytes)
+      expect(decoder.write(bytes(0x93, 0x71, 0x94))).toBe('€ “q”');
+      expect(decoder.write(bytes(0x9c, 0x41))).toBe('œA');
+      expect(decoder.encoding).toBe('windows-1252');
+    }
+  });
+
+  it('passes the chunks of a real UTF-16 body straight through, without holding them', () => {
+    const line = 'a line of text\n';
+    const decoder = createStreamDecoder('utf-16le');
+    for (let i = 0; i < 20; i++) expect(decoder.write(utf16le(line))).toBe(line);
+    expect(decoder.encoding).toBe('utf-16le');
+    expect(decoder.end()).toBe('');
+  });
+
+  it('holds a body declared UTF-16 that looks like UTF-8 until SNIFF_LIMIT bytes, then shows it as UTF-8', () => {
+    const decoder = createStreamDecoder('utf-16le');
+    const line = new Uint8Array(Buffer.from('plain UTF-8 text, déjà vu\n'));
+    let shown = '';
+    let written = 0;
+    while (written + line.length < SNIFF_LIMIT) {
+      shown += decoder.write(line);
+      written += line.length;
+    }
+    expect(shown).toBe('');
+    expect(decoder.encoding).toBe('utf-16le');
+    shown += decoder.write(line);
+    expect(decoder.encoding).toBe('utf-8');
+    expect(shown).toBe('plain UTF-8 text, déjà vu\n'.repeat(Math.ceil(SNIFF_LIMIT / line.length)));
+    expect(decoder.end()).toBe('');
+  });
+
+  it('decides at the end of a short body declared UTF-16 that looks like UTF-8', () => {
+    const decoder = createStreamDecoder('utf-32be');
+    expect(decoder.write(new Uint8Array(Buffer.from('héllo')))).toBe('');
+    expect(decoder.end()).toBe('héllo');
+    expect(decoder.encoding).toBe('utf-8');
+  });
+
+  it('sniffs no BOM for other labels: TextDecoder removes only a BOM of its own encoding', () => {
+    expect(decodeInPieces('utf-8', bytes(0xef, 0xbb, 0xbf, 0x68, 0x69), [1])).toBe('hi');
+    const decoder = createStreamDecoder('utf-8');
+    expect(decoder.write(bytes(0xff, 0xfe, 0x41, 0x00))).toBe('\uFFFD\uFFFDA\u0000');
+    expect(decoder.encoding).toBe('utf-8');
+  });
+
+  it('decodes an unknown charset as UTF-8 with known: false', () => {
+    const decoder = createStreamDecoder('x-klingon');
+    expect(decoder.known).toBe(false);
+    expect(decoder.encoding).toBe('utf-8');
+    expect(decoder.write(new Uint8Array(Buffer.from('qapla')))).toBe('qapla');
+    expect(decoder.end()).toBe('');
+    expect(createStreamDecoder('iso-2022-kr').known).toBe(false);
   });
 });

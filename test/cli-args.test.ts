@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchArgsFast, fetchArgsWithYargs } from '../src/cli/main.js';
 import { camelCaseKey, FETCH_OPTION_GROUP, OUTPUT_OPTION_GROUP } from '../src/cli/option-spec.js';
-import { requireBuild, runCli, tempDir } from './cli-helpers.js';
+import { removeDir, requireBuild, runCli, tempDir } from './support/cli.js';
 import { respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
 
 const URL_A = 'gemini://a.example/';
@@ -156,7 +156,7 @@ describe('gemfetch URL on the fast path', () => {
 
   afterAll(async () => {
     await server?.close();
-    if (home) fs.rmSync(home, { recursive: true, force: true });
+    removeDir(home);
   });
 
   const blockYargs = (): Record<string, string> => ({ NODE_OPTIONS: `--import ${register}` });

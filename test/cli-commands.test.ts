@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificate } from '../src/selfsigned.js';
 import { respondWith, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
-import { ROOT, requireBuild, runCli, tempDir } from './cli-helpers.js';
+import { removeDir, ROOT, requireBuild, runCli, tempDir } from './support/cli.js';
 
 let home: string;
 let server: GeminiTestServer;
@@ -20,7 +20,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  fs.rmSync(home, { recursive: true, force: true });
+  removeDir(home);
 });
 
 describe.concurrent('help, version, completion', () => {

@@ -22,20 +22,14 @@ import {
   startGeminiServer,
   type GeminiTestServer,
 } from './support/gemini-server.js';
-import { requireBuild, runCli, tempDir, type CliResult } from './cli-helpers.js';
+import { requireBuild, runCli, scratchDirs, type CliResult } from './support/cli.js';
 
 const PAGE = '# Hello\r\n\r\nSome text with \x1b[31mescapes\x1b[0m.\n=> /next Next\n';
 const BINARY = crypto.randomBytes(3000);
 
 let server: GeminiTestServer;
 let home: string;
-const scratchDirs: string[] = [];
-
-function scratch(): string {
-  const dir = tempDir();
-  scratchDirs.push(dir);
-  return dir;
-}
+const scratch = scratchDirs();
 
 beforeAll(async () => {
   requireBuild();
@@ -78,7 +72,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 function gemfetch(args: string[], options: Parameters<typeof runCli>[2] = {}): Promise<CliResult> {

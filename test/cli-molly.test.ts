@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMolly, type Molly } from './support/molly.js';
-import { requireBuild, runCli, tempDir } from './cli-helpers.js';
+import { removeDir, requireBuild, runCli, tempDir } from './support/cli.js';
 
 const INDEX = '# Molly\n\n=> page.gmi A page\n';
 const BLOB = crypto.randomBytes(100_000);
@@ -27,7 +27,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await molly?.close();
-  fs.rmSync(home, { recursive: true, force: true });
+  removeDir(home);
 });
 
 describe('against molly-brown', () => {

@@ -10,14 +10,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeBody } from '../src/charset.js';
 import { OutputFile, PARTIAL_SUFFIX } from '../src/cli/output-file.js';
-import { createStreamDecoder, SNIFF_LIMIT } from '../src/cli/stream-decoder.js';
 import { TerminalBodyWriter } from '../src/cli/terminal-output.js';
 import { dribble, respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
-import { ptyAvailable, requireBuild, runCli, runInPty, tempDir } from './cli-helpers.js';
+import { ptyAvailable, requireBuild, runCli, runInPty, scratchDirs } from './support/cli.js';
 
-const TEXT = 'Aé€\n😀 ok\r\nƒ—z\n';
 
 function utf16(text: string, bigEndian: boolean): Buffer {
   const le = Buffer.from(text, 'utf16le');
@@ -31,90 +28,8 @@ function utf32(text: string, littleEndian: boolean): Buffer {
   return out;
 }
 
-/** Decodes `body` through a stream decoder, cut at the given offsets. */
-function decodeInPieces(charset: string | undefined, body: Uint8Array, cuts: number[]): string {
-  const decoder = createStreamDecoder(charset);
-  let text = '';
-  let start = 0;
-  for (const cut of [...cuts, body.length]) {
-    text += decoder.write(body.subarray(start, cut));
-    start = cut;
-  }
-  return text + decoder.end();
-}
-
-const CASES: Array<[string, string, Buffer]> = [
-  ['utf-16le with BOM', 'utf-16le', Buffer.concat([Buffer.from([0xff, 0xfe]), utf16(TEXT, false)])],
-  ['utf-16le without BOM', 'utf-16le', utf16(TEXT, false)],
-  ['utf-16be with BOM', 'utf-16be', Buffer.concat([Buffer.from([0xfe, 0xff]), utf16(TEXT, true)])],
-  ['utf-16be without BOM', 'utf-16be', utf16(TEXT, true)],
-  ['utf-16 with a big-endian BOM', 'utf-16', Buffer.concat([Buffer.from([0xfe, 0xff]), utf16(TEXT, true)])],
-  ['utf-32le with BOM', 'utf-32le', utf32(`\ufeff${TEXT}`, true)],
-  ['utf-32be without BOM', 'utf-32be', utf32(TEXT, false)],
-  ['utf-32 with a little-endian BOM', 'utf-32', utf32(`\ufeff${TEXT}`, true)],
-  ['cp437', 'cp437', Buffer.from([0x41, 0x80, 0x0a, 0xb0, 0xdb, 0xe3, 0xff, 0x0a])],
-  ['iso-8859-1 (windows-1252)', 'ISO-8859-1', Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x80, 0x93, 0x94, 0x0a])],
-  ['utf-16le declared, UTF-8 sent', 'utf-16le', Buffer.from(TEXT)],
-];
-
-describe('stream decoder', () => {
-  it.each(CASES)('%s: decodes like decodeBody, cut at any one or two places', (_name, charset, body) => {
-    const expected = decodeBody(body, charset).text;
-    expect(expected.length).toBeGreaterThan(0);
-    for (let i = 0; i <= body.length; i++) {
-      for (let j = i; j <= body.length; j++) expect(decodeInPieces(charset, body, [i, j])).toBe(expected);
-    }
-    const byteByByte = Array.from({ length: body.length }, (_, k) => k);
-    expect(decodeInPieces(charset, body, byteByByte)).toBe(expected);
-  });
-
-  it('puts a UTF-16 surrogate pair split between chunks back together', () => {
-    const body = utf16('x😀y', false); // 78 00 | 3d d8 | 00 de | 79 00
-    for (const cuts of [[3], [4], [5], [3, 5], [2, 4, 6]]) expect(decodeInPieces('utf-16le', body, cuts)).toBe('x😀y');
-    const decoder = createStreamDecoder('utf-16le');
-    expect(decoder.write(body.subarray(0, 4))).toBe('x'); // the high surrogate is held, not shown as U+FFFD
-    expect(decoder.write(body.subarray(4))).toBe('😀y');
-    expect(decoder.end()).toBe('');
-  });
-
-  it('turns an incomplete character at the end into U+FFFD', () => {
-    expect(decodeInPieces('utf-16le', Buffer.from([0xff, 0xfe, 0x41, 0x00, 0x42]), [3])).toBe('A\ufffd');
-    expect(decodeInPieces('utf-32be', Buffer.from([0, 0, 0, 0x41, 0, 0]), [5])).toBe('A\ufffd');
-    expect(decodeInPieces('utf-32le', Buffer.from([0, 0xd8, 0, 0, 0x42, 0, 0, 0]), [1])).toBe('\ufffdB');
-  });
-
-  it.each([
-    ['utf-16le', (s: string) => utf16(s, false)],
-    ['utf-16be', (s: string) => utf16(s, true)],
-    ['utf-32le', (s: string) => utf32(s, true)],
-    ['utf-32be', (s: string) => utf32(s, false)],
-    ['cp437', (s: string) => Buffer.from(s, 'latin1')],
-  ])('%s: each chunk comes out as it goes in (nothing accumulates)', (charset, encode) => {
-    const line = 'a line of text, again and again\n';
-    const chunk = encode(line.repeat(64));
-    const decoder = createStreamDecoder(charset);
-    expect(decoder.encoding).not.toBe('utf-8');
-    for (let i = 0; i < 200; i++) expect(decoder.write(chunk)).toBe(line.repeat(64));
-    expect(decoder.end()).toBe('');
-  });
-
-  it('settles a body declared UTF-16 at once when it is UTF-16, within SNIFF_LIMIT bytes when it is UTF-8', () => {
-    const real = createStreamDecoder('utf-16le');
-    expect(real.write(utf16('hi\n', false))).toBe('hi\n');
-    expect(real.encoding).toBe('utf-16le');
-
-    const mislabelled = createStreamDecoder('utf-16le');
-    const utf8Line = Buffer.from('plain UTF-8 text, déjà vu\n');
-    let shown = '';
-    let written = 0;
-    while (written < SNIFF_LIMIT) {
-      shown += mislabelled.write(utf8Line);
-      written += utf8Line.length;
-    }
-    expect(mislabelled.encoding).toBe('utf-8');
-    expect(shown).toBe('plain UTF-8 text, déjà vu\n'.repeat(Math.ceil(SNIFF_LIMIT / utf8Line.length)));
-  });
-
+// The decoder itself is tested in charset.test.ts; here, only its use on a terminal.
+describe('terminal body writer', () => {
   it('the terminal writer shows UTF-16 lines before the body ends', () => {
     const writer = new TerminalBodyWriter({ charset: 'utf-16le', gemtext: false, width: 80, color: false });
     const body = Buffer.concat([Buffer.from([0xff, 0xfe]), utf16('first line\nsecond li', false)]);
@@ -126,15 +41,11 @@ describe('stream decoder', () => {
 });
 
 describe('output file', () => {
-  const dirs: string[] = [];
-  afterAll(() => {
-    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const scratch = scratchDirs();
 
   /** A directory `out` with a hard link `out/NAME.partial` to `outside/victim`; returns their paths. */
   function plantHardLink(): { dir: string; finalPath: string; victim: string } {
-    const root = tempDir('gemfetch-output-');
-    dirs.push(root);
+    const root = scratch('gemfetch-output-');
     const dir = path.join(root, 'out');
     fs.mkdirSync(dir);
     fs.mkdirSync(path.join(root, 'outside'));
@@ -199,12 +110,11 @@ const hasPty = ptyAvailable();
 describe('the gemfetch command', () => {
   let server: GeminiTestServer;
   let home: string;
-  const dirs: string[] = [];
+  const scratch = scratchDirs();
 
   beforeAll(async () => {
     requireBuild();
-    home = tempDir();
-    dirs.push(home);
+    home = scratch();
     server = await startGeminiServer({
       handler: routes({
         '/whole': respondWith('20 text/plain', 'whole body'),
@@ -233,12 +143,10 @@ describe('the gemfetch command', () => {
 
   afterAll(async () => {
     await server?.close();
-    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   function plant(): { finalPath: string; victim: string } {
-    const root = tempDir('gemfetch-output-');
-    dirs.push(root);
+    const root = scratch('gemfetch-output-');
     const victim = path.join(root, 'victim');
     fs.writeFileSync(victim, 'precious');
     const finalPath = path.join(root, 'out', 'page.txt');

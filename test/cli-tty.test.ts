@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dribble, inputPrompt, respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
-import { escapeSequences, ptyAvailable, requireBuild, runInPty, tempDir } from './cli-helpers.js';
+import { escapeSequences, ptyAvailable, removeDir, requireBuild, runInPty, tempDir } from './support/cli.js';
 
 const EVIL = [
   '# Welcome\x1b]0;pwned-title\x07',
@@ -54,7 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  if (home) fs.rmSync(home, { recursive: true, force: true });
+  removeDir(home);
 });
 
 describe.skipIf(!hasPty).concurrent('on a terminal', () => {

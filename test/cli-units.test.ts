@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FetchRecord } from '../src/record.js';
 import { combineExitCodes, EXIT_CODE_TABLE, ExitCode, exitCodeForRecord } from '../src/cli/exit-codes.js';
 import { jsonLine } from '../src/cli/fetch-command.js';
@@ -8,21 +8,14 @@ import { parseProxy, requestOptionsFromArgs } from '../src/cli/fetch-options.js'
 import { describeTermination, plain, statusLabel } from '../src/cli/messages.js';
 import { fileNameFromUrl, OutputFile, resolveInside } from '../src/cli/output-file.js';
 import { ProgressLine } from '../src/cli/progress.js';
-import { createStreamDecoder, TerminalBodyWriter } from '../src/cli/terminal-output.js';
+import { createStreamDecoder } from '../src/charset.js';
+import { TerminalBodyWriter } from '../src/cli/terminal-output.js';
 import { formatBytes, formatDuration, formatSizeOption, parseDuration, parseSize } from '../src/cli/units.js';
 import { UsageError } from '../src/cli/usage-error.js';
 import { createCertificate } from '../src/selfsigned.js';
-import { tempDir } from './cli-helpers.js';
+import { scratchDirs } from './support/cli.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-});
-function scratch(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir;
-}
+const scratch = scratchDirs();
 
 describe('units', () => {
   it('parses sizes with binary suffixes, plain numbers as bytes', () => {

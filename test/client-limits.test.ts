@@ -7,7 +7,7 @@ import { getEventListeners } from 'node:events';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client, type RequestOptions } from '../src/client.js';
 import { GeminiError, TimeoutError } from '../src/errors.js';
 import {
@@ -17,43 +17,11 @@ import {
   respondWith,
   sendRaw,
   stall,
-  startGeminiServer,
-  type GeminiHandler,
-  type GeminiTestServer,
 } from './support/gemini-server.js';
+import { INSECURE_OPTIONS, perTestCleanup, rejection, until } from './support/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function serve(handler: GeminiHandler): Promise<GeminiTestServer> {
-  const server = await startGeminiServer({ handler });
-  cleanups.push(() => server.close());
-  return server;
-}
-
-/** Trust is not the point here; short limits so a hang fails fast. */
-const base: RequestOptions = { trust: 'insecure', connectTimeout: 2000, handshakeTimeout: 2000, headerTimeout: 2000, totalTimeout: 5000 };
-const client = new Client(base);
-
-/** The rejection of `promise`, which must reject with a GeminiError. */
-async function rejection(promise: Promise<unknown>): Promise<GeminiError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected a rejection').toBeInstanceOf(GeminiError);
-  return err as GeminiError;
-}
-
-async function until(condition: () => boolean, what: string, limitMs = 2000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const { serve, defer } = perTestCleanup();
+const client = new Client(INSECURE_OPTIONS);
 
 /** A port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -83,7 +51,7 @@ async function fullBacklogPort(): Promise<number> {
   );
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   const fillers: net.Socket[] = [];
-  cleanups.push(async () => {
+  defer(async () => {
     Atomics.store(flag, 0, 1);
     Atomics.notify(flag, 0);
     for (const socket of fillers) socket.destroy();
@@ -122,7 +90,7 @@ describe('timeouts', () => {
       socket.on('error', () => {});
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    cleanups.push(() => {
+    defer(() => {
       for (const socket of sockets) socket.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     });
@@ -209,7 +177,7 @@ describe('timeouts', () => {
       socket.resume(); // read (and ignore) the ClientHello, so the client's close is seen
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    cleanups.push(() => {
+    defer(() => {
       for (const socket of sockets) socket.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     });

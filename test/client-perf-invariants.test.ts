@@ -5,13 +5,9 @@
  * shared context never resumes a session we did not offer, and bulk bodies
  * arrive byte-exact however the consumer pauses.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Client, type RequestOptions } from '../src/client.js';
-import { GeminiError } from '../src/errors.js';
+import { describe, expect, it } from 'vitest';
+import { Client } from '../src/client.js';
 import { createCertificate } from '../src/selfsigned.js';
 import { KnownHostsStore } from '../src/tofu.js';
 import { connectTls } from '../src/transport.js';
@@ -21,32 +17,19 @@ import {
   dribble,
   requireClientCertificate,
   respondWith,
-  startGeminiServer,
   type GeminiTestServer,
   type GeminiTestServerOptions,
 } from './support/gemini-server.js';
+import { INSECURE_OPTIONS, perTestCleanup, rejection } from './support/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const perTest = perTestCleanup();
 
-async function serve(options: Partial<GeminiTestServerOptions> = {}): Promise<GeminiTestServer> {
-  const server = await startGeminiServer({ handler: respondWith('20 text/plain', 'hello'), ...options });
-  cleanups.push(() => server.close());
-  return server;
+/** A server answering `hello` unless `options.handler` says otherwise; closed after the test. */
+function serve(options: Partial<GeminiTestServerOptions> = {}): Promise<GeminiTestServer> {
+  const { handler = respondWith('20 text/plain', 'hello'), ...rest } = options;
+  return perTest.serve(handler, rest);
 }
 
-const base: RequestOptions = { trust: 'insecure', connectTimeout: 2000, handshakeTimeout: 2000, headerTimeout: 2000, totalTimeout: 5000 };
-
-async function rejection(promise: Promise<unknown>): Promise<GeminiError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected a rejection').toBeInstanceOf(GeminiError);
-  return err as GeminiError;
-}
 
 describe('certificate facts cache', () => {
   it('reports the facts of the certificate presented, also for a renewal that keeps the key', async () => {
@@ -54,7 +37,7 @@ describe('certificate facts cache', () => {
     const renewed = createCertificate({ commonName: 'two', ipAddresses: ['127.0.0.1'], keyPem: first.key });
     const other = createCertificate({ commonName: 'three', ipAddresses: ['127.0.0.1'] });
     const servers = [await serve({ cert: first }), await serve({ cert: renewed }), await serve({ cert: other })];
-    const client = new Client(base);
+    const client = new Client(INSECURE_OPTIONS);
     for (let round = 0; round < 2; round++) {
       const [a, b, c] = [await client.fetch(servers[0]!.url()), await client.fetch(servers[1]!.url()), await client.fetch(servers[2]!.url())];
       expect(a.tls.certificate.subject).toBe('one');
@@ -69,7 +52,7 @@ describe('certificate facts cache', () => {
 
   it('hands every response its own Date objects', async () => {
     const server = await serve();
-    const client = new Client(base);
+    const client = new Client(INSECURE_OPTIONS);
     const a = await client.fetch(server.url());
     a.tls.certificate.validTo.setTime(0);
     const b = await client.fetch(server.url());
@@ -78,11 +61,9 @@ describe('certificate facts cache', () => {
   });
 
   it('still runs the TOFU check on every connection', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'gemfetch-perf-invariants-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const store = new KnownHostsStore(join(dir, 'known_hosts'));
+    const store = new KnownHostsStore(await perTest.tempKnownHosts('gemfetch-perf-invariants-'));
     const server = await serve();
-    const client = new Client({ ...base, trust: 'tofu', knownHosts: store });
+    const client = new Client({ ...INSECURE_OPTIONS, trust: 'tofu', knownHosts: store });
     expect((await client.fetch(server.url())).tls.trust).toBe('first-use');
     expect((await client.fetch(server.url())).tls.trust).toBe('match');
     // Another key pinned for the host meanwhile (not expired): the same certificate must now be refused.
@@ -96,7 +77,7 @@ describe('certificate facts cache', () => {
 describe('SecureContext cache', () => {
   it('keeps TLS versions apart within one client', async () => {
     const server = await serve();
-    const client = new Client(base);
+    const client = new Client(INSECURE_OPTIONS);
     expect((await client.fetch(server.url(), { maxVersion: 'TLSv1.2' })).tls.protocol).toBe('TLSv1.2');
     expect((await client.fetch(server.url())).tls.protocol).toBe('TLSv1.3');
     expect((await client.fetch(server.url(), { maxVersion: 'TLSv1.2' })).tls.protocol).toBe('TLSv1.2');
@@ -106,7 +87,7 @@ describe('SecureContext cache', () => {
     const server = await serve({ requestCert: true, handler: requireClientCertificate() });
     const me = createCertificate({ commonName: 'me' });
     const you = createCertificate({ commonName: 'you' });
-    const client = new Client({ ...base, sessionResumption: false });
+    const client = new Client({ ...INSECURE_OPTIONS, sessionResumption: false });
     expect((await client.fetch(server.url(), { cert: me.cert, key: me.key })).text()).toBe(me.fingerprint);
     expect((await client.fetch(server.url(), { cert: you.cert, key: you.key })).text()).toBe(you.fingerprint);
     expect((await client.fetch(server.url())).status).toBe(60);
@@ -115,7 +96,7 @@ describe('SecureContext cache', () => {
 
   it('never resumes a session when resumption is off, though the context is shared', async () => {
     const server = await serve();
-    const client = new Client({ ...base, sessionResumption: false });
+    const client = new Client({ ...INSECURE_OPTIONS, sessionResumption: false });
     for (let i = 0; i < 3; i++) {
       expect((await client.fetch(server.url())).tls.resumed).toBe(false);
       await sleep(10); // TLS 1.3 tickets arrive after the handshake
@@ -124,7 +105,7 @@ describe('SecureContext cache', () => {
 
   it('rejects unusable TLS options with ERR_INVALID_OPTION, before connecting', async () => {
     const server = await serve();
-    const client = new Client(base);
+    const client = new Client(INSECURE_OPTIONS);
     const err = await rejection(client.fetch(server.url(), { cert: 'not a PEM', key: 'not a PEM' }));
     expect(err.code).toBe('ERR_INVALID_OPTION');
     expect(server.connectionCount).toBe(0);
@@ -139,7 +120,7 @@ describe('bulk reads through the reused read buffer', () => {
     const data = bigBodyPattern(64 * 1000);
     const server = await serve({ handler: (ctx) => dribble(ctx, data, 1, { chunkSize: 1000 }) });
     const connection = await connectTls({ host: '127.0.0.1', port: server.port, connectTimeout: 2000, handshakeTimeout: 2000 });
-    cleanups.push(() => connection.destroy());
+    perTest.defer(() => connection.destroy());
     const socket = connection.socket;
     socket.pause();
     socket.write(`${server.url()}\r\n`);
@@ -159,7 +140,7 @@ describe('bulk reads through the reused read buffer', () => {
   it('delivers a multi-megabyte body byte-exact to a consumer that keeps pausing', async () => {
     const size = 3 * 1024 * 1024 + 123;
     const server = await serve({ handler: (ctx) => bigBody(ctx, size) });
-    const client = new Client(base);
+    const client = new Client(INSECURE_OPTIONS);
     const response = await client.request(server.url());
     const chunks: Buffer[] = [];
     let received = 0;
@@ -182,7 +163,7 @@ describe('bulk reads through the reused read buffer', () => {
   it('delivers concurrent bulk bodies byte-exact (no read buffer is shared between connections)', async () => {
     const size = 1024 * 1024 + 7;
     const server = await serve({ handler: (ctx) => bigBody(ctx, size) });
-    const client = new Client(base);
+    const client = new Client(INSECURE_OPTIONS);
     const results = await Promise.all(Array.from({ length: 4 }, () => client.fetch(server.url())));
     for (const result of results) {
       expect(result.complete).toBe(true);

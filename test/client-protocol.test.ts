@@ -5,9 +5,9 @@
  */
 import dns from 'node:dns';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Client, type RequestOptions } from '../src/client.js';
-import { GeminiError, RedirectError } from '../src/errors.js';
+import { describe, expect, it } from 'vitest';
+import { Client } from '../src/client.js';
+import { RedirectError } from '../src/errors.js';
 import { createCertificate } from '../src/selfsigned.js';
 import {
   inputPrompt,
@@ -16,34 +16,13 @@ import {
   respondWith,
   routes,
   sendRaw,
-  startGeminiServer,
   type GeminiTestServer,
-  type GeminiTestServerOptions,
   type RequestContext,
 } from './support/gemini-server.js';
+import { connectionsClosed, INSECURE_OPTIONS, perTestCleanup, rejection } from './support/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function serve(handler: GeminiTestServerOptions['handler'], options: Omit<GeminiTestServerOptions, 'handler'> = {}): Promise<GeminiTestServer> {
-  const server = await startGeminiServer({ ...options, handler });
-  cleanups.push(() => server.close());
-  return server;
-}
-
-const base: RequestOptions = { trust: 'insecure', connectTimeout: 2000, handshakeTimeout: 2000, headerTimeout: 2000, totalTimeout: 5000 };
-const client = new Client(base);
-
-async function rejection(promise: Promise<unknown>): Promise<GeminiError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected a rejection').toBeInstanceOf(GeminiError);
-  return err as GeminiError;
-}
+const { serve } = perTestCleanup();
+const client = new Client(INSECURE_OPTIONS);
 
 describe('malformed headers', () => {
   const errors: Array<[string, string | Buffer, string]> = [
@@ -404,9 +383,7 @@ describe('redirects', () => {
       expect(err.message).toContain(`${server.url()} redirected (status 30) to an invalid URL ${JSON.stringify(target)}`);
       expect(err.message).toMatch(reason);
       expect(err.message).not.toMatch(/invalid gemini URL/); // the reason only, not the URL twice
-      const deadline = Date.now() + 2000;
-      while (server.activeConnections > 0 && Date.now() < deadline) await sleep(5);
-      expect(server.activeConnections).toBe(0);
+      await connectionsClosed(server);
     }
   });
 
@@ -503,7 +480,7 @@ describe('TLS versions and sessions', () => {
         routes({ '/ok': respondWith('20 text/plain', 'ok'), '/fin': respondWith('20 text/plain', 'cut', 'fin') }),
         { minVersion: version, maxVersion: version },
       );
-      const own = new Client(base);
+      const own = new Client(INSECURE_OPTIONS);
       const first = await own.fetch(server.url('/ok'));
       expect(first.tls.resumed).toBe(false);
       await sleep(20); // TLS 1.3 tickets arrive after the handshake

@@ -4,60 +4,33 @@
  * expiry, CA-validated re-pin), CA mode and insecure mode.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Client, type RequestOptions } from '../src/client.js';
-import { CertificateError, GeminiError, TimeoutError } from '../src/errors.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Client } from '../src/client.js';
+import { CertificateError, TimeoutError } from '../src/errors.js';
 import { createCertificate, type GeneratedCertificate } from '../src/selfsigned.js';
 import { KnownHostsStore } from '../src/tofu.js';
-import { respondWith, startGeminiServer, type GeminiTestServer, type GeminiTestServerOptions } from './support/gemini-server.js';
+import { respondWith, type GeminiHandler, type GeminiTestServer, type GeminiTestServerOptions } from './support/gemini-server.js';
+import { connectionsClosed, perTestCleanup, rejection, TEST_LIMITS } from './support/harness.js';
 
-let dir: string;
+const perTest = perTestCleanup();
 let knownHosts: string;
-const cleanups: Array<() => Promise<void> | void> = [];
-
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gemfetch-client-tofu-'));
-  knownHosts = join(dir, 'known_hosts');
-});
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-  await rm(dir, { recursive: true, force: true });
+  knownHosts = await perTest.tempKnownHosts('gemfetch-client-tofu-');
 });
 
-async function serve(options: Partial<GeminiTestServerOptions> = {}): Promise<GeminiTestServer> {
+/** A server answering `run N` on its Nth request; closed after the test. */
+function serve(options: Omit<GeminiTestServerOptions, 'handler'> = {}): Promise<GeminiTestServer> {
   let handlerRuns = 0;
-  const server = await startGeminiServer({
-    handler: (ctx) => {
-      handlerRuns++;
-      return respondWith('20 text/plain', `run ${handlerRuns}`)(ctx);
-    },
-    ...options,
-  });
-  cleanups.push(() => server.close());
-  return server;
+  const countRuns: GeminiHandler = (ctx) => {
+    handlerRuns++;
+    return respondWith('20 text/plain', `run ${handlerRuns}`)(ctx);
+  };
+  return perTest.serve(countRuns, options);
 }
 
-const limits: RequestOptions = { connectTimeout: 2000, handshakeTimeout: 2000, headerTimeout: 2000, totalTimeout: 5000 };
-const tofuClient = (): Client => new Client({ ...limits, knownHosts });
-
-async function rejection(promise: Promise<unknown>): Promise<GeminiError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected a rejection').toBeInstanceOf(GeminiError);
-  return err as GeminiError;
-}
-
-async function connectionsClosed(server: GeminiTestServer): Promise<void> {
-  const deadline = Date.now() + 2000;
-  while (server.activeConnections > 0 && Date.now() < deadline) await sleep(5);
-  expect(server.activeConnections).toBe(0);
-}
+const tofuClient = (): Client => new Client({ ...TEST_LIMITS, knownHosts });
 
 const hostPort = (server: GeminiTestServer): string => `127.0.0.1:${server.port}`;
 const inOneYear = (): Date => new Date(Date.now() + 365 * 86400_000);
@@ -85,7 +58,7 @@ describe('TOFU', () => {
     expect(file).toMatch(new RegExp(`^${hostPort(server).replace(/\./g, '\\.')} ${server.cert.fingerprint} `, 'm'));
     const second = await client.fetch(server.url(), { sessionResumption: false });
     expect(second.tls.trust).toBe('match');
-    const other = await new Client({ ...limits, knownHosts }).fetch(server.url()); // a fresh client reads the file
+    const other = await new Client({ ...TEST_LIMITS, knownHosts }).fetch(server.url()); // a fresh client reads the file
     expect(other.tls.trust).toBe('match');
     expect(other.text()).toBe('run 3');
   });
@@ -163,7 +136,7 @@ describe('TOFU', () => {
 describe('CA mode', () => {
   it('refuses an untrusted self-signed certificate with ERR_CERT_UNTRUSTED before sending the request', async () => {
     const server = await serve();
-    const err = await rejection(new Client({ ...limits, trust: 'ca' }).fetch(server.url()));
+    const err = await rejection(new Client({ ...TEST_LIMITS, trust: 'ca' }).fetch(server.url()));
     expect(err.code).toBe('ERR_CERT_UNTRUSTED');
     expect((err as CertificateError).actualFingerprint).toBe(server.cert.fingerprint);
     await connectionsClosed(server);
@@ -173,7 +146,7 @@ describe('CA mode', () => {
   it('accepts a leaf signed by a CA given with `ca`, for 127.0.0.1 and for localhost', async () => {
     const { ca, leaf } = caAndLeaf();
     const server = await serve({ cert: leaf });
-    const client = new Client({ ...limits, trust: 'ca', ca: ca.cert });
+    const client = new Client({ ...TEST_LIMITS, trust: 'ca', ca: ca.cert });
     const byIp = await client.fetch(server.url());
     expect(byIp.tls.trust).toBe('ca');
     expect(byIp.complete).toBe(true);
@@ -186,7 +159,7 @@ describe('CA mode', () => {
   it('refuses a CA-signed leaf issued for another name', async () => {
     const { ca, leaf } = caAndLeaf({ dnsNames: ['other.example'] });
     const server = await serve({ cert: leaf });
-    const err = await rejection(new Client({ ...limits, trust: 'ca', ca: ca.cert }).fetch(`gemini://localhost:${server.port}/`));
+    const err = await rejection(new Client({ ...TEST_LIMITS, trust: 'ca', ca: ca.cert }).fetch(`gemini://localhost:${server.port}/`));
     expect(err.code).toBe('ERR_CERT_UNTRUSTED');
     expect(server.requests).toEqual([]);
   });
@@ -196,7 +169,7 @@ describe('session resumption and trust', () => {
   it('a resumed session does not turn a failed CA check into a pass', async () => {
     const { ca, leaf } = caAndLeaf({ dnsNames: ['other.example'] });
     const server = await serve({ cert: leaf });
-    const client = new Client({ ...limits, knownHosts, ca: ca.cert });
+    const client = new Client({ ...TEST_LIMITS, knownHosts, ca: ca.cert });
     const url = `gemini://localhost:${server.port}/`;
     const first = await client.fetch(url); // TOFU accepts it; the chain is valid but the name is not
     expect(first.tls.trust).toBe('first-use');
@@ -225,7 +198,7 @@ describe('insecure mode', () => {
     const server = await serve({ cert: createCertificate({ commonName: 'expired', notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) }) });
     await new KnownHostsStore(knownHosts).pin({ hostPort: hostPort(server), fingerprint: OTHER_FP, expires: inOneYear(), added: new Date() });
     const before = await readFile(knownHosts, 'utf8');
-    const res = await new Client({ ...limits, knownHosts, trust: 'insecure' }).fetch(server.url());
+    const res = await new Client({ ...TEST_LIMITS, knownHosts, trust: 'insecure' }).fetch(server.url());
     expect(res.tls.trust).toBe('insecure');
     expect(res.tls.fingerprint).toBe(server.cert.fingerprint);
     expect(res.complete).toBe(true);
@@ -239,7 +212,7 @@ describe('trust check under the request limits', () => {
     // Someone else holds the lock (fresh, so not stale): a first-use pin must wait for it.
     await writeFile(`${knownHosts}.lock`, '');
     const store = new KnownHostsStore(knownHosts, { lockTimeoutMs: 1000, lockStaleMs: 60_000 });
-    const client = new Client({ ...limits, knownHosts: store });
+    const client = new Client({ ...TEST_LIMITS, knownHosts: store });
 
     const timedOut = await rejection(client.fetch(server.url(), { totalTimeout: 150 }));
     expect(timedOut.code).toBe('ERR_TIMEOUT');

@@ -9,13 +9,13 @@
  * on a probe connection hold for the next ones. Assertions never rely on that
  * alone: what was deliverable is recomputed from each connection's own bytes.
  */
-import type tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type ClientOptions } from '../src/client.js';
+import { Client } from '../src/client.js';
 import { GeminiError } from '../src/errors.js';
 import { createCertificate } from '../src/selfsigned.js';
 import { connectTls, isTlsProtocolError } from '../src/transport.js';
 import { bigBodyPattern, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
+import { clientForVersion } from './support/harness.js';
 import { startTlsProxy, tlsRecordBoundaries, type ProxyOptions, type TlsProxy } from './support/tls-proxy.js';
 
 /** An unusual header length, so its record is recognisable by size among handshake and ticket records. */
@@ -62,20 +62,6 @@ function deliverable(stream: Buffer, cut: number, layout: Layout): { header: boo
   return { header, bodyBytes };
 }
 
-function clientFor(version: tls.SecureVersion, extra: ClientOptions = {}): Client {
-  return new Client({
-    trust: 'insecure',
-    minVersion: version,
-    maxVersion: version,
-    connectTimeout: 1000,
-    handshakeTimeout: 1000,
-    headerTimeout: 1000,
-    idleTimeout: 500,
-    totalTimeout: 5000,
-    sessionResumption: false,
-    ...extra,
-  });
-}
 
 type Outcome =
   | { kind: 'response'; complete: boolean; termination: string; body: Buffer; bytes: number; timeout?: string; error?: Error }
@@ -104,7 +90,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
   let probeStream: Buffer;
 
   /** Runs one fetch through a fresh proxy; returns the outcome and the server bytes the proxy saw. */
-  async function throughProxy(options: Omit<ProxyOptions, 'target'>, client = clientFor(version)): Promise<{ outcome: Outcome; stream: Buffer; proxy: TlsProxy }> {
+  async function throughProxy(options: Omit<ProxyOptions, 'target'>, client = clientForVersion(version)): Promise<{ outcome: Outcome; stream: Buffer; proxy: TlsProxy }> {
     const proxy = await startTlsProxy({ target: server, ...options });
     try {
       const outcome = await fetchOutcome(client, proxy.url('/body'));
@@ -173,7 +159,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
     it('never complete; every byte of every whole record kept; errors before the header, never a hang', { timeout: TEST_TIMEOUT }, async () => {
       const offsets = cutOffsets();
       expect(offsets.length).toBeGreaterThan(30);
-      const client = clientFor(version);
+      const client = clientForVersion(version);
       const problems: string[] = [];
       let responses = 0;
       let rejections = 0;
@@ -252,7 +238,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
   it('cut, then the connection held open: ends by the idle timeout, bytes kept', { timeout: TEST_TIMEOUT }, async () => {
     const bodyRecords = layout.records.filter((r) => r.length === layout.bodyRecordLength);
     const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
-    const client = clientFor(version, { idleTimeout: 300 });
+    const client = clientForVersion(version, { idleTimeout: 300 });
     for (const [cut, bytes] of [
       [headerRecord.end, 0],
       [bodyRecords[1]!.start + 100, CHUNK],
@@ -267,7 +253,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
 
   it('cut inside the header record, then held open: the header timeout rejects', { timeout: TEST_TIMEOUT }, async () => {
     const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
-    const { outcome } = await throughProxy({ cutAt: headerRecord.start + 10, thenDo: 'hold' }, clientFor(version, { headerTimeout: 300 }));
+    const { outcome } = await throughProxy({ cutAt: headerRecord.start + 10, thenDo: 'hold' }, clientForVersion(version, { headerTimeout: 300 }));
     expect(outcome).toMatchObject({ kind: 'error', code: 'ERR_TIMEOUT' });
   });
 

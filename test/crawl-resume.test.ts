@@ -92,27 +92,37 @@ describe('resumable crawl', () => {
     const state = path.join(dir, 'cli-state');
     const out = path.join(dir, 'cli-out.ndjson');
     const args = [BIN, 'crawl', space.get('hub').url('/'), '--state', state, '--output', out, '--scope', 'all', '--delay', '10ms', '-j', '4', '-k', '-q', '--idle-timeout', '300ms', '--max-time', '2s'];
-    // after node's start-up (~200-300 ms here), at different points of the crawl
-    const killAfter = [420, 380, 520, 340, 460, 400, 560, 440];
+    // Each kill lands mid-crawl: once the run has written a new record, after a
+    // random pause of up to 40 ms (not after a fixed time, which a loaded machine
+    // may spend entirely on node's start-up).
+    const maxKills = 8;
     const progress: number[] = [];
     let kills = 0;
     let finished = false;
-    for (let run = 0; run < 12 && !finished; run++) {
+    for (let run = 0; run < maxKills + 4 && !finished; run++) {
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      const delay = killAfter[run];
-      const raced = delay === undefined ? await exited : await Promise.race([exited, sleep(delay).then(() => 'timer' as const)]);
-      if (raced === 'timer') {
-        child.kill('SIGKILL');
-        await exited;
-        kills++;
-        progress.push(readLines(out).length);
-      } else {
-        expect(raced, stderr).toBe(0);
-        finished = true;
+      let exitCode: number | null | undefined;
+      const exited = new Promise<void>((resolve) => child.once('exit', (code) => ((exitCode = code), resolve())));
+      if (kills < maxKills) {
+        const before = readLines(out).length;
+        const deadline = Date.now() + 10_000;
+        while (exitCode === undefined && readLines(out).length === before && Date.now() < deadline) await sleep(5);
+        if (exitCode === undefined) {
+          await sleep(Math.floor(Math.random() * 40));
+          child.kill('SIGKILL');
+          await exited;
+          if (exitCode === null) {
+            kills++;
+            progress.push(readLines(out).length);
+            continue;
+          }
+        }
       }
+      await exited;
+      expect(exitCode, stderr).toBe(0);
+      finished = true;
     }
     expect(finished).toBe(true);
     const records = readLines(out);

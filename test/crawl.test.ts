@@ -362,6 +362,7 @@ describe('crawl when mirroring or the journal fails', () => {
       (err: unknown) => err,
     );
     expect(failure).toBeInstanceOf(StorageError);
+    expect((failure as StorageError).code).toBe('ERR_STORAGE');
     expect((failure as StorageError).message).toContain(journalFile);
     expect(seen).toHaveLength(2);
     // the journal holds exactly the records yielded

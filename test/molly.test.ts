@@ -5,12 +5,11 @@
  * Without molly-brown the tests are skipped, saying why; with
  * GEMFETCH_REQUIRE_MOLLY=1 (CI) a missing molly-brown fails them instead.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { Client } from '../src/client.js';
 import { bigBodyPattern } from './support/gemini-server.js';
+import { makeTempDir, removeDir } from './support/harness.js';
 import { startMolly, type Molly } from './support/molly.js';
 
 const page = '# Hello from molly\n\n=> /data.bin A binary file\nUnicode: ☃ é\n';
@@ -22,7 +21,7 @@ let startError: unknown;
 let dir: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gemfetch-molly-test-'));
+  dir = await makeTempDir('gemfetch-molly-test-');
   try {
     started = await startMolly({ 'index.gmi': page, 'data.bin': binary }, { redirects: { '/old': '/index.gmi' } });
   } catch (error) {
@@ -32,7 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (started?.molly) await started.molly.close();
-  await rm(dir, { recursive: true, force: true });
+  await removeDir(dir);
 });
 
 /** The running molly; skips the test (or fails it when molly is required) when there is none. */

@@ -7,34 +7,15 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client, type RequestOptions } from '../src/client.js';
 import { fetchToRecord, type FetchRecord } from '../src/record.js';
 import type { StreamingResponse } from '../src/response.js';
-import {
-  bigBody,
-  bigBodyPattern,
-  redirect,
-  respondWith,
-  routes,
-  startGeminiServer,
-  type GeminiHandler,
-  type GeminiTestServer,
-} from './support/gemini-server.js';
+import { bigBody, bigBodyPattern, redirect, respondWith, routes } from './support/gemini-server.js';
+import { connectionsClosed, INSECURE_OPTIONS, perTestCleanup } from './support/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function serve(handler: GeminiHandler): Promise<GeminiTestServer> {
-  const server = await startGeminiServer({ handler });
-  cleanups.push(() => server.close());
-  return server;
-}
-
-const base: RequestOptions = { trust: 'insecure', connectTimeout: 2000, handshakeTimeout: 2000, headerTimeout: 2000, totalTimeout: 5000 };
-const client = new Client(base);
+const { serve } = perTestCleanup();
+const client = new Client(INSECURE_OPTIONS);
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
 /** A slow Writable with a tiny buffer, so fetchToRecord must wait for 'drain'. */
@@ -203,16 +184,8 @@ describe('fetchToRecord', () => {
     sink.on('error', () => {});
     setTimeout(() => sink.destroy(), 30);
     await expect(fetchToRecord(client, server.url(), { sink })).rejects.toThrow();
-    const deadline = Date.now() + 2000;
-    while (server.activeConnections > 0 && Date.now() < deadline) await sleep(5);
-    expect(server.activeConnections).toBe(0);
+    await connectionsClosed(server);
   });
-  /** Waits until the server has no open connection, then asserts it. */
-  async function connectionsClosed(server: GeminiTestServer): Promise<void> {
-    const deadline = Date.now() + 2000;
-    while (server.activeConnections > 0 && Date.now() < deadline) await sleep(5);
-    expect(server.activeConnections).toBe(0);
-  }
 
   /** No limit of ours may end these responses: only the fix under test can. */
   const noLimits: RequestOptions = { idleTimeout: 0, totalTimeout: 0 };

@@ -9,19 +9,19 @@
  * supported Node major.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type ClientOptions } from '../src/client.js';
 import { GeminiError } from '../src/errors.js';
 import { connectTls, isResetError, isTlsProtocolError, type StreamEnd, type TlsConnection } from '../src/transport.js';
 import {
   bigBody,
   bigBodyPattern,
+  respondWith,
   routes,
   startGeminiServer,
   type GeminiTestServer,
   type RequestContext,
 } from './support/gemini-server.js';
+import { clientForVersion } from './support/harness.js';
 import { startTlsProxy, type TlsProxy } from './support/tls-proxy.js';
 
 const HEADER = '20 text/plain';
@@ -207,20 +207,6 @@ function readToEnd(connection: TlsConnection, options: ReadOptions = {}): Promis
   });
 }
 
-function clientFor(version: tls.SecureVersion, extra: ClientOptions = {}): Client {
-  return new Client({
-    trust: 'insecure',
-    minVersion: version,
-    maxVersion: version,
-    connectTimeout: 1000,
-    handshakeTimeout: 1000,
-    headerTimeout: 1000,
-    idleTimeout: 500,
-    totalTimeout: 10_000,
-    sessionResumption: false,
-    ...extra,
-  });
-}
 
 /** Reads a streaming body, optionally pausing it midway; returns the bytes. */
 async function readBody(
@@ -464,7 +450,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
 
   describe('(b) public API', () => {
     it('data, close_notify, FIN: complete', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientFor(version).fetch(server.url('/cn'));
+      const response = await clientForVersion(version).fetch(server.url('/cn'));
       expect(response.tls.protocol).toBe(version);
       expect(response.complete).toBe(true);
       expect(response.termination).toBe('close_notify');
@@ -474,7 +460,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
     });
 
     it('empty body, close_notify: complete', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientFor(version).fetch(server.url('/cn-empty'));
+      const response = await clientForVersion(version).fetch(server.url('/cn-empty'));
       expect(response.complete).toBe(true);
       expect(response.termination).toBe('close_notify');
       expect(response.body.length).toBe(0);
@@ -482,13 +468,13 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
     });
 
     it('close_notify and no header: rejects ERR_CONNECTION_CLOSED', { timeout: TEST_TIMEOUT }, async () => {
-      const error = await clientFor(version).fetch(server.url('/cn-nothing')).catch((err: unknown) => err);
+      const error = await clientForVersion(version).fetch(server.url('/cn-nothing')).catch((err: unknown) => err);
       expect(error).toBeInstanceOf(GeminiError);
       expect((error as GeminiError).code).toBe('ERR_CONNECTION_CLOSED');
     });
 
     it('close_notify with TCP left open: complete without waiting for FIN', { timeout: TEST_TIMEOUT }, async () => {
-      const client = clientFor(version);
+      const client = clientForVersion(version);
       const response = await client.request(server.url('/cn-open'));
       const serverCtx = lastServerCtx!;
       // Snapshot in the same tick the verdict is given: the server has not sent FIN (it only answers ours).
@@ -501,7 +487,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
     });
 
     it('data then FIN: not complete, tcp_fin, every byte', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientFor(version).fetch(server.url('/fin'));
+      const response = await clientForVersion(version).fetch(server.url('/fin'));
       expect(response.complete).toBe(false);
       expect(response.termination).toBe('tcp_fin');
       expect(response.body.equals(BODY)).toBe(true);
@@ -509,14 +495,14 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
     });
 
     it('data and FIN coalesced: tcp_fin', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientFor(version).fetch(coalescing.url('/fin'));
+      const response = await clientForVersion(version).fetch(coalescing.url('/fin'));
       expect(response.complete).toBe(false);
       expect(response.termination).toBe('tcp_fin');
       expect(response.body.equals(BODY)).toBe(true);
     });
 
     it('data, close_notify and FIN coalesced: complete', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientFor(version).fetch(coalescing.url('/cn'));
+      const response = await clientForVersion(version).fetch(coalescing.url('/cn'));
       expect(response.complete).toBe(true);
       expect(response.termination).toBe('close_notify');
       expect(response.body.equals(BODY)).toBe(true);
@@ -524,7 +510,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
 
     it('RST without close_notify: tcp_reset, bytes kept', { timeout: TEST_TIMEOUT }, async () => {
       gate = newGate();
-      const response = await clientFor(version).request(server.url('/reset'));
+      const response = await clientForVersion(version).request(server.url('/reset'));
       const body = await readBody(response.body, { onBytes: { count: BODY.length, call: () => gate.open() } });
       const done = await response.done;
       expect(done.complete).toBe(false);
@@ -534,21 +520,21 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
     });
 
     it('close_notify then RST: complete', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientFor(version).fetch(server.url('/cn-reset'));
+      const response = await clientForVersion(version).fetch(server.url('/cn-reset'));
       expect(response.complete).toBe(true);
       expect(response.termination).toBe('close_notify');
       expect(response.body.equals(BODY)).toBe(true);
     });
 
     it('garbage after close_notify: complete', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientFor(version).fetch(garbage.url('/cn'));
+      const response = await clientForVersion(version).fetch(garbage.url('/cn'));
       expect(response.complete).toBe(true);
       expect(response.termination).toBe('close_notify');
       expect(response.body.equals(BODY)).toBe(true);
     });
 
     it('51 with close_notify: complete; with FIN: not complete; no body either way', { timeout: TEST_TIMEOUT }, async () => {
-      const client = clientFor(version);
+      const client = clientForVersion(version);
       const withAlert = await client.fetch(server.url('/51-cn'));
       expect(withAlert.status).toBe(51);
       expect(withAlert.complete).toBe(true);
@@ -570,7 +556,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
       it(`${path}: ${verdict}, every byte in order`, { timeout: BIG_TEST_TIMEOUT }, async () => {
         gate = newGate();
         // Idle timeout must not count our own pause (backpressure).
-        const response = await clientFor(version, { idleTimeout: 500 }).request(server.url(path));
+        const response = await clientForVersion(version, { idleTimeout: 500 }).request(server.url(path));
         const body = await readBody(response.body, { pauses: bigBodyPauses(path) });
         const done = await response.done;
         expect(done.termination).toBe(verdict);
@@ -581,7 +567,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
     });
 
     it('session resumption: second request resumed, verdicts unchanged', { timeout: TEST_TIMEOUT }, async () => {
-      const client = clientFor(version, { sessionResumption: true });
+      const client = clientForVersion(version, { sessionResumption: true });
       const first = await client.fetch(server.url('/cn'));
       expect(first.tls.resumed).toBe(false);
       expect(first.complete).toBe(true);
@@ -599,7 +585,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
 
     it('fails closed: a response we cancel is aborted even if close_notify follows', { timeout: TEST_TIMEOUT }, async () => {
       gate = newGate();
-      const response = await clientFor(version).request(server.url('/gated-cn'));
+      const response = await clientForVersion(version).request(server.url('/gated-cn'));
       const serverCtx = lastServerCtx!;
       response.cancel();
       gate.open(); // body and close_notify now follow, to a connection we dropped
@@ -609,7 +595,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
     });
 
     it('fails closed: destroying the body mid-stream gives aborted, never complete', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientFor(version).request(server.url('/big-cn'));
+      const response = await clientForVersion(version).request(server.url('/big-cn'));
       await new Promise<void>((resolve) => response.body.once('data', () => resolve()));
       response.body.destroy();
       const done = await response.done;
@@ -629,8 +615,6 @@ async function until(condition: () => boolean): Promise<void> {
 
 describe('connectTls timeouts', () => {
   it('treats Infinity and 0 as no limit rather than firing at once', async () => {
-    const { startGeminiServer, respondWith } = await import('./support/gemini-server.js');
-    const { connectTls } = await import('../src/transport.js');
     const server = await startGeminiServer({ handler: respondWith('20 text/plain', 'ok') });
     try {
       for (const limit of [Infinity, 0]) {

@@ -8,9 +8,9 @@ import type { FetchRecord } from '../record.js';
 export const ExitCode = {
   /** Success: every response was 2x and complete. */
   Ok: 0,
-  /** Network or TLS failure (no response), or a local I/O failure (output file, known-hosts file). */
+  /** Network or TLS failure (no response), or a local I/O failure (output, known-hosts, journal or WARC file). */
   Network: 1,
-  /** Usage error or invalid URL. */
+  /** Usage error, invalid URL, or binary data refused on a terminal. */
   Usage: 2,
   /** A 2x response arrived incomplete (no close_notify, a limit, a reset...). */
   Incomplete: 3,
@@ -114,8 +114,8 @@ export function combineExitCodes(codes: readonly number[]): number {
 /** The exit-code table as shown by `--help` and in the README. */
 export const EXIT_CODE_TABLE = `Exit codes:
     0  success: every response was 2x and complete
-    1  network or TLS failure, or a local I/O error (output or known-hosts file)
-    2  usage error or invalid URL
+    1  network or TLS failure, or a local I/O error (output, known-hosts, journal or WARC file)
+    2  usage error, invalid URL, or binary data refused on a terminal (use -o)
     3  incomplete response (no TLS close_notify, --max-size, a timeout, a reset...)
     4  temporary failure (4x)
     5  permanent failure (5x)

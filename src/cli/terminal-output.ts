@@ -1,14 +1,13 @@
 /**
  * Showing a body on a terminal as it streams: decode it with its charset
- * (incrementally, whatever the charset: see stream-decoder.ts), then render
- * text/gemini or sanitize other text line by line, each line as soon as it is
- * whole. Loaded only when stdout is a terminal (it pulls in the renderer).
+ * (incrementally, whatever the charset: see createStreamDecoder in
+ * ../charset.ts), then render text/gemini or sanitize other text line by
+ * line, each line as soon as it is whole. Loaded only when stdout is a
+ * terminal (it pulls in the renderer).
  */
+import { createStreamDecoder, type StreamDecoder } from '../charset.js';
 import { GemtextRenderer } from './render.js';
-import { createStreamDecoder, type StreamDecoder } from './stream-decoder.js';
 import { sanitizeForTerminal } from './terminal-text.js';
-
-export { createStreamDecoder, type StreamDecoder } from './stream-decoder.js';
 
 /** Options of {@link TerminalBodyWriter}. */
 export interface TerminalBodyOptions {

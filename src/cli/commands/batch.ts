@@ -1,209 +1,13 @@
 /**
  * `gemfetch batch [URL...] [-f FILE]`: fetch a list of URLs politely, one
  * NDJSON record per input URL (stdout or --output FILE), in completion order.
- *
- * Also home of the small helpers the crawl and survey commands share (input
- * lines, NDJSON output, the TTY status line, Ctrl-C).
  */
-import fs from 'node:fs';
-import { createInterface } from 'node:readline';
-import yargs, { type Argv } from 'yargs';
-import { batch, DEFAULT_BATCH_RETRIES, type BulkOptions } from '../../batch.js';
+import { batch, DEFAULT_BATCH_RETRIES } from '../../batch.js';
 import { fromUserInput } from '../../url.js';
-import { combineExitCodes, EXIT_CODE_TABLE, ExitCode, exitCodeForRecord } from '../exit-codes.js';
-import { addFetchOptions, requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
-import { formatDuration, parseDuration } from '../units.js';
-import { UsageError } from '../usage-error.js';
-
-/** Politeness options shared by batch, crawl and survey. */
-export interface PolitenessArgs {
-  concurrency?: number;
-  perHost?: number;
-  delay?: string;
-  retries?: number;
-  maxFailures?: number;
-  output?: string;
-  file?: string[];
-  quiet?: boolean;
-}
-
-/** Adds --concurrency, --per-host, --delay, --retries, --max-failures, --output, -f, -q. */
-export function addPolitenessOptions<T>(y: Argv<T>, defaults: { delay: string; retries: number }): Argv<T & PolitenessArgs> {
-  return y
-    .option('file', { alias: 'f', type: 'string', array: true, describe: 'read inputs from FILE, one a line, # comments ("-" = stdin)' })
-    .option('output', { alias: 'o', type: 'string', requiresArg: true, describe: 'append the NDJSON records to FILE instead of stdout' })
-    .option('concurrency', { alias: 'j', type: 'number', requiresArg: true, describe: 'requests at once, over all hosts (default 16)' })
-    .option('per-host', { type: 'number', requiresArg: true, describe: 'connections at once to one host (default 1)' })
-    .option('delay', { type: 'string', requiresArg: true, describe: `pause between two requests to one host (default ${defaults.delay})` })
-    .option('retries', { type: 'number', requiresArg: true, describe: `retries after a network failure or a 4x, with backoff (default ${defaults.retries})` })
-    .option('max-failures', { type: 'number', requiresArg: true, describe: 'set a host aside after this many consecutive failures (default 5; 0 = never)' })
-    .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress and no summary on stderr' }) as unknown as Argv<T & PolitenessArgs>;
-}
-
-/** Library politeness options from the parsed arguments. */
-export function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> {
-  const whole = (name: string, value: number | undefined, min: number): number | undefined => {
-    if (value === undefined) return undefined;
-    if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} needs a whole number, ${min} or more`);
-    return value;
-  };
-  const options: Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> = { delay: parseDuration(args.delay ?? defaultDelay) };
-  const concurrency = whole('concurrency', args.concurrency, 1);
-  const perHost = whole('per-host', args.perHost, 1);
-  const retries = whole('retries', args.retries, 0);
-  const maxFailures = whole('max-failures', args.maxFailures, 0);
-  if (concurrency !== undefined) options.concurrency = concurrency;
-  if (perHost !== undefined) options.perHost = perHost;
-  if (retries !== undefined) options.retries = retries;
-  if (maxFailures !== undefined) options.maxFailures = maxFailures;
-  return options;
-}
-
-/** A yargs parser that throws UsageError instead of exiting. */
-export function commandParser(argv: string[], usage: string): Argv {
-  return yargs(argv)
-    .scriptName('gemfetch')
-    .usage(usage)
-    .strictOptions()
-    .exitProcess(false)
-    .version(false)
-    .help()
-    .wrap(Math.min(100, process.stderr.columns ?? 80))
-    .epilogue(EXIT_CODE_TABLE)
-    .fail((message: string | undefined, err: Error | undefined) => {
-      throw err ?? new UsageError(message ?? 'invalid arguments');
-    });
-}
-
-/** Whether the user asked for --help (yargs has printed it). */
-export function askedForHelp(argv: string[]): boolean {
-  return argv.includes('--help') || argv.includes('-h');
-}
-
-/**
- * Input lines: positional arguments (`-` = the lines of stdin), then each
- * `-f FILE` (`-` = stdin), or stdin when neither was given and stdin is not
- * a terminal. Lines of files are trimmed; blank lines and `#` comments are
- * skipped.
- */
-export async function* inputLines(positional: readonly string[], files: readonly string[] | undefined): AsyncGenerator<string> {
-  // yargs hands `-f -` over as an empty -f plus a positional "-"
-  const wantsStdin = positional.includes('-');
-  for (const item of positional) {
-    if (item === '-') yield* linesOf('-');
-    else yield item;
-  }
-  const sources = files?.length ? files : positional.length === 0 && !wantsStdin && !process.stdin.isTTY ? ['-'] : [];
-  for (const file of sources) yield* linesOf(file);
-}
-
-async function* linesOf(file: string): AsyncGenerator<string> {
-  let stream: NodeJS.ReadableStream;
-  if (file === '-') stream = process.stdin;
-  else {
-    try {
-      fs.accessSync(file, fs.constants.R_OK);
-    } catch (err) {
-      throw new UsageError(`-f ${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
-    stream = fs.createReadStream(file);
-  }
-  for await (const raw of createInterface({ input: stream, crlfDelay: Infinity })) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    yield line;
-  }
-}
-
-/** Where NDJSON records go: stdout, or a file opened for appending. */
-export class NdjsonOutput {
-  readonly #fd: number | undefined;
-  #closed = false;
-
-  /** Opens `file` for appending (creating it), or stdout when undefined. */
-  constructor(file: string | undefined) {
-    if (file !== undefined && file !== '-') {
-      try {
-        this.#fd = fs.openSync(file, 'a');
-      } catch (err) {
-        throw new UsageError(`--output ${file}: cannot open the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-      }
-    }
-  }
-
-  /** Writes one record as a line: synchronously to a file, with backpressure to stdout. */
-  async write(record: unknown): Promise<void> {
-    if (this.#closed) return;
-    const line = `${JSON.stringify(record)}\n`;
-    if (this.#fd !== undefined) {
-      const bytes = Buffer.from(line, 'utf8');
-      let offset = 0;
-      while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
-      return;
-    }
-    if (process.stdout.destroyed) {
-      this.#closed = true;
-      return;
-    }
-    if (!process.stdout.write(line)) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          process.stdout.off('drain', done);
-          process.stdout.off('close', done);
-          resolve();
-        };
-        process.stdout.once('drain', done);
-        process.stdout.once('close', done);
-      });
-    }
-  }
-
-  close(): void {
-    if (this.#fd !== undefined && !this.#closed) fs.closeSync(this.#fd);
-    this.#closed = true;
-  }
-}
-
-/** A one-line status on stderr, drawn only on a terminal, at most 5 times a second. */
-export class StatusLine {
-  readonly #enabled: boolean;
-  #last = 0;
-  #drawn = false;
-  constructor(enabled: boolean) {
-    this.#enabled = enabled && process.stderr.isTTY === true;
-  }
-  update(text: () => string): void {
-    if (!this.#enabled) return;
-    const now = Date.now();
-    if (now - this.#last < 200) return;
-    this.#last = now;
-    const width = (process.stderr.columns ?? 80) - 1;
-    const line = text();
-    process.stderr.write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`);
-    this.#drawn = true;
-  }
-  clear(): void {
-    if (this.#drawn) process.stderr.write('\r\x1b[K');
-    this.#drawn = false;
-  }
-}
-
-/** Aborts `controller` on the first Ctrl-C (SIGINT/SIGTERM); returns a function removing the handlers. */
-export function abortOnSignals(controller: AbortController): () => void {
-  const onSignal = (): void => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-}
-
-/** Records per second since `started`. */
-export function rate(count: number, started: number): string {
-  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-  return `${(count / seconds).toFixed(1)}/s`;
-}
+import { combineExitCodes, ExitCode, exitCodeForRecord } from '../exit-codes.js';
+import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
+import { formatDuration } from '../units.js';
+import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type PolitenessArgs } from './bulk-cli.js';
 
 /** `gemfetch batch ...`; resolves with the exit code. */
 export async function run(argv: string[]): Promise<number> {
@@ -218,12 +22,8 @@ export async function run(argv: string[]): Promise<number> {
   );
   const args = (await parser.parseAsync()) as unknown as PolitenessArgs & FetchArgs & { _: Array<string | number> };
   if (askedForHelp(argv)) return ExitCode.Ok;
-  const requestOptions = await requestOptionsFromArgs(args);
-  const politeness = politenessFromArgs(args, '0');
-  const output = new NdjsonOutput(args.output);
-  const controller = new AbortController();
-  const removeHandlers = abortOnSignals(controller);
-  const status = new StatusLine(!args.quiet);
+  const options = await bulkOptionsFromArgs(args, '0');
+  const session = new BulkSession(args);
   const started = Date.now();
   const codes = new Set<number>();
   let count = 0;
@@ -233,22 +33,20 @@ export async function run(argv: string[]): Promise<number> {
     const urls = (async function* () {
       for await (const line of inputLines(args._.map(String), args.file)) yield fromUserInput(line);
     })();
-    for await (const record of batch(urls, { ...politeness, requestOptions, signal: controller.signal })) {
-      await output.write(record);
+    for await (const record of batch(urls, { ...options, signal: session.signal })) {
+      await session.output.write(record);
       count++;
       if (record.error) errors++;
       else if (!record.complete) incomplete++;
       codes.add(exitCodeForRecord(record));
-      status.update(() => `batch: ${count} done, ${errors} errors, ${incomplete} incomplete, ${rate(count, started)}`);
+      session.status.update(() => `batch: ${count} done, ${errors} errors, ${incomplete} incomplete, ${rate(count, started)}`);
     }
   } finally {
-    status.clear();
-    output.close();
-    removeHandlers();
+    session.close();
   }
   if (!args.quiet) {
     process.stderr.write(`gemfetch batch: ${count} URLs in ${formatDuration(Date.now() - started)}: ${count - errors - incomplete} answered in full, ${incomplete} incomplete, ${errors} without a response\n`);
   }
-  if (controller.signal.aborted) return ExitCode.Interrupted;
+  if (session.interrupted) return ExitCode.Interrupted;
   return combineExitCodes([...codes]);
 }

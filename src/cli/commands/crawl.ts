@@ -14,21 +14,10 @@ import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type Craw
 import { journalRecords } from '../../crawl-state.js';
 import { fromUserInput } from '../../url.js';
 import { ExitCode } from '../exit-codes.js';
-import { addFetchOptions, requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
+import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { formatDuration } from '../units.js';
 import { UsageError } from '../usage-error.js';
-import {
-  abortOnSignals,
-  addPolitenessOptions,
-  askedForHelp,
-  commandParser,
-  inputLines,
-  NdjsonOutput,
-  politenessFromArgs,
-  rate,
-  StatusLine,
-  type PolitenessArgs,
-} from './batch.js';
+import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type NdjsonOutput, type PolitenessArgs } from './bulk-cli.js';
 
 interface CrawlArgs extends PolitenessArgs, FetchArgs {
   _: Array<string | number>;
@@ -77,8 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   const seeds: string[] = [];
   for await (const line of inputLines(args._.map(String), args.file)) seeds.push(fromUserInput(line));
   if (seeds.length === 0 && !args.state) throw new UsageError('crawl needs at least one seed URL (or --state DIR to resume)');
-  const requestOptions = await requestOptionsFromArgs(args);
-  const politeness = politenessFromArgs(args, DEFAULT_DELAY);
+  const options = await bulkOptionsFromArgs(args, DEFAULT_DELAY);
   const include = (args.include ?? []).map((p) => regex('--include', p));
   const exclude = (args.exclude ?? []).map((p) => regex('--exclude', p));
   const whole = (name: string, value: number | undefined): number | undefined => {
@@ -92,18 +80,14 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('gemfetch crawl: WARNING: --ignore-robots: robots.txt is NOT fetched nor obeyed. Capsule owners ask bots to respect it.\n');
   }
 
-  const output = new NdjsonOutput(args.output);
-  const controller = new AbortController();
-  const removeHandlers = abortOnSignals(controller);
-  const status = new StatusLine(!args.quiet);
+  const session = new BulkSession(args);
   let stats: CrawlStats | undefined;
   let storageFailure: StorageError | undefined;
   try {
-    if (args.state && args.output && args.output !== '-') await catchUpOutput(args.state, args.output, output);
+    if (args.state && args.output && args.output !== '-') await catchUpOutput(args.state, args.output, session.output);
     const records = crawl(seeds, {
-      ...politeness,
-      requestOptions,
-      signal: controller.signal,
+      ...options,
+      signal: session.signal,
       ...(args.scope ? { scope: args.scope } : {}),
       ...(maxDepth !== undefined ? { maxDepth } : {}),
       ...(maxPages !== undefined ? { maxPages } : {}),
@@ -116,24 +100,22 @@ export async function run(argv: string[]): Promise<number> {
       ...(args.warc ? { warcFile: args.warc } : {}),
       onProgress: (s) => {
         stats = s;
-        status.update(() => `crawl: ${s.records} done, ${s.frontier} queued, ${s.hosts} hosts, ${rate(s.records, s.startedAt)}, ${s.errors} errors`);
+        session.status.update(() => `crawl: ${s.records} done, ${s.frontier} queued, ${s.hosts} hosts, ${rate(s.records, s.startedAt)}, ${s.errors} errors`);
       },
     });
-    for await (const record of records) await output.write(record);
+    for await (const record of records) await session.output.write(record);
   } catch (err) {
     if (!(err instanceof StorageError)) throw err;
     storageFailure = err;
   } finally {
-    status.clear();
-    output.close();
-    removeHandlers();
+    session.close();
   }
-  if (!args.quiet && stats) process.stderr.write(`${summary(stats, controller.signal.aborted)}\n`);
+  if (!args.quiet && stats) process.stderr.write(`${summary(stats, session.interrupted)}\n`);
   if (storageFailure) {
     process.stderr.write(`gemfetch crawl: ${storageFailure.message}\n`);
     return ExitCode.Network;
   }
-  return controller.signal.aborted ? ExitCode.Interrupted : ExitCode.Ok;
+  return session.interrupted ? ExitCode.Interrupted : ExitCode.Ok;
 }
 
 function regex(option: string, pattern: string): RegExp {

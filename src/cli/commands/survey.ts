@@ -4,19 +4,9 @@
  */
 import { formatSurveySummary, summarizeSurvey, survey, DEFAULT_SURVEY_RETRIES, type SurveyRecord } from '../../survey.js';
 import { ExitCode } from '../exit-codes.js';
-import { addFetchOptions, requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
+import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { UsageError } from '../usage-error.js';
-import {
-  abortOnSignals,
-  addPolitenessOptions,
-  askedForHelp,
-  commandParser,
-  inputLines,
-  NdjsonOutput,
-  politenessFromArgs,
-  StatusLine,
-  type PolitenessArgs,
-} from './batch.js';
+import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, type PolitenessArgs } from './bulk-cli.js';
 
 interface SurveyArgs extends PolitenessArgs, FetchArgs {
   _: Array<string | number>;
@@ -36,26 +26,20 @@ export async function run(argv: string[]): Promise<number> {
   );
   const args = (await parser.parseAsync()) as unknown as SurveyArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
-  const requestOptions = await requestOptionsFromArgs(args);
-  const politeness = politenessFromArgs(args, '0');
-  const output = new NdjsonOutput(args.output);
-  const controller = new AbortController();
-  const removeHandlers = abortOnSignals(controller);
-  const status = new StatusLine(!args.quiet);
+  const options = await bulkOptionsFromArgs(args, '0');
+  const session = new BulkSession(args);
   const records: SurveyRecord[] = [];
   try {
     const hosts = inputLines(args._.map(String), args.file);
-    for await (const record of survey(hosts, { ...politeness, requestOptions, signal: controller.signal, missing: args.missing === true })) {
+    for await (const record of survey(hosts, { ...options, signal: session.signal, missing: args.missing === true })) {
       records.push(record);
-      await output.write(record);
-      status.update(() => `survey: ${records.length} capsules`);
+      await session.output.write(record);
+      session.status.update(() => `survey: ${records.length} capsules`);
     }
   } finally {
-    status.clear();
-    output.close();
-    removeHandlers();
+    session.close();
   }
-  if (records.length === 0 && !controller.signal.aborted) throw new UsageError('survey needs at least one host (arguments, -f FILE or stdin)');
+  if (records.length === 0 && !session.interrupted) throw new UsageError('survey needs at least one host (arguments, -f FILE or stdin)');
   if (!args.quiet) process.stderr.write(`${formatSurveySummary(summarizeSurvey(records))}\n`);
-  return controller.signal.aborted ? ExitCode.Interrupted : ExitCode.Ok;
+  return session.interrupted ? ExitCode.Interrupted : ExitCode.Ok;
 }

@@ -9,8 +9,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll } from 'vitest';
 
-export const ROOT = path.resolve(import.meta.dirname, '..');
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'gemfetch.js');
 const DIST_MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 
@@ -19,9 +20,31 @@ export function requireBuild(): void {
   if (!fs.existsSync(DIST_MAIN)) throw new Error(`${DIST_MAIN} is missing: run \`npx tsc -p tsconfig.json\` (npm test does) before these tests`);
 }
 
-/** A temporary directory removed by the returned cleanup. */
+/** A fresh temporary directory; the caller removes it (see {@link removeDir}, {@link scratchDirs}). */
 export function tempDir(prefix = 'gemfetch-cli-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Removes `dir` and everything in it; no error when it is missing or `dir` is undefined (a failed set-up). */
+export function removeDir(dir: string | undefined): void {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Temporary directories for one test file or `describe` block: returns a maker
+ * of fresh directories (see {@link tempDir}) and registers an `afterAll` in the calling scope that
+ * removes every directory it made. Call it at file or `describe` level only.
+ */
+export function scratchDirs(): (prefix?: string) => string {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs.splice(0)) removeDir(dir);
+  });
+  return (prefix) => {
+    const dir = tempDir(prefix);
+    dirs.push(dir);
+    return dir;
+  };
 }
 
 /** Result of a CLI run. */
