@@ -6,15 +6,16 @@
  * shared/notes/close-notify-node.md): when TLS decrypts a close_notify it
  * signals end-of-stream synchronously, while it still holds ciphertext it was
  * handed; without close_notify it signals end-of-stream only after the TCP EOF
- * has been handed to it. A plain Duplex between the TCP socket and TLS lets us
- * see when the TCP EOF was handed over, and a hook on the TLS socket's
+ * has been handed to it. A relay between the TCP socket and TLS (a minimal
+ * stream, see TcpRelay) lets us see when the TCP EOF was handed over, and a hook on the TLS socket's
  * `push(null)` tells us when TLS ended the stream. Everything about Node
  * internals lives in this file, and `test/transport.test.ts` proves it on every
  * supported Node major.
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { Duplex } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { AbortError, NetworkError, TimeoutError, TlsError } from './errors.js';
 import { startLimitTimer } from './timers.js';
 
@@ -93,7 +94,7 @@ export class TlsConnection {
 
 interface DetectionState {
   secure: boolean;
-  /** The Duplex handed the TCP EOF to TLS. */
+  /** The relay handed the TCP EOF to TLS. */
   eofHandedToTls: boolean;
   /** The TCP connection was reset (ECONNRESET and friends) rather than closed. */
   tcpReset: boolean;
@@ -122,89 +123,116 @@ const MAX_READ_BYTES = 256 * 1024;
 
 /**
  * Carries bytes between the TCP socket and TLS, and notes when it hands the
- * TCP EOF on. TLS reads from it through Node's JS stream wrapper, which
- * delivers every chunk synchronously, so the order of events is preserved.
+ * TCP EOF on.
+ *
+ * TLS takes it as its `socket` and, because it is not a `net.Socket`, reads it
+ * through Node's JS stream wrapper (JSStreamSocket), which only needs the
+ * stream surface implemented here: 'data', 'end' and 'close' events,
+ * `pause`/`resume`, `cork`/`uncork`, `write(chunk, callback)`, `end(callback)`
+ * and `destroy()`. It is deliberately not a `stream.Duplex`: every chunk is
+ * handed to TLS synchronously from the TCP read, with no buffer in between, so
+ * the order of data, close_notify and TCP EOF is exactly the order on the
+ * wire, and no Readable/Writable bookkeeping is paid per chunk.
  *
  * The TCP socket reads into a buffer of ours (`onread`), not into a new
  * buffer per read: it is created with {@link TcpRelay.onread} and handed over
- * with {@link TcpRelay.attach} once connected.
+ * with {@link TcpRelay.attach} once connected. TLS copies each chunk before
+ * the read callback returns, so the buffer is reused for the next read.
  */
-class TcpRelay extends Duplex {
+class TcpRelay extends EventEmitter {
+  /** Read by JSStreamSocket when it wraps us. */
+  readonly readable = true;
+  readonly writable = true;
+  readonly readableObjectMode = false;
   #raw: net.Socket | undefined;
+  #state: DetectionState | undefined;
+  #paused = false;
   #ended = false;
+  #closed = false;
   #readBuffer = Buffer.allocUnsafe(INITIAL_READ_BYTES);
-  /** The `onread` option for `net.connect`: every read lands in our buffer and is relayed at once. */
+  /** The `onread` option for `net.connect`: every read lands in our buffer and goes to TLS at once. */
   readonly onread = {
     buffer: (): Buffer => this.#readBuffer,
     callback: (bytes: number): boolean => this.#relayRead(bytes),
   };
 
-  constructor() {
-    super({ allowHalfOpen: true });
-  }
-
   /** Starts relaying the connected socket (created with {@link TcpRelay.onread}). */
   attach(raw: net.Socket, state: DetectionState): void {
     this.#raw = raw;
+    this.#state = state;
     raw.on('end', () => this.#endOnce());
     raw.on('error', (err) => {
-      // Bytes read before the error are already in our queue, ahead of the end: a close_notify followed by an RST still reaches TLS first.
+      // Every byte read before the error has already gone to TLS: a close_notify followed by an RST is still seen.
       if (isResetError(err)) state.tcpReset = true;
       this.#endOnce();
     });
-    // Registered before TLS is attached, so it runs before TLS learns of the EOF.
-    this.on('end', () => {
-      state.eofHandedToTls = true;
-    });
+    raw.once('close', () => this.destroy());
   }
 
-  /**
-   * Relays `bytes` just read into the read buffer; false stops reading (backpressure).
-   * TLS normally copies the chunk synchronously; when it cannot take it now, the
-   * chunk waits in our queue as a view of the read buffer, so later reads must go
-   * to a new one (the socket asks `onread.buffer` for it after this returns).
-   */
+  /** Hands bytes just read to TLS; false stops reading (TLS asked us to pause while taking them). */
   #relayRead(bytes: number): boolean {
     const buffer = this.#readBuffer;
-    const flowing = this.push(buffer.subarray(0, bytes));
-    if (this.readableLength > 0) {
-      this.#readBuffer = Buffer.allocUnsafe(buffer.length);
-    } else if (bytes === buffer.length && buffer.length < MAX_READ_BYTES) {
+    this.emit('data', buffer.subarray(0, bytes));
+    if (bytes === buffer.length && buffer.length < MAX_READ_BYTES) {
       this.#readBuffer = Buffer.allocUnsafe(Math.min(buffer.length * 4, MAX_READ_BYTES)); // a bulk transfer
     }
-    return flowing;
+    return !this.#paused;
   }
 
   #endOnce(): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#closed) return;
     this.#ended = true;
-    this.push(null);
+    // Set before TLS learns of the EOF: an end-of-stream TLS signals before this line came from a close_notify.
+    this.#state!.eofHandedToTls = true;
+    this.emit('end');
   }
 
-  override _read(): void {
+  pause(): this {
+    this.#paused = true;
+    this.#raw?.pause();
+    return this;
+  }
+
+  resume(): this {
+    this.#paused = false;
     this.#raw?.resume();
+    return this;
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (!this.#raw || this.#raw.destroyed || !this.#raw.writable) {
-      callback();
-      return;
+  cork(): void {
+    this.#raw?.cork();
+  }
+
+  uncork(): void {
+    this.#raw?.uncork();
+  }
+
+  write(chunk: Buffer, callback: (error?: Error | null) => void): boolean {
+    const raw = this.#raw;
+    if (!raw || raw.destroyed || !raw.writable) {
+      process.nextTick(callback);
+      return true;
     }
     // Complete on the write's own callback, which also runs when the write fails
     // (a reset peer): waiting for 'drain' would wait forever on a socket the
     // write destroyed, and TLS would then never finish its shutdown or close.
-    // Errors themselves are reported through raw's 'error' (see the constructor).
-    this.#raw.write(chunk, () => callback());
+    // Errors themselves are reported through raw's 'error' (see attach).
+    return raw.write(chunk, () => callback());
   }
 
-  override _final(callback: (error?: Error | null) => void): void {
-    if (this.#raw && !this.#raw.destroyed) this.#raw.end();
-    callback();
+  end(callback?: () => void): this {
+    const raw = this.#raw;
+    if (raw && !raw.destroyed) raw.end();
+    if (callback) process.nextTick(callback);
+    return this;
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+  destroy(): this {
+    if (this.#closed) return this;
+    this.#closed = true;
     this.#raw?.destroy();
-    callback(error);
+    process.nextTick(() => this.emit('close'));
+    return this;
   }
 }
 
@@ -280,12 +308,12 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       const tlsSocket = tls.connect({
         rejectUnauthorized: false,
         ...options.tlsOptions,
-        socket: relay,
+        socket: relay as unknown as Duplex,
         host: options.host,
         ...(options.servername ? { servername: options.servername } : {}),
       });
       socket = tlsSocket;
-      // Inherited from the relay; left true, the client would never answer close_notify.
+      // Left half-open, the client would never answer close_notify.
       tlsSocket.allowHalfOpen = false;
       armDetection(tlsSocket, state);
       relay.once('close', () => tlsSocket.destroy());

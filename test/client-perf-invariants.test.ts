@@ -160,6 +160,32 @@ describe('bulk reads through the reused read buffer', () => {
     expect(body.equals(bigBodyPattern(size))).toBe(true);
   });
 
+  it('a paused consumer stops the TCP reads: what the process has read and holds stays bounded', async () => {
+    const size = 32 * 1024 * 1024;
+    const server = await serve({ handler: (ctx) => bigBody(ctx, size) });
+    const connection = await connectTls({ host: '127.0.0.1', port: server.port, connectTimeout: 2000, handshakeTimeout: 2000 });
+    perTest.defer(() => connection.destroy());
+    const socket = connection.socket;
+    socket.pause();
+    socket.write(`${server.url()}\r\n`);
+    await sleep(400);
+    const readWhilePaused = connection.bytesReceived;
+    await sleep(200);
+    // Bounded (TLS's buffer plus one relay read), and it no longer grows: the rest waits in the kernel and the server.
+    expect(readWhilePaused).toBeLessThan(4 * 1024 * 1024);
+    expect(connection.bytesReceived).toBe(readWhilePaused);
+    let received = 0;
+    const ended = new Promise<void>((resolve, reject) => {
+      socket.on('end', resolve);
+      socket.on('error', reject);
+    });
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.resume();
+    await ended;
+    expect(connection.end).toBe('close_notify');
+    expect(received).toBe(Buffer.byteLength('20 application/octet-stream\r\n') + size);
+  });
+
   it('delivers concurrent bulk bodies byte-exact (no read buffer is shared between connections)', async () => {
     const size = 1024 * 1024 + 7;
     const server = await serve({ handler: (ctx) => bigBody(ctx, size) });
