@@ -116,10 +116,19 @@ export function isResetError(err: unknown): boolean {
   return typeof code === 'string' && RESET_CODES.has(code);
 }
 
-/** First size of a connection's read buffer: a handshake and a small response fit. */
-const INITIAL_READ_BYTES = 16 * 1024;
-/** Largest read buffer: bulk bodies are read in chunks up to this size (fewer hops through JS). */
-const MAX_READ_BYTES = 256 * 1024;
+/**
+ * Size of the one read buffer every connection reads into: bulk bodies are read
+ * in chunks up to this size (fewer hops through JS).
+ */
+const READ_BUFFER_BYTES = 256 * 1024;
+/**
+ * Shared by every connection of the process: each read is handed to TLS, which
+ * copies it, before the read callback returns, so no read outlives the next
+ * one. One buffer instead of one per connection keeps a crawl of hundreds of
+ * connections from allocating (and collecting) a buffer for each.
+ */
+let sharedReadBuffer: Buffer | undefined;
+const readBuffer = (): Buffer => (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES));
 
 /**
  * Carries bytes between the TCP socket and TLS, and notes when it hands the
@@ -137,7 +146,8 @@ const MAX_READ_BYTES = 256 * 1024;
  * The TCP socket reads into a buffer of ours (`onread`), not into a new
  * buffer per read: it is created with {@link TcpRelay.onread} and handed over
  * with {@link TcpRelay.attach} once connected. TLS copies each chunk before
- * the read callback returns, so the buffer is reused for the next read.
+ * the read callback returns, so the buffer is reused for the next read, by
+ * every connection.
  */
 class TcpRelay extends EventEmitter {
   /** Read by JSStreamSocket when it wraps us. */
@@ -149,10 +159,9 @@ class TcpRelay extends EventEmitter {
   #paused = false;
   #ended = false;
   #closed = false;
-  #readBuffer = Buffer.allocUnsafe(INITIAL_READ_BYTES);
-  /** The `onread` option for `net.connect`: every read lands in our buffer and goes to TLS at once. */
+  /** The `onread` option for `net.connect`: every read lands in the shared buffer and goes to TLS at once. */
   readonly onread = {
-    buffer: (): Buffer => this.#readBuffer,
+    buffer: readBuffer,
     callback: (bytes: number): boolean => this.#relayRead(bytes),
   };
 
@@ -171,11 +180,7 @@ class TcpRelay extends EventEmitter {
 
   /** Hands bytes just read to TLS; false stops reading (TLS asked us to pause while taking them). */
   #relayRead(bytes: number): boolean {
-    const buffer = this.#readBuffer;
-    this.emit('data', buffer.subarray(0, bytes));
-    if (bytes === buffer.length && buffer.length < MAX_READ_BYTES) {
-      this.#readBuffer = Buffer.allocUnsafe(Math.min(buffer.length * 4, MAX_READ_BYTES)); // a bulk transfer
-    }
+    this.emit('data', readBuffer().subarray(0, bytes));
     return !this.#paused;
   }
 

@@ -115,8 +115,8 @@ describe('SecureContext cache', () => {
 
 describe('bulk reads through the reused read buffer', () => {
   it('small reads queued while TLS is paused are not overwritten by the next read', async () => {
-    // TLS stops reading once its buffer is full; every small record arriving after that waits in the
-    // relay as its own read: each must keep its bytes although the socket reads on.
+    // TLS stops reading once its buffer is full; the small records read until then were copied out of
+    // the shared read buffer by TLS: each must keep its bytes although later reads reuse the buffer.
     const data = bigBodyPattern(64 * 1000);
     const server = await serve({ handler: (ctx) => dribble(ctx, data, 1, { chunkSize: 1000 }) });
     const connection = await connectTls({ host: '127.0.0.1', port: server.port, connectTimeout: 2000, handshakeTimeout: 2000 });
@@ -186,7 +186,7 @@ describe('bulk reads through the reused read buffer', () => {
     expect(received).toBe(Buffer.byteLength('20 application/octet-stream\r\n') + size);
   });
 
-  it('delivers concurrent bulk bodies byte-exact (no read buffer is shared between connections)', async () => {
+  it('delivers concurrent bulk bodies byte-exact (all connections read into one shared buffer)', async () => {
     const size = 1024 * 1024 + 7;
     const server = await serve({ handler: (ctx) => bigBody(ctx, size) });
     const client = new Client(INSECURE_OPTIONS);
