@@ -4,6 +4,7 @@
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
+import { DEFAULT_DNS_CACHE_TTL, DnsCache, type LookupFunction } from './dns-cache.js';
 import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from './errors.js';
 import { sendRequest, type Timeouts } from './request.js';
 import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
@@ -46,6 +47,14 @@ export interface ClientOptions extends Partial<Timeouts> {
   maxVersion?: tls.SecureVersion;
   /** Reuse TLS sessions per host within this client (default true). */
   sessionResumption?: boolean;
+  /**
+   * Milliseconds a host name's addresses are reused within this client
+   * (default 60 000, as curl; 0 resolves every connection). Failed lookups
+   * are never reused. IP literals are never looked up.
+   */
+  dnsCacheTtl?: number;
+  /** Resolves host names (the signature of `dns.lookup`, which is the default). Its answers are cached as `dnsCacheTtl` says. */
+  lookup?: LookupFunction;
 }
 
 /** Per-request options. */
@@ -128,6 +137,8 @@ export class Client {
    * Trust itself is never cached: it is decided per connection.
    */
   readonly #certificateFacts = new BoundedCache<string, CertificateFacts>(MAX_CERTIFICATE_FACTS);
+  /** Host name lookups, shared by every request of this client. */
+  readonly #dns = new DnsCache();
   /** One SecureContext per distinct TLS option set: building one per connection costs a third of a millisecond (far more with `ca`). */
   readonly #secureContexts = new BoundedCache<string, tls.SecureContext>(MAX_SECURE_CONTEXTS);
 
@@ -254,6 +265,7 @@ export class Client {
       url,
       connectTo,
       family: options.family ?? 0,
+      lookup: this.#dns.lookupFunction(options.lookup, options.dnsCacheTtl ?? DEFAULT_DNS_CACHE_TTL),
       maxBytes: options.maxBytes ?? Infinity,
       signal: options.signal,
       tlsOptions,
@@ -444,7 +456,7 @@ function pickTimeouts(options: Partial<Timeouts>): Partial<Timeouts> {
 }
 
 function validateOptions(options: ClientOptions): void {
-  for (const key of [...Object.keys(DEFAULT_TIMEOUTS), 'maxBytes', 'maxRedirects'] as const) {
+  for (const key of [...Object.keys(DEFAULT_TIMEOUTS), 'maxBytes', 'maxRedirects', 'dnsCacheTtl'] as const) {
     const value = (options as Record<string, unknown>)[key];
     if (value !== undefined && (typeof value !== 'number' || Number.isNaN(value) || value < 0)) {
       throw new InvalidOptionError(`option ${key} must be a non-negative number (got ${String(value)})`);
@@ -461,6 +473,9 @@ function validateOptions(options: ClientOptions): void {
   }
   if (options.family !== undefined && ![0, 4, 6].includes(options.family)) {
     throw new InvalidOptionError(`option family must be 0, 4 or 6 (got ${String(options.family)})`);
+  }
+  if (options.lookup !== undefined && typeof options.lookup !== 'function') {
+    throw new InvalidOptionError('option lookup must be a function with the signature of dns.lookup');
   }
   const crossHost = options.crossHostRedirects;
   if (crossHost !== undefined && typeof crossHost !== 'boolean' && typeof crossHost !== 'function') {

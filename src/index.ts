@@ -11,6 +11,8 @@
 export { Client, fetch, request, getDefaultClient, DEFAULT_TIMEOUTS, DEFAULT_FETCH_MAX_BYTES, DEFAULT_FETCH_TOTAL_TIMEOUT, DEFAULT_MAX_REDIRECTS } from './client.js';
 export type { ClientOptions, RequestOptions, TrustMode } from './client.js';
 export type { Timeouts } from './request.js';
+export { DEFAULT_DNS_CACHE_TTL } from './dns-cache.js';
+export type { LookupFunction } from './dns-cache.js';
 export { GeminiResponse } from './response.js';
 export type { Completion, ResponseFields, StreamingResponse, Termination, TlsInfo, Timings } from './response.js';
 export * from './errors.js';

@@ -20,6 +20,7 @@ import {
 import { connectTls, isResetError, isTlsProtocolError, type TlsConnection } from './transport.js';
 import { limitMs, timerDelay } from './timers.js';
 import type { GeminiUrl } from './url.js';
+import type { LookupFunction } from './dns-cache.js';
 
 /** Timeouts, in milliseconds. `Infinity` (or 0) disables one. */
 export interface Timeouts {
@@ -41,6 +42,8 @@ export interface TransactionOptions extends Timeouts {
   /** Where to connect, when not the URL's own host (a proxy). */
   connectTo?: { host: string; port: number; servername: string | undefined };
   family?: 0 | 4 | 6;
+  /** Resolves the host to connect to (see `connectTls`). */
+  lookup?: LookupFunction | undefined;
   /** Body bytes to deliver at most; the response ends as `size_limit` beyond it. */
   maxBytes: number;
   signal?: AbortSignal | undefined;
@@ -90,6 +93,7 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
       port: target.port,
       servername: target.servername,
       family: options.family ?? 0,
+      lookup: options.lookup,
       connectTimeout: bounded(options.connectTimeout),
       handshakeTimeout: bounded(options.handshakeTimeout),
       signal,

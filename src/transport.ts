@@ -31,6 +31,8 @@ export interface TlsConnectOptions {
   servername?: string | undefined;
   /** 4 or 6 to force an address family; 0 (default) for either. */
   family?: 0 | 4 | 6;
+  /** Resolves `host` (a `dns.lookup`-style function); default `dns.lookup`. Not used for IP literals. */
+  lookup?: net.LookupFunction | undefined;
   /** Milliseconds allowed for the TCP connection (DNS included); 0 or Infinity for no limit. */
   connectTimeout: number;
   /** Milliseconds allowed for the TLS handshake once TCP is up; 0 or Infinity for no limit. */
@@ -266,10 +268,11 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       host: options.host,
       port: options.port,
       family: options.family ?? 0,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
       allowHalfOpen: true,
+      noDelay: true,
       onread: relay.onread,
     });
-    raw.setNoDelay(true);
     let socket: tls.TLSSocket | undefined;
     let settled = false;
     let connectedAt = 0;
