@@ -159,6 +159,7 @@ class TcpRelay extends EventEmitter {
   #raw: net.Socket | undefined;
   #state: DetectionState | undefined;
   #paused = false;
+  #coalesce = false;
   #ended = false;
   #closed = false;
   /** The `onread` option for `net.connect`: every read lands in the shared buffer and goes to TLS at once. */
@@ -214,10 +215,29 @@ class TcpRelay extends EventEmitter {
     this.#raw?.uncork();
   }
 
+  /**
+   * Called when the handshake completes: what TLS writes next (the client's
+   * Finished in TLS 1.3) is held until the current round of I/O is over, so
+   * the request line written meanwhile goes out in the same TCP segment, as
+   * Node's native TLS socket sends them.
+   */
+  coalesceNextWrite(): void {
+    this.#coalesce = true;
+  }
+
   write(chunk: Buffer, callback: (error?: Error | null) => void): boolean {
     const raw = this.#raw;
     if (!raw || raw.destroyed || !raw.writable) {
       process.nextTick(callback);
+      return true;
+    }
+    if (this.#coalesce) {
+      this.#coalesce = false;
+      raw.cork();
+      raw.write(chunk);
+      // Completing at once lets TLS hand over its next write (the request) before the uncork below runs.
+      callback();
+      setImmediate(() => raw.uncork());
       return true;
     }
     // Complete on the write's own callback, which also runs when the write fails
@@ -335,6 +355,7 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       tlsSocket.once('secureConnect', () => {
         if (settled) return;
         state.secure = true;
+        relay.coalesceNextWrite();
         settled = true;
         cleanup();
         // After the handshake the request layer owns errors; a TLS error must not go unhandled.
