@@ -25,6 +25,8 @@ const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const ONLY = optionValue('--only')?.split(',');
 const RUNS = Number(optionValue('--runs') ?? (QUICK ? 3 : 5));
+/** Sequential runs are short: more of them, even in quick mode (case 2 is the noisiest). */
+const SEQ_RUNS = Math.max(RUNS, QUICK ? 5 : 7);
 const NODE = process.execPath;
 const PYTHON = findPython();
 const HYPERFINE = which('hyperfine');
@@ -110,8 +112,12 @@ async function interleave(runs, a, b) {
  * {op:'>='|'<=', value} on the ratio, or {absolute: '<', value} on the gemfetch figure.
  */
 function addRow(row) {
-  const { gemfetch, baseline, goal } = row;
-  const ratio = gemfetch != null && baseline != null && baseline !== 0 ? gemfetch / baseline : null;
+  const { gemfetch, baseline, goal, pairs } = row;
+  // Interleaved runs are compared pair by pair (A_i / B_i, then the median): load on a shared
+  // machine drifts over a case, and a ratio of medians taken at different moments drifts with it.
+  const ratio = pairs
+    ? median(pairs.a.map((x, i) => x / pairs.b[i]))
+    : gemfetch != null && baseline != null && baseline !== 0 ? gemfetch / baseline : null;
   let pass = null;
   if (goal && gemfetch != null) {
     if (goal.absolute) pass = gemfetch < goal.value;
@@ -275,8 +281,8 @@ async function case2(fast, molly) {
     if (!url) continue;
     const o = { mode: 'seq', url, count, warmup: 20 };
     try {
-      const s = await interleave(RUNS, async () => rate(checkComplete(await gemfetchDriver(o), count)), async () => rate(await nodeBaseline(o)));
-      addRow({ case: id, name: `sequential fetches/s, ${server}`, unit: '/s', gemfetch: median(s.a), baseline: median(s.b), baselineName: 'node tls loop', goal: { op: '>=', value: 0.9 }, samples: s, note: 'no session resumption on either side' });
+      const s = await interleave(SEQ_RUNS, async () => rate(checkComplete(await gemfetchDriver(o), count)), async () => rate(await nodeBaseline(o)));
+      addRow({ case: id, name: `sequential fetches/s, ${server}`, unit: '/s', gemfetch: median(s.a), baseline: median(s.b), baselineName: 'node tls loop', goal: { op: '>=', value: 0.9 }, samples: s, pairs: s, note: 'no session resumption on either side' });
     } catch (err) {
       notRun(id, `sequential fetches/s, ${server}`, err.message, { op: '>=', value: 0.9 });
     }
@@ -285,8 +291,8 @@ async function case2(fast, molly) {
   const url = targets[0][2];
   const o = { mode: 'seq', url, count, warmup: 20, resume: true };
   try {
-    const s = await interleave(RUNS, async () => rate(checkComplete(await gemfetchDriver(o), count)), async () => rate(await nodeBaseline(o)));
-    addRow({ case: '2r', name: 'sequential fetches/s, session resumption', unit: '/s', gemfetch: median(s.a), baseline: median(s.b), baselineName: 'node tls loop + session', samples: s, note: 'gemfetch default options' });
+    const s = await interleave(SEQ_RUNS, async () => rate(checkComplete(await gemfetchDriver(o), count)), async () => rate(await nodeBaseline(o)));
+    addRow({ case: '2r', name: 'sequential fetches/s, session resumption', unit: '/s', gemfetch: median(s.a), baseline: median(s.b), baselineName: 'node tls loop + session', samples: s, pairs: s, note: 'gemfetch default options' });
   } catch (err) {
     notRun('2r', 'sequential fetches/s, session resumption', `gemfetch ${err.message}`);
   }
@@ -315,8 +321,10 @@ async function case3(fast) {
       const s = await interleave(RUNS, async () => checkComplete(await gemfetchDriver(o), count), () => nodeBaseline({ ...o, mode: 'conc' }));
       const goalCpu = id === '3' ? { op: '<=', value: 1.1 } : undefined;
       const goalRate = id === '3' ? { op: '>=', value: 0.9 } : undefined;
-      addRow({ case: id, name: `16 in flight, ${what}: client CPU ms/fetch`, unit: 'ms', gemfetch: median(s.a.map(cpuPerFetchMs)), baseline: median(s.b.map(cpuPerFetchMs)), baselineName: 'node tls x16', goal: goalCpu });
-      addRow({ case: id, name: `16 in flight, ${what}: fetches/s`, unit: '/s', gemfetch: median(s.a.map(rate)), baseline: median(s.b.map(rate)), baselineName: 'node tls x16', goal: goalRate, note: 'server shares the 2 cores' });
+      const cpu = { a: s.a.map(cpuPerFetchMs), b: s.b.map(cpuPerFetchMs) };
+      const rates = { a: s.a.map(rate), b: s.b.map(rate) };
+      addRow({ case: id, name: `16 in flight, ${what}: client CPU ms/fetch`, unit: 'ms', gemfetch: median(cpu.a), baseline: median(cpu.b), baselineName: 'node tls x16', goal: goalCpu, pairs: cpu });
+      addRow({ case: id, name: `16 in flight, ${what}: fetches/s`, unit: '/s', gemfetch: median(rates.a), baseline: median(rates.b), baselineName: 'node tls x16', goal: goalRate, pairs: rates, note: 'server shares the 2 cores' });
     } catch (err) {
       notRun(id, `16 in flight, ${what}`, err.message, id === '3' ? { op: '>=', value: 0.9 } : undefined);
     }
@@ -330,7 +338,8 @@ async function case4(fast) {
   const mbps = (r) => r.bytes / 1e6 / r.seconds;
   try {
     const s = await interleave(RUNS, async () => checkComplete(await gemfetchDriver(o), 1), () => nodeBaseline(o));
-    addRow({ case: '4', name: '100 MB body: throughput', unit: 'MB/s', gemfetch: median(s.a.map(mbps)), baseline: median(s.b.map(mbps)), baselineName: 'node tls', goal: { op: '>=', value: 0.85 } });
+    const speeds = { a: s.a.map(mbps), b: s.b.map(mbps) };
+    addRow({ case: '4', name: '100 MB body: throughput', unit: 'MB/s', gemfetch: median(speeds.a), baseline: median(speeds.b), baselineName: 'node tls', goal: { op: '>=', value: 0.85 }, pairs: speeds });
     addRow({ case: '4', name: '100 MB body: peak RSS', unit: 'MB', gemfetch: median(s.a.map((r) => r.maxRSS / 1024)), baseline: median(s.b.map((r) => r.maxRSS / 1024)), baselineName: 'node tls', note: 'whole process' });
   } catch (err) {
     notRun('4', '100 MB body', err.message, { op: '>=', value: 0.85 });
@@ -456,7 +465,7 @@ async function main() {
 
   const seconds = (Date.now() - started) / 1000;
   printTable();
-  console.log(`\n${rows.length} rows in ${seconds.toFixed(0)} s; ratio = gemfetch / baseline; medians of ${RUNS} interleaved runs (case 1: ${HYPERFINE ? 'hyperfine' : 'own'} medians).`);
+  console.log(`\n${rows.length} rows in ${seconds.toFixed(0)} s; figures are medians of ${RUNS} interleaved runs (case 2: ${SEQ_RUNS}; case 1: ${HYPERFINE ? 'hyperfine' : 'own'} medians); ratio = gemfetch / baseline, for interleaved cases the median of the run-by-run ratios.`);
   fs.mkdirSync(OUT, { recursive: true });
   const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}`, node: process.version, loadavg: os.loadavg() };
   fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ date: new Date().toISOString(), quick: QUICK, runs: RUNS, seconds, machine, rows }, null, 2) + '\n');

@@ -62,6 +62,7 @@ const once = {
   relay: () => {
     const raw = net.connect({ host, port, allowHalfOpen: true });
     const s = tls.connect({ socket: new Relay(raw), servername: host, rejectUnauthorized: false }, () => s.write(`${url}\r\n`));
+    s.allowHalfOpen = false; // as the transport: answer close_notify and close (left true, nothing is ever closed)
     return readToEnd(s);
   },
   transport: async () => {
