@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { OutputFile, PARTIAL_SUFFIX } from '../src/cli/output-file.js';
 import { TerminalBodyWriter } from '../src/cli/terminal-output.js';
 import { dribble, respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
@@ -27,6 +28,34 @@ function utf32(text: string, littleEndian: boolean): Buffer {
   codePoints.forEach((cp, i) => (littleEndian ? out.writeUInt32LE(cp, i * 4) : out.writeUInt32BE(cp, i * 4)));
   return out;
 }
+
+/**
+ * Mounts a tmpfs of `bytes` at a new directory (a full disk, for real write
+ * errors); undefined where mounting is not permitted (not root, or a container
+ * without CAP_SYS_ADMIN).
+ */
+function mountTinyDisk(root: string, bytes: number): string | undefined {
+  const dir = path.join(root, 'tiny');
+  fs.mkdirSync(dir);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'ignore' });
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+
+function unmount(dir: string | undefined): void {
+  if (dir) execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
+}
+
+const canMount = ((): boolean => {
+  const root = fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), 'gemfetch-mount-'));
+  const dir = mountTinyDisk(root, 64 * 1024);
+  unmount(dir);
+  fs.rmSync(root, { recursive: true, force: true });
+  return dir !== undefined;
+})();
 
 // The decoder itself is tested in charset.test.ts; here, only its use on a terminal.
 describe('terminal body writer', () => {
@@ -89,6 +118,22 @@ describe('output file', () => {
     expect(fs.statSync(finalPath + PARTIAL_SUFFIX).mode & 0o777).toBe(fs.statSync(reference).mode & 0o777);
   });
 
+  it.skipIf(!canMount)('a full disk: the write error reaches the caller and nothing is renamed', async () => {
+    const disk = mountTinyDisk(scratch('gemfetch-output-'), 256 * 1024);
+    try {
+      const finalPath = path.join(disk!, 'page.bin');
+      const file = await OutputFile.open(finalPath);
+      let failed: unknown;
+      for (let i = 0; i < 64 && !failed; i++) await file.write(Buffer.alloc(16 * 1024, 1)).catch((err: unknown) => (failed = err));
+      if (!failed) failed = await file.finish(true).catch((err: unknown) => err);
+      expect(failed).toMatchObject({ code: 'ENOSPC' });
+      await file.discard();
+      expect(fs.existsSync(finalPath)).toBe(false);
+    } finally {
+      unmount(disk);
+    }
+  });
+
   it('discard deletes the partial file; a NAME.partial replaced during the fetch is neither renamed nor deleted', async () => {
     const { dir, finalPath } = plantHardLink();
     const discarded = await OutputFile.open(finalPath);
@@ -119,6 +164,7 @@ describe('the gemfetch command', () => {
       handler: routes({
         '/whole': respondWith('20 text/plain', 'whole body'),
         '/cut': respondWith('20 text/plain', 'cut body', 'fin'),
+        '/big': respondWith('20 application/octet-stream', Buffer.alloc(1024 * 1024, 7)),
         '/utf16-endless': async (ctx) => {
           await ctx.write('20 text/plain; charset=utf-16le\r\n');
           await ctx.write(Buffer.concat([Buffer.from([0xff, 0xfe]), utf16('first line\nsecond line\n', false)]));
@@ -170,6 +216,22 @@ describe('the gemfetch command', () => {
     expect(fs.existsSync(cut.finalPath)).toBe(false);
     expect(fs.readFileSync(cut.victim, 'utf8')).toBe('precious');
     expect(fs.readdirSync(path.dirname(cut.finalPath))).toEqual(['page.txt.partial']);
+  });
+
+  it.skipIf(!canMount)('-o on a full disk: exit 1 naming the file, the bytes written kept as .partial, ERR_OUTPUT in the record', async () => {
+    const disk = mountTinyDisk(scratch('gemfetch-output-'), 256 * 1024);
+    try {
+      const finalPath = path.join(disk!, 'big.bin');
+      const r = await runCli(home, ['--json', '-o', finalPath, server.url('/big')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`cannot write ${finalPath}.partial`);
+      expect(r.stderr).toMatch(/ENOSPC|no space/i);
+      expect(JSON.parse(r.stdout.toString().trim()).error).toMatchObject({ code: 'ERR_OUTPUT' });
+      expect(fs.existsSync(finalPath)).toBe(false);
+      expect(fs.statSync(finalPath + PARTIAL_SUFFIX).size).toBeGreaterThan(0);
+    } finally {
+      unmount(disk);
+    }
   });
 
   describe.skipIf(!hasPty).concurrent('on a terminal', () => {

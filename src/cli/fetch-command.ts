@@ -242,6 +242,7 @@ class FetchRun {
       await chosen?.finish(record);
     } catch (err) {
       details.outputError = (err as Error).message;
+      record.error ??= { code: 'ERR_OUTPUT', message: details.outputError };
     }
     return { record, details };
   }
