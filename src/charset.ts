@@ -54,13 +54,6 @@ const CP437_HIGH =
 
 const UTF16_OR_32 = new Set(['utf-16le', 'utf-16be', 'utf-32le', 'utf-32be']);
 
-/**
- * Encodings whose first bytes the stream decoder examines before decoding
- * (BOM, mislabelled UTF-8). Others stream straight through TextDecoder, which
- * removes only a BOM of its own encoding.
- */
-const SNIFFED_ENCODINGS = new Set([...UTF16_OR_32, 'ibm437', 'windows-1252']);
-
 /** Bytes needed to recognise any BOM (UTF-32 has the longest). */
 const BOM_BYTES = 4;
 
@@ -112,6 +105,18 @@ function sniffBom(head: Uint8Array, declared: string): { encoding: string; lengt
   return undefined;
 }
 
+const BOMS = [
+  [0xef, 0xbb, 0xbf],
+  [0xfe, 0xff],
+  [0xff, 0xfe, 0x00, 0x00],
+  [0x00, 0x00, 0xfe, 0xff],
+];
+
+/** Whether more bytes could still make `head` (shorter than any BOM's decision point) a BOM. */
+function mayStartBom(head: Uint8Array): boolean {
+  return BOMS.some((bom) => head.length < bom.length && head.every((b, i) => b === bom[i]));
+}
+
 /**
  * Whether `head` can be the start of UTF-8 text (the whole of it when
  * `final`): false on a control byte other than TAB/CR/LF or an invalid
@@ -139,7 +144,7 @@ function couldBeUtf8(head: Uint8Array, final: boolean): boolean {
  * {@link couldBeUtf8} is UTF-8, decided at {@link SNIFF_LIMIT} bytes at most.
  */
 function decideEncoding(head: Uint8Array, declared: string, final: boolean): { encoding: string; bomLength: number } | undefined {
-  if (head.length < BOM_BYTES && !final) return undefined;
+  if (head.length < BOM_BYTES && !final && mayStartBom(head)) return undefined;
   const bom = sniffBom(head, declared);
   if (bom) return { encoding: bom.encoding, bomLength: bom.length };
   if (!UTF16_OR_32.has(declared)) return { encoding: declared, bomLength: 0 };
@@ -167,13 +172,13 @@ function unitDecoder(encoding: string): UnitDecoder {
     case 'windows-1252':
       return singleByteDecoder(WINDOWS_1252_HIGH);
     default:
-      // ignoreBOM: the BOM, if any, was already sniffed and removed.
-      return textDecoder(encoding, true);
+      return textDecoder(encoding);
   }
 }
 
-function textDecoder(encoding: string, ignoreBOM: boolean): UnitDecoder {
-  const decoder = new TextDecoder(encoding, { ignoreBOM });
+function textDecoder(encoding: string): UnitDecoder {
+  // ignoreBOM: the BOM, if any, was already sniffed and removed; a second one is text (U+FEFF).
+  const decoder = new TextDecoder(encoding, { ignoreBOM: true });
   return { write: (chunk) => decoder.decode(chunk, { stream: true }), end: () => decoder.decode() };
 }
 
@@ -242,10 +247,9 @@ export function decodeBody(body: Uint8Array, charset: string | undefined): Decod
 /** Decodes one body incrementally: see {@link createStreamDecoder}. */
 export interface StreamDecoder {
   /**
-   * Canonical encoding in use (`utf-8`, `windows-1252`, `utf-16le`...). For a
-   * body declared UTF-16/32, code page 437 or windows-1252 it is the declared
-   * one until the first bytes have been examined, then the one they showed
-   * (BOM, or mislabelled UTF-8).
+   * Canonical encoding in use (`utf-8`, `windows-1252`, `utf-16le`...): the
+   * declared one until the first bytes have been examined, then the one they
+   * showed (a BOM, or UTF-8 sent under a UTF-16/32 label).
    */
   readonly encoding: string;
   /** False when the declared charset is unknown (the body is then decoded as UTF-8). */
@@ -259,34 +263,32 @@ export interface StreamDecoder {
 /**
  * A decoder for a body in `charset` (undefined = UTF-8) that yields text as
  * the bytes arrive, whatever the charset and however long the body. It
- * follows {@link decodeBody}, with these differences: a BOM is sniffed (and
- * overrides the label) only for a declared UTF-16/32, code page 437 or
- * windows-1252 label — any other label streams straight through TextDecoder,
- * which removes only a BOM of its own encoding; and a body declared UTF-16/32
+ * decodes as {@link decodeBody} does (a leading BOM overrides the label,
+ * whatever the label), with one difference: a body declared UTF-16/32
  * without a BOM is taken for UTF-8 when its first bytes (up to
  * {@link SNIFF_LIMIT}), not all of it, are valid UTF-8 without control
- * characters. Memory held is bounded (at most {@link SNIFF_LIMIT} bytes plus
- * one chunk while sniffing, then a few bytes of an incomplete character).
+ * characters. The first 4 bytes are held until a BOM is ruled out. Memory
+ * held is bounded (at most {@link SNIFF_LIMIT} bytes plus one chunk while
+ * sniffing, then a few bytes of an incomplete character).
  * Never throws: undecodable bytes become U+FFFD; an unknown charset decodes as
  * UTF-8 with `known: false`.
  */
 export function createStreamDecoder(charset: string | undefined): StreamDecoder {
   const declared = resolveEncoding(charset ?? 'utf-8');
-  if (declared !== undefined && SNIFFED_ENCODINGS.has(declared)) return new SniffingDecoder(declared);
-  const encoding = declared ?? 'utf-8';
-  return { encoding, known: declared !== undefined, ...textDecoder(encoding, false) };
+  return new SniffingDecoder(declared ?? 'utf-8', declared !== undefined);
 }
 
 /** Holds the first bytes until the encoding is settled, then streams through a {@link UnitDecoder}. */
 class SniffingDecoder implements StreamDecoder {
-  readonly known = true;
+  readonly known: boolean;
   #encoding: string;
   #head: Uint8Array[] = [];
   #headLength = 0;
   #inner: UnitDecoder | undefined;
 
-  constructor(declared: string) {
+  constructor(declared: string, known: boolean) {
     this.#encoding = declared;
+    this.known = known;
   }
 
   get encoding(): string {

@@ -191,6 +191,8 @@ describe('createStreamDecoder', () => {
     ['cp437', 'cp437', bytes(0x41, 0x80, 0x0a, 0xb0, 0xdb, 0xe3, 0xff)],
     ['windows-1252 with a UTF-8 BOM', 'windows-1252', new Uint8Array([0xef, 0xbb, 0xbf, ...Buffer.from('é')])],
     ['iso-8859-1', 'ISO-8859-1', bytes(0x63, 0x61, 0x66, 0xe9, 0x80, 0x93, 0x94, 0x0a)],
+    ['utf-8 label, UTF-16LE BOM', 'utf-8', new Uint8Array([0xff, 0xfe, ...utf16le(TEXT)])],
+    ['shift_jis label, UTF-8 BOM', 'shift_jis', new Uint8Array([0xef, 0xbb, 0xbf, ...Buffer.from(TEXT)])],
     ['utf-16le declared, UTF-8 sent', 'utf-16le', new Uint8Array(Buffer.from(TEXT))],
   ];
 
@@ -205,6 +207,18 @@ describe('createStreamDecoder', () => {
     decoder.end();
     expect(decoder.encoding).toBe(encoding);
     expect(decoder.known).toBe(true);
+  });
+
+  it('holds the first bytes only while they could still be a BOM', () => {
+    const decoder = createStreamDecoder('utf-8');
+    expect(decoder.write(bytes(0xef, 0xbb))).toBe(''); // a UTF-8 BOM, perhaps
+    expect(decoder.write(bytes(0xbf, 0x68))).toBe('h');
+    const plain = createStreamDecoder('utf-8');
+    expect(plain.write(bytes(0x68))).toBe('h'); // cannot start a BOM
+    const utf16 = createStreamDecoder('utf-8');
+    expect(utf16.write(bytes(0xff, 0xfe))).toBe(''); // UTF-16LE, or UTF-32LE if two NULs follow
+    expect(utf16.write(bytes(0x68, 0x00))).toBe('h');
+    expect(utf16.encoding).toBe('utf-16le');
   });
 
   it('settles the encoding from a BOM, even split across chunks', () => {
@@ -243,8 +257,8 @@ describe('createStreamDecoder', () => {
   it('decodes windows-1252 itself, not as ISO-8859-1, for its aliases', () => {
     for (const label of ['windows-1252', 'iso-8859-1', 'us-ascii']) {
       const decoder = createStreamDecoder(label);
-      expect(decoder.write(bytes(0x80, 0x20))).toBe(''); // held until a BOM is ruled out (4 bytes)
-      expect(decoder.write(bytes(0x93, 0x71, 0x94))).toBe('€ “q”');
+      expect(decoder.write(bytes(0x80, 0x20))).toBe('€ '); // 0x80 cannot start a BOM: decoded at once
+      expect(decoder.write(bytes(0x93, 0x71, 0x94))).toBe('“q”');
       expect(decoder.write(bytes(0x9c, 0x41))).toBe('œA');
       expect(decoder.encoding).toBe('windows-1252');
     }
@@ -282,11 +296,13 @@ describe('createStreamDecoder', () => {
     expect(decoder.encoding).toBe('utf-8');
   });
 
-  it('sniffs no BOM for other labels: TextDecoder removes only a BOM of its own encoding', () => {
+  it('a BOM overrides any label, as in decodeBody: a UTF-16 BOM on a body labelled UTF-8', () => {
     expect(decodeInPieces('utf-8', bytes(0xef, 0xbb, 0xbf, 0x68, 0x69), [1])).toBe('hi');
     const decoder = createStreamDecoder('utf-8');
-    expect(decoder.write(bytes(0xff, 0xfe, 0x41, 0x00))).toBe('\uFFFD\uFFFDA\u0000');
-    expect(decoder.encoding).toBe('utf-8');
+    expect(decoder.write(bytes(0xff, 0xfe, 0x41, 0x00))).toBe('A');
+    expect(decoder.encoding).toBe('utf-16le');
+    expect(decoder.end()).toBe('');
+    expect(decodeBody(bytes(0xff, 0xfe, 0x41, 0x00), 'utf-8')).toMatchObject({ text: 'A', charset: 'utf-16le' });
   });
 
   it('decodes an unknown charset as UTF-8 with known: false', () => {
