@@ -24,6 +24,8 @@ interface Waiter {
 }
 
 interface Entry {
+  /** `performance.now()` when the resolver was asked. */
+  startedAt: number;
   /** `performance.now()` when the answer arrived; undefined while the lookup runs. */
   resolvedAt: number | undefined;
   addresses: dns.LookupAddress[];
@@ -43,7 +45,9 @@ const resolverId = (resolve: LookupFunction): number => {
  * Remembers successful lookups. Guarantees: an answer is reused only while
  * younger than the `ttl` of the lookup asking (so a shorter TTL on one request
  * is honoured); failures are never cached (the next connection asks again);
- * concurrent lookups of one name share one resolution; at most `maxEntries`
+ * concurrent lookups of one name share one resolution, unless it has been
+ * running longer than the `ttl` (then the resolver is asked again); a
+ * resolver that throws fails that lookup only; at most `maxEntries`
  * names are held. Answers are keyed by resolver, name and every lookup option
  * that changes the answer (family, hints, order). Not guaranteed: the records'
  * own DNS TTLs (`dns.lookup` does not report them).
@@ -70,22 +74,23 @@ export class DnsCache {
 
   #lookup(resolve: LookupFunction, ttl: number, hostname: string, options: dns.LookupOptions, callback: Callback): void {
     const key = `${resolverId(resolve)} ${options.family ?? 0} ${options.hints ?? 0} ${options.order ?? options.verbatim ?? ''} ${hostname}`;
+    const now = performance.now();
     const entry = this.#entries.get(key);
-    if (entry?.resolvedAt === undefined && entry) {
-      entry.waiters.push({ options, callback });
-      return;
-    }
-    if (entry && performance.now() - entry.resolvedAt! < ttl) {
+    if (entry?.resolvedAt !== undefined && now - entry.resolvedAt < ttl) {
       // Asynchronously, as a real lookup answers: net.connect expects its callback later.
       process.nextTick(answer, options, callback, entry.addresses);
       return;
     }
-    const fresh: Entry = { resolvedAt: undefined, addresses: [], waiters: [{ options, callback }] };
+    // Join a lookup in flight, unless it has been stuck longer than the TTL: then ask again.
+    if (entry && entry.resolvedAt === undefined && now - entry.startedAt < ttl) {
+      entry.waiters.push({ options, callback });
+      return;
+    }
+    const fresh: Entry = { startedAt: now, resolvedAt: undefined, addresses: [], waiters: [{ options, callback }] };
     this.#entries.delete(key);
     if (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(key, fresh);
-    const { all: _all, ...rest } = options;
-    resolve(hostname, { ...rest, all: true }, ((err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => {
+    const settle = (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]): void => {
       const waiters = fresh.waiters;
       fresh.waiters = [];
       if (!err && addresses.length === 0) err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', hostname });
@@ -97,7 +102,14 @@ export class DnsCache {
       fresh.resolvedAt = performance.now();
       fresh.addresses = addresses;
       for (const waiter of waiters) answer(waiter.options, waiter.callback, addresses);
-    }) as never);
+    };
+    const { all: _all, ...rest } = options;
+    try {
+      resolve(hostname, { ...rest, all: true }, settle as never);
+    } catch (err) {
+      // A resolver that throws fails this lookup only, like one that answers an error.
+      process.nextTick(settle, err as NodeJS.ErrnoException, []);
+    }
   }
 }
 

@@ -384,8 +384,13 @@ class ResponseReader {
   };
 
   #onClose = (): void => {
-    if (this.#phase === 'header') this.#failHeader(this.#closedBeforeHeader());
-    else this.finish(this.#connection.end ?? 'tcp_reset', this.#lastError ? { error: this.#lastError } : {});
+    if (this.#phase === 'header') {
+      this.#failHeader(this.#closedBeforeHeader());
+      return;
+    }
+    // Closed before 'end': bytes TLS still held may never have reached us, whatever ended the stream.
+    const end = this.#connection.end;
+    this.finish(end === undefined || end === 'close_notify' ? 'tcp_reset' : end, this.#lastError ? { error: this.#lastError } : {});
   };
 
   #onAbort = (): void => {

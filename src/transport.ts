@@ -178,7 +178,9 @@ class TcpRelay extends EventEmitter {
       if (isResetError(err)) state.tcpReset = true;
       this.#endOnce();
     });
-    raw.once('close', () => this.destroy());
+    // A closed socket only ends the stream: TLS may still hold decrypted bytes the consumer has not
+    // read, and closing TLS now would drop them. TLS closes the relay (destroy) once it is done.
+    raw.once('close', () => this.#endOnce());
   }
 
   /** Hands bytes just read to TLS; false stops reading (TLS asked us to pause while taking them). */

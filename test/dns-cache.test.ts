@@ -93,6 +93,31 @@ describe('DnsCache', () => {
     expect(failing.calls).toHaveLength(1);
   });
 
+  it('a resolver that throws fails that lookup only; the next one asks again', async () => {
+    let calls = 0;
+    const throwing = ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
+      if (calls++ === 0) throw Object.assign(new TypeError('resolver broke'), { code: 'EBROKE' });
+      dns.lookup(hostname, options, callback as never);
+    }) as LookupFunction;
+    const lookup = new DnsCache().lookupFunction(throwing, 10_000);
+    await expect(lookUp(lookup, 'localhost', { family: 4 })).rejects.toThrow('resolver broke');
+    expect(await lookUp(lookup, 'localhost', { family: 4 })).toEqual({ address: '127.0.0.1', family: 4 });
+    expect(calls).toBe(2);
+  });
+
+  it('does not join a lookup stuck longer than the TTL: the resolver is asked again', async () => {
+    let calls = 0;
+    const stuckOnce = ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
+      if (calls++ === 0) return; // never answers
+      dns.lookup(hostname, options, callback as never);
+    }) as LookupFunction;
+    const lookup = new DnsCache().lookupFunction(stuckOnce, 40);
+    void lookUp(lookup, 'localhost', { family: 4 }).catch(() => {});
+    await sleep(60);
+    expect(await lookUp(lookup, 'localhost', { family: 4 })).toEqual({ address: '127.0.0.1', family: 4 });
+    expect(calls).toBe(2);
+  });
+
   it('keeps answers apart per address family and per resolver', async () => {
     const resolver = countingResolver();
     const other = countingResolver();

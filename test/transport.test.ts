@@ -74,6 +74,22 @@ async function closeNotifyThenReset(ctx: RequestContext, afterGate = false): Pro
   ctx.reset();
 }
 
+/** Bodies read by TLS before the consumer looks: small enough not to fill TLS's buffer, or past the body stream's. */
+const UNREAD_SMALL = 8000;
+const UNREAD_BIG = 512 * 1024 + 8000;
+
+/** Header and `size` bytes of the pattern, then (once flushed) close_notify or nothing, then an RST 50 ms later. */
+async function bodyThenLateReset(ctx: RequestContext, size: number, closeNotify: boolean): Promise<void> {
+  ctx.raw.setNoDelay(true);
+  await ctx.write(`${HEADER}\r\n`);
+  for (let offset = 0; offset < size; offset += 10_000) await ctx.write(bigBodyPattern(Math.min(10_000, size - offset), offset));
+  const before = ctx.raw.bytesWritten;
+  if (closeNotify) ctx.closeNotifyKeepOpen();
+  await rawFlushed(ctx, before);
+  await sleep(50);
+  ctx.reset();
+}
+
 function handlers(): Parameters<typeof routes>[0] {
   const remember = (ctx: RequestContext): void => {
     lastServerCtx = ctx;
@@ -111,6 +127,9 @@ function handlers(): Parameters<typeof routes>[0] {
       await ctx.write(BODY).catch(() => {});
       if (!ctx.closed) ctx.endWithCloseNotify();
     },
+    '/cn-reset-unread': (ctx) => bodyThenLateReset(ctx, UNREAD_SMALL, true),
+    '/big-cn-reset-unread': (ctx) => bodyThenLateReset(ctx, UNREAD_BIG, true),
+    '/reset-unread': (ctx) => bodyThenLateReset(ctx, UNREAD_SMALL, false),
     '/51-cn': (ctx) => (remember(ctx), ctx.respond('51 Not found', '', 'close_notify')),
     '/51-fin': (ctx) => (remember(ctx), ctx.respond('51 Not found', '', 'fin')),
   };
@@ -350,6 +369,21 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
       expect(result.data.equals(expectedResponse())).toBe(true);
     });
 
+    it.each([
+      ['/cn-reset-unread', 'close_notify'],
+      ['/reset-unread', 'tcp_reset'],
+    ] as const)('%s: the RST arrives while TLS holds bytes nobody has read yet: %s, every byte, then end', { timeout: TEST_TIMEOUT }, async (path, verdict) => {
+      const connection = await connect();
+      connection.socket.pause();
+      connection.socket.write(server.url(path) + '\r\n');
+      await sleep(300); // the body, the alert and the RST have all arrived by now
+      connection.socket.resume();
+      const result = await readToEnd(connection);
+      expect(result.gotEnd).toBe(true);
+      expect(result.endAtEndEvent).toBe(verdict);
+      expectSameBytes(result.data, Buffer.concat([Buffer.from(`${HEADER}\r\n`), bigBodyPattern(UNREAD_SMALL)]));
+    });
+
     it('close_notify then RST: close_notify', { timeout: TEST_TIMEOUT }, async () => {
       const result = await viaTransport('/cn-reset');
       expect(result.gotEnd).toBe(true);
@@ -517,6 +551,19 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
       expect(done.termination).toBe('tcp_reset');
       expect(done.bytes).toBe(BODY.length);
       expect(body.equals(BODY)).toBe(true);
+    });
+
+    it.each([
+      ['/cn-reset-unread', UNREAD_SMALL, true],
+      ['/big-cn-reset-unread', UNREAD_BIG, true],
+      ['/reset-unread', UNREAD_SMALL, false],
+    ] as const)('%s: the RST arrives before the body is read: every byte kept, complete only with close_notify', { timeout: TEST_TIMEOUT }, async (path, size, complete) => {
+      const response = await clientForVersion(version, { idleTimeout: 5000 }).request(server.url(path));
+      await sleep(300);
+      const body = await readBody(response.body);
+      const done = await response.done;
+      expect(done).toMatchObject({ complete, termination: complete ? 'close_notify' : 'tcp_reset', bytes: size });
+      expectSameBytes(body, bigBodyPattern(size));
     });
 
     it('close_notify then RST: complete', { timeout: TEST_TIMEOUT }, async () => {
