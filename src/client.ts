@@ -364,6 +364,10 @@ export class Client {
     options: RequestOptions,
   ): Promise<TlsInfo> {
     const socket = connection.socket;
+    // Read now: the trust check below may wait, and the server may close the connection meanwhile.
+    const cipher = socket.getCipher();
+    const protocol = socket.getProtocol() ?? 'unknown';
+    const resumed = socket.isSessionReused();
     const { certificate, authorized, authorizationError } = peer;
     const facts = this.#factsOf(certificate);
     const fingerprint = facts.fingerprint;
@@ -384,9 +388,8 @@ export class Client {
     } else {
       trust = await this.knownHosts(options).verify(hostPort, { fingerprint, expires, caVerified: authorized });
     }
-    const cipher = socket.getCipher();
     return {
-      protocol: socket.getProtocol() ?? 'unknown',
+      protocol,
       cipher: cipher.standardName ?? cipher.name,
       fingerprint,
       trust,
@@ -397,7 +400,7 @@ export class Client {
         validTo: new Date(facts.validTo),
         selfSigned: facts.selfSigned,
       },
-      resumed: socket.isSessionReused(),
+      resumed,
       clientCertificate: options.cert !== undefined,
     };
   }

@@ -117,6 +117,11 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     // The trust check may wait for the known-hosts lock: bound it by the deadline and the signal too.
     tlsInfo = await beforeDeadline(options.verifyPeer(connection), remaining(), signal, { timeout: totalTimeout, aborted, discard: () => {} });
     if (signal?.aborted) throw aborted();
+    // The trust check may have waited (the known-hosts file): the server may have closed meanwhile,
+    // and nothing would tell the response reader, which listens only from the next line on.
+    if (connection.end !== undefined || connection.socket.destroyed) {
+      throw new NetworkError('ERR_CONNECTION_CLOSED', `server closed the connection before the request was sent to ${url.href}`, { url: url.href });
+    }
   } catch (err) {
     connection.destroy();
     throw err;

@@ -4,6 +4,8 @@
  * expiry, CA-validated re-pin), CA mode and insecure mode.
  */
 import { existsSync } from 'node:fs';
+import type { AddressInfo, Socket } from 'node:net';
+import tls from 'node:tls';
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -11,7 +13,7 @@ import { Client } from '../src/client.js';
 import { CertificateError, TimeoutError } from '../src/errors.js';
 import { createCertificate, type GeneratedCertificate } from '../src/selfsigned.js';
 import { KnownHostsStore } from '../src/tofu.js';
-import { respondWith, type GeminiHandler, type GeminiTestServer, type GeminiTestServerOptions } from './support/gemini-server.js';
+import { defaultServerCertificate, respondWith, type GeminiHandler, type GeminiTestServer, type GeminiTestServerOptions } from './support/gemini-server.js';
 import { connectionsClosed, perTestCleanup, rejection, TEST_LIMITS } from './support/harness.js';
 
 const perTest = perTestCleanup();
@@ -225,5 +227,35 @@ describe('trust check under the request limits', () => {
 
     expect(server.requests).toEqual([]); // refused before any request byte
     await connectionsClosed(server);
+  });
+});
+
+describe('a server that closes the connection while the trust check runs', () => {
+  it.each([
+    ['TLSv1.2', 'end'],
+    ['TLSv1.3', 'end'],
+    ['TLSv1.3', 'destroy'],
+  ] as const)('%s, %s() right after the handshake: ERR_CONNECTION_CLOSED at once, never a TypeError or a wait', async (version, how) => {
+    const { cert, key } = defaultServerCertificate();
+    const server = tls.createServer({ cert, key, minVersion: version, maxVersion: version }, (socket) => {
+      socket.on('error', () => {});
+      if (how === 'end') socket.end();
+      else socket.destroy();
+    });
+    // Node's TLS server sometimes keeps a socket after the client has closed it: close it ourselves.
+    const sockets = new Set<Socket>();
+    server.on('connection', (raw) => sockets.add(raw));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    perTest.defer(() => {
+      for (const raw of sockets) raw.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const url = `gemini://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    // No header timeout: a request that missed the close would wait until the test times out.
+    const client = new Client({ ...TEST_LIMITS, knownHosts, minVersion: version, maxVersion: version, headerTimeout: Infinity, totalTimeout: Infinity });
+    for (let i = 0; i < 5; i++) {
+      const err = await rejection(client.request(url));
+      expect(['ERR_CONNECTION_CLOSED', 'ERR_TLS']).toContain(err.code);
+    }
   });
 });
