@@ -4,6 +4,7 @@
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
+import { BoundedCache } from './bounded-cache.js';
 import { DEFAULT_DNS_CACHE_TTL, DnsCache, type LookupFunction } from './dns-cache.js';
 import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from './errors.js';
 import { sendRequest, type Timeouts } from './request.js';
@@ -129,7 +130,7 @@ function storeFor(option: string | KnownHostsStore | undefined): KnownHostsStore
 export class Client {
   readonly options: Readonly<ClientOptions>;
   /** Resumable sessions per host:port and client certificate, with the server certificate each was made with. */
-  readonly #sessions = new Map<string, CachedSession>();
+  readonly #sessions = new BoundedCache<string, CachedSession>(MAX_SESSIONS);
   /**
    * What is derived from a server certificate (SPKI fingerprint, names,
    * validity, self-signature), keyed by the SHA-256 of the whole DER
@@ -291,10 +292,6 @@ export class Client {
     let trustedPeer: PeerFacts | undefined;
     let latest: Buffer | undefined;
     const store = (session: Buffer, peer: PeerFacts): void => {
-      if (this.#sessions.size >= MAX_SESSIONS && !this.#sessions.has(key)) {
-        const oldest = this.#sessions.keys().next().value;
-        if (oldest !== undefined) this.#sessions.delete(oldest);
-      }
       this.#sessions.set(key, { session, ...peer });
     };
     // TLS 1.2 hands the session over during the handshake (before we can listen); TLS 1.3 sends tickets afterwards.
@@ -521,37 +518,6 @@ interface CertificateFacts {
   selfSigned: boolean;
 }
 
-/** A Map bounded to `limit` entries that evicts the least recently used one. */
-class BoundedCache<K, V> {
-  readonly #entries = new Map<K, V>();
-  readonly #limit: number;
-
-  constructor(limit: number) {
-    this.#limit = limit;
-  }
-
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  get(key: K): V | undefined {
-    const value = this.#entries.get(key);
-    if (value !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: K, value: V): void {
-    this.#entries.delete(key);
-    if (this.#entries.size >= this.#limit) {
-      const oldest = this.#entries.keys().next().value as K;
-      this.#entries.delete(oldest);
-    }
-    this.#entries.set(key, value);
-  }
-}
 
 function commonName(distinguishedName: string): string {
   const match = /(?:^|\n)CN=([^\n]*)/.exec(distinguishedName);

@@ -7,13 +7,14 @@
  */
 import dns from 'node:dns';
 import type net from 'node:net';
+import { BoundedCache } from './bounded-cache.js';
 
 /** A resolver with the signature of `dns.lookup` (what `net.connect` takes as `lookup`). */
 export type LookupFunction = net.LookupFunction;
 
 /** How long an answer is reused by default, in milliseconds. */
 export const DEFAULT_DNS_CACHE_TTL = 60_000;
-/** Most host names a cache holds; the least recently resolved one goes first. */
+/** Most host names a cache holds; the least recently used one goes first. */
 export const MAX_DNS_CACHE_ENTRIES = 10_000;
 
 type Callback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
@@ -48,16 +49,16 @@ const resolverId = (resolve: LookupFunction): number => {
  * concurrent lookups of one name share one resolution, unless it has been
  * running longer than the `ttl` (then the resolver is asked again); a
  * resolver that throws fails that lookup only; at most `maxEntries`
- * names are held. Answers are keyed by resolver, name and every lookup option
- * that changes the answer (family, hints, order). Not guaranteed: the records'
+ * names are held (the least recently used goes first). Answers are keyed by
+ * resolver, name and every lookup option that changes the answer (family,
+ * hints, order). Not guaranteed: the records'
  * own DNS TTLs (`dns.lookup` does not report them).
  */
 export class DnsCache {
-  readonly #entries = new Map<string, Entry>();
-  readonly #maxEntries: number;
+  readonly #entries: BoundedCache<string, Entry>;
 
   constructor(maxEntries = MAX_DNS_CACHE_ENTRIES) {
-    this.#maxEntries = maxEntries;
+    this.#entries = new BoundedCache(maxEntries);
   }
 
   /** Names held (answers and lookups in flight). */
@@ -87,8 +88,6 @@ export class DnsCache {
       return;
     }
     const fresh: Entry = { startedAt: now, resolvedAt: undefined, addresses: [], waiters: [{ options, callback }] };
-    this.#entries.delete(key);
-    if (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(key, fresh);
     const settle = (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]): void => {
       const waiters = fresh.waiters;

@@ -165,6 +165,16 @@ describe('the gemfetch command', () => {
         '/whole': respondWith('20 text/plain', 'whole body'),
         '/cut': respondWith('20 text/plain', 'cut body', 'fin'),
         '/big': respondWith('20 application/octet-stream', Buffer.alloc(1024 * 1024, 7)),
+        // Replaces the client's NAME.partial (path in the query) mid-body, then ends the body whole.
+        '/replaced-partial': async (ctx) => {
+          const partial = decodeURIComponent(ctx.url!.search.slice(1)) + PARTIAL_SUFFIX;
+          await ctx.write('20 text/plain\r\nfirst half, ');
+          for (let i = 0; i < 200 && !(fs.existsSync(partial) && fs.statSync(partial).size > 0); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+          fs.rmSync(partial, { force: true });
+          fs.writeFileSync(partial, 'someone else');
+          await ctx.write('second half');
+          ctx.endWithCloseNotify();
+        },
         '/utf16-endless': async (ctx) => {
           await ctx.write('20 text/plain; charset=utf-16le\r\n');
           await ctx.write(Buffer.concat([Buffer.from([0xff, 0xfe]), utf16('first line\nsecond line\n', false)]));
@@ -232,6 +242,18 @@ describe('the gemfetch command', () => {
     } finally {
       unmount(disk);
     }
+  });
+
+  it('-o: a NAME.partial replaced during the fetch is neither renamed nor reported complete: exit 1, ERR_OUTPUT in the record', async () => {
+    const finalPath = path.join(scratch('gemfetch-output-'), 'page.txt');
+    const r = await runCli(home, ['--json', '-o', finalPath, server.url(`/replaced-partial?${encodeURIComponent(finalPath)}`)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('replaced');
+    const record = JSON.parse(r.stdout.toString().trim());
+    expect(record.complete).toBe(true); // the response itself arrived whole
+    expect(record.error).toMatchObject({ code: 'ERR_OUTPUT' });
+    expect(fs.existsSync(finalPath)).toBe(false);
+    expect(fs.readFileSync(finalPath + PARTIAL_SUFFIX, 'utf8')).toBe('someone else');
   });
 
   describe.skipIf(!hasPty).concurrent('on a terminal', () => {

@@ -528,17 +528,15 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
       expect(response.completion.bytes).toBe(BODY.length);
     });
 
-    it('data and FIN coalesced: tcp_fin', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientForVersion(version).fetch(coalescing.url('/fin'));
-      expect(response.complete).toBe(false);
-      expect(response.termination).toBe('tcp_fin');
-      expect(response.body.equals(BODY)).toBe(true);
-    });
-
-    it('data, close_notify and FIN coalesced: complete', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientForVersion(version).fetch(coalescing.url('/cn'));
-      expect(response.complete).toBe(true);
-      expect(response.termination).toBe('close_notify');
+    it.each([
+      ['data and FIN coalesced', () => coalescing.url('/fin'), 'tcp_fin'],
+      ['data, close_notify and FIN coalesced', () => coalescing.url('/cn'), 'close_notify'],
+      ['close_notify then RST', () => server.url('/cn-reset'), 'close_notify'],
+      ['garbage after close_notify', () => garbage.url('/cn'), 'close_notify'],
+    ] as const)('%s: %s, every byte', { timeout: TEST_TIMEOUT }, async (_name, url, termination) => {
+      const response = await clientForVersion(version).fetch(url());
+      expect(response.termination).toBe(termination);
+      expect(response.complete).toBe(termination === 'close_notify');
       expect(response.body.equals(BODY)).toBe(true);
     });
 
@@ -564,20 +562,6 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
       const done = await response.done;
       expect(done).toMatchObject({ complete, termination: complete ? 'close_notify' : 'tcp_reset', bytes: size });
       expectSameBytes(body, bigBodyPattern(size));
-    });
-
-    it('close_notify then RST: complete', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientForVersion(version).fetch(server.url('/cn-reset'));
-      expect(response.complete).toBe(true);
-      expect(response.termination).toBe('close_notify');
-      expect(response.body.equals(BODY)).toBe(true);
-    });
-
-    it('garbage after close_notify: complete', { timeout: TEST_TIMEOUT }, async () => {
-      const response = await clientForVersion(version).fetch(garbage.url('/cn'));
-      expect(response.complete).toBe(true);
-      expect(response.termination).toBe('close_notify');
-      expect(response.body.equals(BODY)).toBe(true);
     });
 
     it('51 with close_notify: complete; with FIN: not complete; no body either way', { timeout: TEST_TIMEOUT }, async () => {
