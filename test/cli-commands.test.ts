@@ -4,28 +4,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCertificate } from '../src/selfsigned.js';
-import { respondWith, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
-import { removeDir, ROOT, requireBuild, runCli, tempDir } from './support/cli.js';
+import { respondWith, startGeminiServer } from './support/gemini-server.js';
+import { cliFixture, ROOT, runCli, tempDir } from './support/cli.js';
 
-let home: string;
-let server: GeminiTestServer;
-
-beforeAll(async () => {
-  requireBuild();
-  home = tempDir();
-  server = await startGeminiServer({ handler: respondWith('20 text/plain', 'hello') });
-});
-
-afterAll(async () => {
-  await server?.close();
-  removeDir(home);
-});
+const cli = cliFixture(respondWith('20 text/plain', 'hello'));
 
 describe.concurrent('help, version, completion', () => {
   it('--help lists commands, options, examples and the exit-code table', async () => {
-    const r = await runCli(home, ['--help']);
+    const r = await runCli(cli.home, ['--help']);
     expect(r.code).toBe(0);
     const help = r.stdout.toString();
     for (const word of ['tofu', 'demo', 'batch', 'crawl', 'survey', 'completion', '--max-size', '--output-dir', '--json', 'Examples:', 'Exit codes:']) {
@@ -36,26 +24,26 @@ describe.concurrent('help, version, completion', () => {
 
   it('--version prints the package version', async () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    const r = await runCli(home, ['--version']);
+    const r = await runCli(cli.home, ['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout.toString().trim()).toBe(pkg.version);
   });
 
   it('completion prints a shell completion script', async () => {
-    const r = await runCli(home, ['completion']);
+    const r = await runCli(cli.home, ['completion']);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toContain('gemfetch --get-yargs-completions');
   });
 
   it('`fetch` is the explicit name of the default command', async () => {
-    const r = await runCli(home, ['fetch', server.url('/')]);
+    const r = await runCli(cli.home, ['fetch', cli.server.url('/')]);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('hello');
   });
 
   it('dispatches batch, crawl and survey to their own modules', async () => {
     for (const name of ['batch', 'crawl', 'survey']) {
-      const r = await runCli(home, [name, '--help']);
+      const r = await runCli(cli.home, [name, '--help']);
       if (fs.existsSync(path.join(ROOT, 'dist', 'cli', 'commands', `${name}.js`))) {
         expect(r.code, name).toBe(0);
         expect(r.stdout.toString() + r.stderr, name).toContain(name);
@@ -73,28 +61,28 @@ describe.concurrent('tofu', () => {
     try {
       const knownHosts = path.join(dir, 'known_hosts');
       const kh = ['--known-hosts', knownHosts];
-      const empty = await runCli(home, ['tofu', 'list', ...kh]);
+      const empty = await runCli(cli.home, ['tofu', 'list', ...kh]);
       expect(empty.code).toBe(0);
       expect(empty.stderr).toContain('no pinned keys');
 
       const old = createCertificate({ commonName: 'old' });
-      fs.writeFileSync(knownHosts, `127.0.0.1:${server.port} ${old.fingerprint} 2099-01-01T00:00:00.000Z 2024-01-01T00:00:00.000Z\n`);
-      expect((await runCli(home, [...kh, server.url('/')])).code).toBe(9);
+      fs.writeFileSync(knownHosts, `127.0.0.1:${cli.server.port} ${old.fingerprint} 2099-01-01T00:00:00.000Z 2024-01-01T00:00:00.000Z\n`);
+      expect((await runCli(cli.home, [...kh, cli.server.url('/')])).code).toBe(9);
 
-      const trusted = await runCli(home, ['tofu', 'trust', `127.0.0.1:${server.port}`, ...kh]);
+      const trusted = await runCli(cli.home, ['tofu', 'trust', `127.0.0.1:${cli.server.port}`, ...kh]);
       expect(trusted.code).toBe(0);
-      expect(trusted.stdout.toString()).toContain(server.cert.fingerprint);
+      expect(trusted.stdout.toString()).toContain(cli.server.cert.fingerprint);
       expect(trusted.stdout.toString()).toContain(`replaced the previous pin ${old.fingerprint}`);
-      expect((await runCli(home, [...kh, server.url('/')])).code).toBe(0);
+      expect((await runCli(cli.home, [...kh, cli.server.url('/')])).code).toBe(0);
 
-      const listed = await runCli(home, ['tofu', 'list', ...kh]);
-      expect(listed.stdout.toString()).toMatch(new RegExp(`^127\\.0\\.0\\.1:${server.port} +${server.cert.fingerprint} +expires \\d{4}-\\d\\d-\\d\\d +added \\d{4}-\\d\\d-\\d\\d\\n$`));
+      const listed = await runCli(cli.home, ['tofu', 'list', ...kh]);
+      expect(listed.stdout.toString()).toMatch(new RegExp(`^127\\.0\\.0\\.1:${cli.server.port} +${cli.server.cert.fingerprint} +expires \\d{4}-\\d\\d-\\d\\d +added \\d{4}-\\d\\d-\\d\\d\\n$`));
 
-      const forgot = await runCli(home, ['tofu', 'forget', `127.0.0.1:${server.port}`, ...kh]);
+      const forgot = await runCli(cli.home, ['tofu', 'forget', `127.0.0.1:${cli.server.port}`, ...kh]);
       expect(forgot.code).toBe(0);
       expect(forgot.stderr).toContain('forgot');
-      expect((await runCli(home, ['tofu', 'list', ...kh])).stdout.toString()).toBe('');
-      const again = await runCli(home, ['tofu', 'forget', `127.0.0.1:${server.port}`, ...kh]);
+      expect((await runCli(cli.home, ['tofu', 'list', ...kh])).stdout.toString()).toBe('');
+      const again = await runCli(cli.home, ['tofu', 'forget', `127.0.0.1:${cli.server.port}`, ...kh]);
       expect(again.stderr).toContain('no pinned key');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -117,13 +105,13 @@ describe.concurrent('tofu', () => {
   });
 
   it('rejects bad actions and hosts, and reports unreachable hosts', async () => {
-    expect((await runCli(home, ['tofu', 'bogus'])).code).toBe(2);
-    expect((await runCli(home, ['tofu', 'forget'])).code).toBe(2);
-    expect((await runCli(home, ['tofu', 'trust', 'bad host'])).code).toBe(2);
+    expect((await runCli(cli.home, ['tofu', 'bogus'])).code).toBe(2);
+    expect((await runCli(cli.home, ['tofu', 'forget'])).code).toBe(2);
+    expect((await runCli(cli.home, ['tofu', 'trust', 'bad host'])).code).toBe(2);
     const closed = await startGeminiServer({ handler: respondWith('20 text/plain', '') });
     const port = closed.port;
     await closed.close();
-    const unreachable = await runCli(home, ['tofu', 'trust', `127.0.0.1:${port}`, '--known-hosts', path.join(home, 'kh-unreachable')]);
+    const unreachable = await runCli(cli.home, ['tofu', 'trust', `127.0.0.1:${port}`, '--known-hosts', path.join(cli.home, 'kh-unreachable')]);
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain('cannot get the certificate');
   });

@@ -22,92 +22,81 @@ import {
   startGeminiServer,
   type GeminiTestServer,
 } from './support/gemini-server.js';
-import { requireBuild, runCli, scratchDirs, type CliResult } from './support/cli.js';
+import { cliFixture, runCli, scratchDirs, type CliResult } from './support/cli.js';
 
 const PAGE = '# Hello\r\n\r\nSome text with \x1b[31mescapes\x1b[0m.\n=> /next Next\n';
 const BINARY = crypto.randomBytes(3000);
 
-let server: GeminiTestServer;
-let home: string;
 const scratch = scratchDirs();
-
-beforeAll(async () => {
-  requireBuild();
-  home = scratch();
-  server = await startGeminiServer({
-    handler: routes({
-      '/': respondWith('20 text/gemini; charset=utf-8', PAGE),
-      '/bin': respondWith('20 application/octet-stream', BINARY),
-      '/cut': respondWith('20 text/gemini', 'cut here', 'fin'),
-      '/reset': respondWith('20 text/plain', 'partial', 'reset'),
-      '/big': (ctx) => bigBody(ctx, 200_000),
-      '/stall-body': respondWith('20 text/plain', 'first bytes', 'none'),
-      '/stall': stall(),
-      '/temp': respondWith('40 Try later'),
-      '/slow-down': respondWith('44 5'),
-      '/missing': respondWith('51 Not found \x1b]0;pwned\x07here'),
-      '/cert': respondWith('60 Certificate required'),
-      '/input': inputPrompt('What is your name?'),
-      '/secret': inputPrompt('Password?', { sensitive: true }),
-      '/to-https': redirect('https://example.org/'),
-      '/loop-a': redirect('/loop-b'),
-      '/loop-b': redirect('/loop-a'),
-      '/hop': redirect('/'),
-      '/bad-redirect': redirect('gemini:nohost'),
-      '/empty': respondWith('20 text/plain', ''),
-      '/bad-header': sendRaw('2x oops\r\n'),
-      '/dir/file.txt': respondWith('20 text/plain', 'file body'),
-      '/echo-request': (ctx) => ctx.respond('20 text/plain', ctx.request),
-      '/endless': async (ctx) => {
-        await ctx.write('20 text/plain\r\n');
-        try {
-          while (!ctx.closed) await ctx.write(Buffer.alloc(16 * 1024, 0x7a));
-        } catch {
-          // the client went away
-        }
-      },
-    }),
-  });
-});
-
-afterAll(async () => {
-  await server?.close();
-});
+const cli = cliFixture(
+  routes({
+    '/': respondWith('20 text/gemini; charset=utf-8', PAGE),
+    '/bin': respondWith('20 application/octet-stream', BINARY),
+    '/cut': respondWith('20 text/gemini', 'cut here', 'fin'),
+    '/reset': respondWith('20 text/plain', 'partial', 'reset'),
+    '/big': (ctx) => bigBody(ctx, 200_000),
+    '/stall-body': respondWith('20 text/plain', 'first bytes', 'none'),
+    '/stall': stall(),
+    '/temp': respondWith('40 Try later'),
+    '/slow-down': respondWith('44 5'),
+    '/missing': respondWith('51 Not found \x1b]0;pwned\x07here'),
+    '/cert': respondWith('60 Certificate required'),
+    '/input': inputPrompt('What is your name?'),
+    '/secret': inputPrompt('Password?', { sensitive: true }),
+    '/to-https': redirect('https://example.org/'),
+    '/loop-a': redirect('/loop-b'),
+    '/loop-b': redirect('/loop-a'),
+    '/hop': redirect('/'),
+    '/bad-redirect': redirect('gemini:nohost'),
+    '/empty': respondWith('20 text/plain', ''),
+    '/bad-header': sendRaw('2x oops\r\n'),
+    '/dir/file.txt': respondWith('20 text/plain', 'file body'),
+    '/echo-request': (ctx) => ctx.respond('20 text/plain', ctx.request),
+    '/endless': async (ctx) => {
+      await ctx.write('20 text/plain\r\n');
+      try {
+        while (!ctx.closed) await ctx.write(Buffer.alloc(16 * 1024, 0x7a));
+      } catch {
+        // the client went away
+      }
+    },
+  }),
+);
 
 function gemfetch(args: string[], options: Parameters<typeof runCli>[2] = {}): Promise<CliResult> {
-  return runCli(home, args, options);
+  return runCli(cli.home, args, options);
 }
 
 describe.concurrent('piped output', () => {
   it('writes the body byte for byte (text/gemini too) and exits 0 when complete', async () => {
-    const r = await gemfetch([server.url('/')]);
+    const r = await gemfetch([cli.server.url('/')]);
     expect(r.code).toBe(0);
     expect(r.stdout.equals(Buffer.from(PAGE))).toBe(true);
     expect(r.stderr).toBe('');
   });
 
   it('keeps binary bodies intact', async () => {
-    const r = await gemfetch([server.url('/bin')]);
+    const r = await gemfetch([cli.server.url('/bin')]);
     expect(r.code).toBe(0);
     expect(r.stdout.equals(BINARY)).toBe(true);
   });
 
   it('streams a large body in full', async () => {
-    const r = await gemfetch([server.url('/big')]);
+    const r = await gemfetch([cli.server.url('/big')]);
     expect(r.code).toBe(0);
     expect(r.stdout.equals(bigBodyPattern(200_000))).toBe(true);
   });
 
   it('accepts schemeless URLs', async () => {
-    const r = await gemfetch([`127.0.0.1:${server.port}/empty`]);
+    const r = await gemfetch([`127.0.0.1:${cli.server.port}/empty`]);
     expect(r.code).toBe(0);
     expect(r.stdout.length).toBe(0);
   });
 
   it('-i prints the header line first, -I only the header', async () => {
-    const i = await gemfetch(['-i', server.url('/dir/file.txt')]);
+    const i = await gemfetch(['-i', cli.server.url('/dir/file.txt')]);
     expect(i.stdout.toString()).toBe('20 text/plain\r\nfile body');
-    const head = await gemfetch(['-I', server.url('/big')]);
+    const head = await gemfetch(['-I', cli.server.url('/big')]);
     expect(head.code).toBe(0);
     expect(head.stdout.toString()).toBe('20 application/octet-stream\r\n');
   });
@@ -115,23 +104,23 @@ describe.concurrent('piped output', () => {
 
 describe.concurrent('incomplete responses', () => {
   it('warns about a missing close_notify and exits 3; --allow-incomplete exits 0', async () => {
-    const r = await gemfetch([server.url('/cut')]);
+    const r = await gemfetch([cli.server.url('/cut')]);
     expect(r.code).toBe(3);
     expect(r.stdout.toString()).toBe('cut here');
     expect(r.stderr).toContain('no TLS close_notify: the server closed TCP (possible truncation)');
-    const allowed = await gemfetch(['--allow-incomplete', server.url('/cut')]);
+    const allowed = await gemfetch(['--allow-incomplete', cli.server.url('/cut')]);
     expect(allowed.code).toBe(0);
     expect(allowed.stderr).toContain('no TLS close_notify');
   });
 
   it('-q silences the warning but not the exit code', async () => {
-    const r = await gemfetch(['-q', server.url('/cut')]);
+    const r = await gemfetch(['-q', cli.server.url('/cut')]);
     expect(r.code).toBe(3);
     expect(r.stderr).toBe('');
   });
 
   it('names --max-size when it cut the body', async () => {
-    const r = await gemfetch(['--max-size', '10K', server.url('/big')]);
+    const r = await gemfetch(['--max-size', '10K', cli.server.url('/big')]);
     expect(r.code).toBe(3);
     expect(r.stdout.length).toBe(10 * 1024);
     expect(r.stdout.equals(bigBodyPattern(10 * 1024))).toBe(true);
@@ -139,17 +128,17 @@ describe.concurrent('incomplete responses', () => {
   });
 
   it('names the idle timeout and --max-time', async () => {
-    const idle = await gemfetch(['--idle-timeout', '200ms', server.url('/stall-body')]);
+    const idle = await gemfetch(['--idle-timeout', '200ms', cli.server.url('/stall-body')]);
     expect(idle.code).toBe(3);
     expect(idle.stdout.toString()).toBe('first bytes');
     expect(idle.stderr).toContain('idle timeout 200ms');
-    const total = await gemfetch(['--max-time', '300ms', server.url('/stall-body')]);
+    const total = await gemfetch(['--max-time', '300ms', cli.server.url('/stall-body')]);
     expect(total.code).toBe(3);
     expect(total.stderr).toContain('stopped at --max-time 300ms');
   });
 
   it('reports a reset', async () => {
-    const r = await gemfetch([server.url('/reset')]);
+    const r = await gemfetch([cli.server.url('/reset')]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/connection reset|no TLS close_notify/);
   });
@@ -164,83 +153,83 @@ describe.concurrent('exit codes for failures', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^gemfetch: gemini:\/\/127\.0\.0\.1:\d+\/: .+/);
     expect(refused.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    const slow = await gemfetch(['--header-timeout', '200ms', server.url('/stall')]);
+    const slow = await gemfetch(['--header-timeout', '200ms', cli.server.url('/stall')]);
     expect(slow.code).toBe(1);
     expect(slow.stderr).toMatch(/timeout/);
-    const bad = await gemfetch([server.url('/bad-header')]);
+    const bad = await gemfetch([cli.server.url('/bad-header')]);
     expect(bad.code).toBe(1);
   });
 
   it('2: invalid URLs and bad options', async () => {
     expect((await gemfetch(['https://example.org/'])).code).toBe(2);
     expect((await gemfetch(['gemini://'])).code).toBe(2);
-    const bad = await gemfetch(['--max-size', 'huge', server.url('/')]);
+    const bad = await gemfetch(['--max-size', 'huge', cli.server.url('/')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('invalid size "huge"');
     expect(bad.stderr).toContain("Try 'gemfetch --help'");
-    expect((await gemfetch(['--bogus', server.url('/')])).code).toBe(2);
+    expect((await gemfetch(['--bogus', cli.server.url('/')])).code).toBe(2);
     expect((await gemfetch([])).code).toBe(2);
-    expect((await gemfetch(['-4', '-6', server.url('/')])).code).toBe(2);
-    expect((await gemfetch(['-o', 'x', server.url('/'), server.url('/')])).code).toBe(2);
-    expect((await gemfetch(['--tofu', 'maybe', server.url('/')])).code).toBe(2);
+    expect((await gemfetch(['-4', '-6', cli.server.url('/')])).code).toBe(2);
+    expect((await gemfetch(['-o', 'x', cli.server.url('/'), cli.server.url('/')])).code).toBe(2);
+    expect((await gemfetch(['--tofu', 'maybe', cli.server.url('/')])).code).toBe(2);
   });
 
   it('4, 5, 6: failure statuses, shown with their name and META (control characters removed)', async () => {
-    const temp = await gemfetch([server.url('/temp')]);
+    const temp = await gemfetch([cli.server.url('/temp')]);
     expect(temp.code).toBe(4);
     expect(temp.stderr).toContain('40 temporary failure: Try later');
-    expect((await gemfetch([server.url('/slow-down')])).code).toBe(4);
-    const missing = await gemfetch([server.url('/missing')]);
+    expect((await gemfetch([cli.server.url('/slow-down')])).code).toBe(4);
+    const missing = await gemfetch([cli.server.url('/missing')]);
     expect(missing.code).toBe(5);
     expect(missing.stderr).toContain('51 not found: Not found ?]0;pwned?here');
     expect(missing.stderr).not.toMatch(/[\x1b\x07]/);
-    const cert = await gemfetch([server.url('/cert')]);
+    const cert = await gemfetch([cli.server.url('/cert')]);
     expect(cert.code).toBe(6);
     expect(cert.stderr).toContain('60 client certificate required');
   });
 
   it('7: input required without a terminal or --input, with the prompt on stderr', async () => {
-    const r = await gemfetch([server.url('/input')]);
+    const r = await gemfetch([cli.server.url('/input')]);
     expect(r.code).toBe(7);
     expect(r.stderr).toContain('What is your name?');
     expect(r.stderr).toContain('--input');
   });
 
   it('--input answers the prompt (percent-encoded query)', async () => {
-    const r = await gemfetch(['--input', '1% + #x = -1 & ?', server.url('/input')]);
+    const r = await gemfetch(['--input', '1% + #x = -1 & ?', cli.server.url('/input')]);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('1% + #x = -1 & ?');
   });
 
   it('8: other scheme, loop, and -L 0', async () => {
-    const other = await gemfetch([server.url('/to-https')]);
+    const other = await gemfetch([cli.server.url('/to-https')]);
     expect(other.code).toBe(8);
     expect(other.stderr).toContain('https://example.org/');
     expect(other.stderr).toContain('another scheme');
-    const loop = await gemfetch([server.url('/loop-a')]);
+    const loop = await gemfetch([cli.server.url('/loop-a')]);
     expect(loop.code).toBe(8);
     expect(loop.stderr).toMatch(/loop/);
-    const off = await gemfetch(['-L', '0', server.url('/hop')]);
+    const off = await gemfetch(['-L', '0', cli.server.url('/hop')]);
     expect(off.code).toBe(8);
-    const followed = await gemfetch(['--max-redirects', '1', server.url('/hop')]);
+    const followed = await gemfetch(['--max-redirects', '1', cli.server.url('/hop')]);
     expect(followed.code).toBe(0);
     expect(followed.stdout.toString()).toBe(PAGE);
   });
 
   it('8: a redirect to an invalid URL blames the server, not the URL given, and keeps the chain', async () => {
-    const r = await gemfetch([server.url('/bad-redirect')]);
+    const r = await gemfetch([cli.server.url('/bad-redirect')]);
     expect(r.code).toBe(8);
-    expect(r.stderr).toContain(`${server.url('/bad-redirect')} redirected (status 30) to an invalid URL "gemini:nohost"`);
+    expect(r.stderr).toContain(`${cli.server.url('/bad-redirect')} redirected (status 30) to an invalid URL "gemini:nohost"`);
     expect(r.stderr).not.toContain('a URL looks like');
-    const json = await gemfetch(['--json', server.url('/bad-redirect')]);
+    const json = await gemfetch(['--json', cli.server.url('/bad-redirect')]);
     expect(json.code).toBe(8);
     const record = JSON.parse(json.stdout.toString().trim().split('\n')[0]!) as { error: { code: string }; redirects: string[] };
     expect(record.error.code).toBe('ERR_BAD_REDIRECT');
-    expect(record.redirects).toEqual([server.url('/bad-redirect')]);
+    expect(record.redirects).toEqual([cli.server.url('/bad-redirect')]);
   });
 
   it('combines the exit codes of several URLs, fetching all of them in order', async () => {
-    const r = await gemfetch([server.url('/dir/file.txt'), server.url('/cut'), server.url('/missing'), server.url('/empty')]);
+    const r = await gemfetch([cli.server.url('/dir/file.txt'), cli.server.url('/cut'), cli.server.url('/missing'), cli.server.url('/empty')]);
     expect(r.stdout.toString()).toBe('file bodycut here');
     expect(r.code).toBe(5);
     expect(r.stderr).toContain('/cut');
@@ -250,7 +239,7 @@ describe.concurrent('exit codes for failures', () => {
 
 describe.concurrent('--json', () => {
   it('prints one record per URL with the documented fields', async () => {
-    const r = await gemfetch(['--json', server.url('/'), server.url('/cut'), `127.0.0.1:1/x`]);
+    const r = await gemfetch(['--json', cli.server.url('/'), cli.server.url('/cut'), `127.0.0.1:1/x`]);
     const lines = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(3);
     const [ok, cut, failed] = lines as [Record<string, any>, Record<string, any>, Record<string, any>];
@@ -259,7 +248,7 @@ describe.concurrent('--json', () => {
     }
     expect(ok).toMatchObject({ status: 20, complete: true, termination: 'close_notify', bytes: Buffer.byteLength(PAGE), error: null });
     expect(ok.sha256).toBe(crypto.createHash('sha256').update(PAGE).digest('hex'));
-    expect(ok.tls.fingerprint).toBe(server.cert.fingerprint);
+    expect(ok.tls.fingerprint).toBe(cli.server.cert.fingerprint);
     expect(ok.tls.trust).toMatch(/first-use|match/);
     expect(cut).toMatchObject({ status: 20, complete: false, termination: 'tcp_fin', bytes: 8 });
     expect(failed.status).toBeNull();
@@ -270,10 +259,10 @@ describe.concurrent('--json', () => {
   it('records redirects and with -o still writes the body to the file', async () => {
     const dir = scratch();
     const file = path.join(dir, 'page.gmi');
-    const r = await gemfetch(['--json', '-o', file, server.url('/hop')]);
+    const r = await gemfetch(['--json', '-o', file, cli.server.url('/hop')]);
     const rec = JSON.parse(r.stdout.toString()) as { redirects: string[]; finalUrl: string };
-    expect(rec.redirects).toEqual([server.url('/hop')]);
-    expect(rec.finalUrl).toBe(server.url('/'));
+    expect(rec.redirects).toEqual([cli.server.url('/hop')]);
+    expect(rec.finalUrl).toBe(cli.server.url('/'));
     expect(fs.readFileSync(file, 'utf8')).toBe(PAGE);
   });
 });
@@ -282,7 +271,7 @@ describe.concurrent('-o, -O and --output-dir', () => {
   it('-o writes the file and leaves no .partial when complete', async () => {
     const dir = scratch();
     const file = path.join(dir, 'out.bin');
-    const r = await gemfetch(['-o', file, server.url('/bin')]);
+    const r = await gemfetch(['-o', file, cli.server.url('/bin')]);
     expect(r.code).toBe(0);
     expect(r.stdout.length).toBe(0);
     expect(fs.readFileSync(file).equals(BINARY)).toBe(true);
@@ -292,7 +281,7 @@ describe.concurrent('-o, -O and --output-dir', () => {
   it('keeps an incomplete body as NAME.partial and says so', async () => {
     const dir = scratch();
     const file = path.join(dir, 'cut.gmi');
-    const r = await gemfetch(['-o', file, server.url('/cut')]);
+    const r = await gemfetch(['-o', file, cli.server.url('/cut')]);
     expect(r.code).toBe(3);
     expect(fs.existsSync(file)).toBe(false);
     expect(fs.readFileSync(`${file}.partial`, 'utf8')).toBe('cut here');
@@ -301,19 +290,19 @@ describe.concurrent('-o, -O and --output-dir', () => {
 
   it('creates no file for a failure status', async () => {
     const dir = scratch();
-    const r = await gemfetch(['-o', path.join(dir, 'x'), server.url('/missing')]);
+    const r = await gemfetch(['-o', path.join(dir, 'x'), cli.server.url('/missing')]);
     expect(r.code).toBe(5);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
   it('-o - forces the body to stdout', async () => {
-    const r = await gemfetch(['-o', '-', server.url('/bin')]);
+    const r = await gemfetch(['-o', '-', cli.server.url('/bin')]);
     expect(r.stdout.equals(BINARY)).toBe(true);
   });
 
   it('-O names files after the URL (index.gmi for /) inside --output-dir', async () => {
     const dir = scratch();
-    const r = await gemfetch(['-O', '--output-dir', dir, server.url('/dir/file.txt'), server.url('/')]);
+    const r = await gemfetch(['-O', '--output-dir', dir, cli.server.url('/dir/file.txt'), cli.server.url('/')]);
     expect(r.code).toBe(0);
     expect(fs.readdirSync(dir).sort()).toEqual(['file.txt', 'index.gmi']);
     expect(fs.readFileSync(path.join(dir, 'index.gmi'), 'utf8')).toBe(PAGE);
@@ -321,7 +310,7 @@ describe.concurrent('-o, -O and --output-dir', () => {
 
   it('-O writes to the current directory', async () => {
     const dir = scratch();
-    const r = await gemfetch(['-O', server.url('/dir/file.txt')], { cwd: dir });
+    const r = await gemfetch(['-O', cli.server.url('/dir/file.txt')], { cwd: dir });
     expect(r.code).toBe(0);
     expect(fs.readFileSync(path.join(dir, 'file.txt'), 'utf8')).toBe('file body');
   });
@@ -354,13 +343,13 @@ describe.concurrent('trust', () => {
     const dir = scratch();
     const knownHosts = path.join(dir, 'known_hosts');
     const other = createCertificate({ commonName: 'someone-else' });
-    fs.writeFileSync(knownHosts, `127.0.0.1:${server.port} ${other.fingerprint} 2099-01-01T00:00:00.000Z 2024-01-01T00:00:00.000Z\n`);
-    const probe = server.url('/echo-request?tofu-probe');
+    fs.writeFileSync(knownHosts, `127.0.0.1:${cli.server.port} ${other.fingerprint} 2099-01-01T00:00:00.000Z 2024-01-01T00:00:00.000Z\n`);
+    const probe = cli.server.url('/echo-request?tofu-probe');
     const r = await gemfetch(['--known-hosts', knownHosts, probe]);
     expect(r.code).toBe(9);
     expect(r.stderr).toContain('tofu forget');
-    expect(server.requests).not.toContain(probe);
-    const insecure = await gemfetch(['--known-hosts', knownHosts, '-k', server.url('/echo-request')]);
+    expect(cli.server.requests).not.toContain(probe);
+    const insecure = await gemfetch(['--known-hosts', knownHosts, '-k', cli.server.url('/echo-request')]);
     expect(insecure.code).toBe(0);
   });
 
@@ -386,14 +375,14 @@ describe.concurrent('trust', () => {
 
   it('-v shows TLS version, cipher, fingerprint, trust decision, redirects and timings', async () => {
     const dir = scratch();
-    const first = await gemfetch(['-v', '--known-hosts', path.join(dir, 'kh'), server.url('/')]);
+    const first = await gemfetch(['-v', '--known-hosts', path.join(dir, 'kh'), cli.server.url('/')]);
     expect(first.stderr).toMatch(/trust: first visit: key pinned in .*kh/);
-    const r = await gemfetch(['-v', '--known-hosts', path.join(dir, 'kh'), server.url('/hop')]);
+    const r = await gemfetch(['-v', '--known-hosts', path.join(dir, 'kh'), cli.server.url('/hop')]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/trust: key matches the pin/);
     expect(r.stderr).toMatch(/\* TLS: TLSv1\.[23], \S+/);
-    expect(r.stderr).toContain(server.cert.fingerprint);
-    expect(r.stderr).toContain(`redirects: ${server.url('/hop')} -> ${server.url('/')}`);
+    expect(r.stderr).toContain(cli.server.cert.fingerprint);
+    expect(r.stderr).toContain(`redirects: ${cli.server.url('/hop')} -> ${cli.server.url('/')}`);
     expect(r.stderr).toMatch(/timings: connect [\d.]+ ms, TLS [\d.]+ ms, header [\d.]+ ms, total [\d.]+ ms/);
     expect(r.stderr).toMatch(/end: complete/);
   });
@@ -439,19 +428,19 @@ describe.concurrent('client certificates', () => {
 
 describe.concurrent('network options', () => {
   it('--proxy sends the request to the proxy, unchanged', async () => {
-    const r = await gemfetch(['--proxy', `127.0.0.1:${server.port}`, 'gemini://far-away.example/echo-request']);
+    const r = await gemfetch(['--proxy', `127.0.0.1:${cli.server.port}`, 'gemini://far-away.example/echo-request']);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('gemini://far-away.example/echo-request');
   });
 
   it('-4 connects over IPv4', async () => {
-    const r = await gemfetch(['-4', `gemini://localhost:${server.port}/echo-request`]);
+    const r = await gemfetch(['-4', `gemini://localhost:${cli.server.port}/echo-request`]);
     expect(r.code).toBe(0);
-    expect(r.stdout.toString()).toBe(`gemini://localhost:${server.port}/echo-request`);
+    expect(r.stdout.toString()).toBe(`gemini://localhost:${cli.server.port}/echo-request`);
   });
 
   it('--connect-timeout accepts durations', async () => {
-    const r = await gemfetch(['--connect-timeout', '2s', server.url('/empty')]);
+    const r = await gemfetch(['--connect-timeout', '2s', cli.server.url('/empty')]);
     expect(r.code).toBe(0);
   });
 });
@@ -460,7 +449,7 @@ describe.concurrent('interruption', () => {
   it('Ctrl-C stops the fetch, keeps the .partial file and exits 130', async () => {
     const dir = scratch();
     const file = path.join(dir, 'slow.txt');
-    const r = await gemfetch(['-o', file, server.url('/stall-body')], {
+    const r = await gemfetch(['-o', file, cli.server.url('/stall-body')], {
       onSpawn: (child) => {
         const poll = setInterval(() => {
           if (fs.existsSync(`${file}.partial`) && fs.statSync(`${file}.partial`).size > 0) {
@@ -479,7 +468,7 @@ describe.concurrent('interruption', () => {
 
 describe.concurrent('closed stdout', () => {
   it('stops quietly when the reader goes away (gemfetch URL | head)', async () => {
-    const r = await gemfetch([server.url('/endless')], {
+    const r = await gemfetch([cli.server.url('/endless')], {
       onSpawn: (child) => child.stdout!.once('data', () => child.stdout!.destroy()),
     });
     expect(r.code).toBe(1);

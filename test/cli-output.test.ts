@@ -9,12 +9,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { OutputFile, PARTIAL_SUFFIX } from '../src/cli/output-file.js';
 import { TerminalBodyWriter } from '../src/cli/terminal-output.js';
-import { dribble, respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
-import { ptyAvailable, requireBuild, runCli, runInPty, scratchDirs } from './support/cli.js';
+import { dribble, respondWith, routes } from './support/gemini-server.js';
+import { cliFixture, ptyAvailable, runCli, runInPty, scratchDirs } from './support/cli.js';
 
 
 function utf16(text: string, bigEndian: boolean): Buffer {
@@ -153,53 +153,42 @@ describe('output file', () => {
 const hasPty = ptyAvailable();
 
 describe('the gemfetch command', () => {
-  let server: GeminiTestServer;
-  let home: string;
   const scratch = scratchDirs();
-
-  beforeAll(async () => {
-    requireBuild();
-    home = scratch();
-    server = await startGeminiServer({
-      handler: routes({
-        '/whole': respondWith('20 text/plain', 'whole body'),
-        '/cut': respondWith('20 text/plain', 'cut body', 'fin'),
-        '/big': respondWith('20 application/octet-stream', Buffer.alloc(1024 * 1024, 7)),
-        // Replaces the client's NAME.partial (path in the query) mid-body, then ends the body whole.
-        '/replaced-partial': async (ctx) => {
-          const partial = decodeURIComponent(ctx.url!.search.slice(1)) + PARTIAL_SUFFIX;
-          await ctx.write('20 text/plain\r\nfirst half, ');
-          for (let i = 0; i < 200 && !(fs.existsSync(partial) && fs.statSync(partial).size > 0); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-          fs.rmSync(partial, { force: true });
-          fs.writeFileSync(partial, 'someone else');
-          await ctx.write('second half');
-          ctx.endWithCloseNotify();
-        },
-        '/utf16-endless': async (ctx) => {
-          await ctx.write('20 text/plain; charset=utf-16le\r\n');
-          await ctx.write(Buffer.concat([Buffer.from([0xff, 0xfe]), utf16('first line\nsecond line\n', false)]));
-          // Then more lines, slowly, until the client goes away (bounded in case it never does).
-          for (let i = 0; i < 400 && !ctx.closed; i++) {
-            await new Promise((resolve) => setTimeout(resolve, 50).unref());
-            await ctx.write(utf16(`filler ${i}\n`, false)).catch(() => {});
-          }
-        },
-        '/utf16-dribble': async (ctx) => {
-          await ctx.write('20 text/plain; charset=utf-16le\r\n');
-          // One byte per write: every code unit and the surrogate pair are split between chunks.
-          await dribble(ctx, Buffer.concat([Buffer.from([0xff, 0xfe]), utf16('Grüße 😀 done\n', false)]), 3);
-        },
-        '/utf32-dribble': async (ctx) => {
-          await ctx.write('20 text/plain; charset=utf-32be\r\n');
-          await dribble(ctx, utf32('Ünïcode 🎉 ok\n', false), 3, { chunkSize: 3 });
-        },
-      }),
-    });
-  });
-
-  afterAll(async () => {
-    await server?.close();
-  });
+  const cli = cliFixture(
+    routes({
+      '/whole': respondWith('20 text/plain', 'whole body'),
+      '/cut': respondWith('20 text/plain', 'cut body', 'fin'),
+      '/big': respondWith('20 application/octet-stream', Buffer.alloc(1024 * 1024, 7)),
+      // Replaces the client's NAME.partial (path in the query) mid-body, then ends the body whole.
+      '/replaced-partial': async (ctx) => {
+        const partial = decodeURIComponent(ctx.url!.search.slice(1)) + PARTIAL_SUFFIX;
+        await ctx.write('20 text/plain\r\nfirst half, ');
+        for (let i = 0; i < 200 && !(fs.existsSync(partial) && fs.statSync(partial).size > 0); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        fs.rmSync(partial, { force: true });
+        fs.writeFileSync(partial, 'someone else');
+        await ctx.write('second half');
+        ctx.endWithCloseNotify();
+      },
+      '/utf16-endless': async (ctx) => {
+        await ctx.write('20 text/plain; charset=utf-16le\r\n');
+        await ctx.write(Buffer.concat([Buffer.from([0xff, 0xfe]), utf16('first line\nsecond line\n', false)]));
+        // Then more lines, slowly, until the client goes away (bounded in case it never does).
+        for (let i = 0; i < 400 && !ctx.closed; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50).unref());
+          await ctx.write(utf16(`filler ${i}\n`, false)).catch(() => {});
+        }
+      },
+      '/utf16-dribble': async (ctx) => {
+        await ctx.write('20 text/plain; charset=utf-16le\r\n');
+        // One byte per write: every code unit and the surrogate pair are split between chunks.
+        await dribble(ctx, Buffer.concat([Buffer.from([0xff, 0xfe]), utf16('Grüße 😀 done\n', false)]), 3);
+      },
+      '/utf32-dribble': async (ctx) => {
+        await ctx.write('20 text/plain; charset=utf-32be\r\n');
+        await dribble(ctx, utf32('Ünïcode 🎉 ok\n', false), 3, { chunkSize: 3 });
+      },
+    }),
+  );
 
   function plant(): { finalPath: string; victim: string } {
     const root = scratch('gemfetch-output-');
@@ -213,14 +202,14 @@ describe('the gemfetch command', () => {
 
   it.concurrent('-o leaves the file behind a hard link at NAME.partial untouched, complete or not', async () => {
     const whole = plant();
-    const r1 = await runCli(home, ['-o', whole.finalPath, server.url('/whole')]);
+    const r1 = await runCli(cli.home, ['-o', whole.finalPath, cli.server.url('/whole')]);
     expect(r1.code).toBe(0);
     expect(fs.readFileSync(whole.finalPath, 'utf8')).toBe('whole body');
     expect(fs.existsSync(whole.finalPath + PARTIAL_SUFFIX)).toBe(false);
     expect(fs.readFileSync(whole.victim, 'utf8')).toBe('precious');
 
     const cut = plant();
-    const r2 = await runCli(home, ['-o', cut.finalPath, server.url('/cut')]);
+    const r2 = await runCli(cli.home, ['-o', cut.finalPath, cli.server.url('/cut')]);
     expect(r2.code).toBe(3);
     expect(fs.readFileSync(cut.finalPath + PARTIAL_SUFFIX, 'utf8')).toBe('cut body');
     expect(fs.existsSync(cut.finalPath)).toBe(false);
@@ -232,7 +221,7 @@ describe('the gemfetch command', () => {
     const disk = mountTinyDisk(scratch('gemfetch-output-'), 256 * 1024);
     try {
       const finalPath = path.join(disk!, 'big.bin');
-      const r = await runCli(home, ['--json', '-o', finalPath, server.url('/big')]);
+      const r = await runCli(cli.home, ['--json', '-o', finalPath, cli.server.url('/big')]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`cannot write ${finalPath}.partial`);
       expect(r.stderr).toMatch(/ENOSPC|no space/i);
@@ -246,7 +235,7 @@ describe('the gemfetch command', () => {
 
   it('-o: a NAME.partial replaced during the fetch is neither renamed nor reported complete: exit 1, ERR_OUTPUT in the record', async () => {
     const finalPath = path.join(scratch('gemfetch-output-'), 'page.txt');
-    const r = await runCli(home, ['--json', '-o', finalPath, server.url(`/replaced-partial?${encodeURIComponent(finalPath)}`)]);
+    const r = await runCli(cli.home, ['--json', '-o', finalPath, cli.server.url(`/replaced-partial?${encodeURIComponent(finalPath)}`)]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('replaced');
     const record = JSON.parse(r.stdout.toString().trim());
@@ -258,7 +247,7 @@ describe('the gemfetch command', () => {
 
   describe.skipIf(!hasPty).concurrent('on a terminal', () => {
     it('shows the first lines of an endless UTF-16 body while it is still coming (then Ctrl-C)', async () => {
-      const { code, output } = await runInPty(home, ['--no-color', server.url('/utf16-endless')], {
+      const { code, output } = await runInPty(cli.home, ['--no-color', cli.server.url('/utf16-endless')], {
         answers: [['second line', '\x03']],
         timeoutMs: 10_000,
       });
@@ -268,8 +257,8 @@ describe('the gemfetch command', () => {
 
     it('decodes UTF-16 and UTF-32 bodies arriving a few bytes at a time', async () => {
       const [u16, u32] = await Promise.all([
-        runInPty(home, ['--no-color', server.url('/utf16-dribble')]),
-        runInPty(home, ['--no-color', server.url('/utf32-dribble')]),
+        runInPty(cli.home, ['--no-color', cli.server.url('/utf16-dribble')]),
+        runInPty(cli.home, ['--no-color', cli.server.url('/utf32-dribble')]),
       ]);
       expect(u16.code).toBe(0);
       expect(u16.output).toContain('Grüße 😀 done');

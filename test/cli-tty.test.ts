@@ -4,9 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dribble, inputPrompt, respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
-import { escapeSequences, ptyAvailable, removeDir, requireBuild, runInPty, tempDir } from './support/cli.js';
+import { describe, expect, it } from 'vitest';
+import { dribble, inputPrompt, respondWith, routes } from './support/gemini-server.js';
+import { cliFixture, escapeSequences, ptyAvailable, runInPty, tempDir } from './support/cli.js';
 
 const EVIL = [
   '# Welcome\x1b]0;pwned-title\x07',
@@ -23,43 +23,31 @@ const EVIL = [
 ].join('\n');
 
 const hasPty = ptyAvailable();
-let server: GeminiTestServer;
-let home: string;
-
-beforeAll(async () => {
-  requireBuild();
-  home = tempDir();
-  server = await startGeminiServer({
-    handler: routes({
-      '/evil': respondWith('20 text/gemini', EVIL),
-      '/plain': respondWith('20 text/plain', 'line one\x1b[2J\nline two\n'),
-      '/latin1': respondWith('20 text/plain; charset=ISO-8859-1', Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a])),
-      '/utf16': respondWith('20 text/gemini; charset=utf-16le', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('# Grüße\n', 'utf16le')])),
-      '/klingon': respondWith('20 text/plain; charset=x-klingon', 'qapla\n'),
-      '/image': respondWith('20 image/png', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x1b, 0x5b, 0x32, 0x4a])),
-      '/cut': respondWith('20 text/gemini', '# Cut\nhalf a sen', 'fin'),
-      '/input': inputPrompt('What is your name?'),
-      '/secret': (ctx) => {
-        const query = ctx.url?.search.slice(1) ?? '';
-        if (query === '') return ctx.respond('11 Password?');
-        return ctx.respond('20 text/plain', `got ${decodeURIComponent(query).length} characters\n`);
-      },
-      '/slow': async (ctx) => {
-        await ctx.write('20 application/octet-stream\r\n');
-        await dribble(ctx, Buffer.alloc(30, 0x61), 40);
-      },
-    }),
-  });
-});
-
-afterAll(async () => {
-  await server?.close();
-  removeDir(home);
-});
+const cli = cliFixture(
+  routes({
+    '/evil': respondWith('20 text/gemini', EVIL),
+    '/plain': respondWith('20 text/plain', 'line one\x1b[2J\nline two\n'),
+    '/latin1': respondWith('20 text/plain; charset=ISO-8859-1', Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a])),
+    '/utf16': respondWith('20 text/gemini; charset=utf-16le', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('# Grüße\n', 'utf16le')])),
+    '/klingon': respondWith('20 text/plain; charset=x-klingon', 'qapla\n'),
+    '/image': respondWith('20 image/png', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x1b, 0x5b, 0x32, 0x4a])),
+    '/cut': respondWith('20 text/gemini', '# Cut\nhalf a sen', 'fin'),
+    '/input': inputPrompt('What is your name?'),
+    '/secret': (ctx) => {
+      const query = ctx.url?.search.slice(1) ?? '';
+      if (query === '') return ctx.respond('11 Password?');
+      return ctx.respond('20 text/plain', `got ${decodeURIComponent(query).length} characters\n`);
+    },
+    '/slow': async (ctx) => {
+      await ctx.write('20 application/octet-stream\r\n');
+      await dribble(ctx, Buffer.alloc(30, 0x61), 40);
+    },
+  }),
+);
 
 describe.skipIf(!hasPty).concurrent('on a terminal', () => {
   it('renders text/gemini and lets no escape sequence from the server through', async () => {
-    const { code, output } = await runInPty(home, [server.url('/evil')], { cols: 40 });
+    const { code, output } = await runInPty(cli.home, [cli.server.url('/evil')], { cols: 40 });
     expect(code).toBe(0);
     expect(output).toContain('[1]');
     expect(output).toContain('gemini://example.org/');
@@ -74,8 +62,8 @@ describe.skipIf(!hasPty).concurrent('on a terminal', () => {
   });
 
   it('uses no colour at all with NO_COLOR or --no-color', async () => {
-    for (const [args, env] of [[[server.url('/evil')], { NO_COLOR: '1' }], [['--no-color', server.url('/evil')], {}]] as const) {
-      const { code, output } = await runInPty(home, [...args], { env });
+    for (const [args, env] of [[[cli.server.url('/evil')], { NO_COLOR: '1' }], [['--no-color', cli.server.url('/evil')], {}]] as const) {
+      const { code, output } = await runInPty(cli.home, [...args], { env });
       expect(code).toBe(0);
       expect(output).not.toContain('\x1b');
       expect(output).toContain('[1]');
@@ -83,65 +71,65 @@ describe.skipIf(!hasPty).concurrent('on a terminal', () => {
   });
 
   it('--raw shows the gemtext source, still without escape sequences', async () => {
-    const { output } = await runInPty(home, ['--raw', server.url('/evil')]);
+    const { output } = await runInPty(cli.home, ['--raw', cli.server.url('/evil')]);
     expect(output).toContain('=> gemini://example.org/ A link');
     expect(output).not.toContain('\x1b');
     expect(output).not.toMatch(/[\x07\u009b]/);
   });
 
   it('shows other text sanitized and decodes charsets', async () => {
-    const plain = await runInPty(home, [server.url('/plain')]);
+    const plain = await runInPty(cli.home, [cli.server.url('/plain')]);
     expect(plain.output).toContain('line one\r\nline two');
     expect(plain.output).not.toContain('\x1b');
-    expect((await runInPty(home, [server.url('/latin1')])).output).toContain('café');
-    expect((await runInPty(home, ['--no-color', server.url('/utf16')])).output).toContain('Grüße');
-    const unknown = await runInPty(home, [server.url('/klingon')]);
+    expect((await runInPty(cli.home, [cli.server.url('/latin1')])).output).toContain('café');
+    expect((await runInPty(cli.home, ['--no-color', cli.server.url('/utf16')])).output).toContain('Grüße');
+    const unknown = await runInPty(cli.home, [cli.server.url('/klingon')]);
     expect(unknown.output).toContain('unknown charset "x-klingon"');
     expect(unknown.output).toContain('qapla');
   });
 
   it('refuses to dump binary data on the terminal (exit 2) unless -o - is given', async () => {
-    const refused = await runInPty(home, [server.url('/image')]);
+    const refused = await runInPty(cli.home, [cli.server.url('/image')]);
     expect(refused.code).toBe(2);
     expect(refused.output).toContain('-o FILE');
     expect(refused.output).not.toContain('\x1b[2J');
   });
 
   it('warns about an incomplete page after showing it', async () => {
-    const { code, output } = await runInPty(home, ['--no-color', server.url('/cut')]);
+    const { code, output } = await runInPty(cli.home, ['--no-color', cli.server.url('/cut')]);
     expect(code).toBe(3);
     expect(output).toContain('half a sen');
     expect(output).toContain('no TLS close_notify');
   });
 
   it('prompts for input (status 10) and fetches again with the answer', async () => {
-    const { code, output } = await runInPty(home, [server.url('/input')], { answers: [['What is your name?', 'Ada Lovelace\r']] });
+    const { code, output } = await runInPty(cli.home, [cli.server.url('/input')], { answers: [['What is your name?', 'Ada Lovelace\r']] });
     expect(code).toBe(0);
     expect(output).toContain('What is your name?');
     expect(output.split('What is your name?')[1]).toContain('Ada Lovelace');
   });
 
   it('does not echo sensitive input (status 11)', async () => {
-    const { code, output } = await runInPty(home, [server.url('/secret')], { answers: [['Password?', 'hunter2\r']] });
+    const { code, output } = await runInPty(cli.home, [cli.server.url('/secret')], { answers: [['Password?', 'hunter2\r']] });
     expect(code).toBe(0);
     expect(output).toContain('got 7 characters');
     expect(output).not.toContain('hunter2');
   });
 
   it('exits 7 when the prompt is cancelled with Ctrl-D', async () => {
-    const { code } = await runInPty(home, [server.url('/input')], { answers: [['What is your name?', '\x04']] });
+    const { code } = await runInPty(cli.home, [cli.server.url('/input')], { answers: [['What is your name?', '\x04']] });
     expect(code).toBe(7);
   });
 
   it('shows a progress line on a terminal stderr and clears it; none with -q', async () => {
     const dir = tempDir();
     try {
-      const shown = await runInPty(home, [server.url('/slow')], { shellSuffix: `> ${path.join(dir, 'out')}` });
+      const shown = await runInPty(cli.home, [cli.server.url('/slow')], { shellSuffix: `> ${path.join(dir, 'out')}` });
       expect(shown.code).toBe(0);
       expect(fs.readFileSync(path.join(dir, 'out'), 'utf8')).toBe('a'.repeat(30));
       expect(shown.output).toMatch(/\r\x1b\[K.*B\/s/);
       expect(shown.output.endsWith('\r\x1b[K')).toBe(true);
-      const quiet = await runInPty(home, ['-q', server.url('/slow')], { shellSuffix: `> ${path.join(dir, 'out2')}` });
+      const quiet = await runInPty(cli.home, ['-q', cli.server.url('/slow')], { shellSuffix: `> ${path.join(dir, 'out2')}` });
       expect(quiet.output).toBe('');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -9,7 +9,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
+import { startGeminiServer, type GeminiHandler, type GeminiTestServer } from './gemini-server.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'gemfetch.js');
@@ -44,6 +45,43 @@ export function scratchDirs(): (prefix?: string) => string {
     const dir = tempDir(prefix);
     dirs.push(dir);
     return dir;
+  };
+}
+
+/** What {@link cliFixture} provides, set once its `beforeAll` has run. */
+export interface CliFixture {
+  /** A Gemini server on 127.0.0.1 answering with the fixture's handler. */
+  readonly server: GeminiTestServer;
+  /** A data home for {@link runCli} (known hosts and so on). */
+  readonly home: string;
+}
+
+/**
+ * The set-up every CLI test file shares: checks that dist/ is built, makes a
+ * data home and starts a Gemini server with `handler`; all of it goes away
+ * after the tests. Call it at file or `describe` level only.
+ */
+export function cliFixture(handler: GeminiHandler): CliFixture {
+  const scratch = scratchDirs();
+  let server: GeminiTestServer | undefined;
+  let home: string | undefined;
+  beforeAll(async () => {
+    requireBuild();
+    home = scratch('gemfetch-cli-home-');
+    server = await startGeminiServer({ handler });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('cliFixture: used before its beforeAll ran');
+      return server;
+    },
+    get home() {
+      if (!home) throw new Error('cliFixture: used before its beforeAll ran');
+      return home;
+    },
   };
 }
 
