@@ -28,6 +28,7 @@ import {
 import { addOptionGroup, OUTPUT_OPTION_GROUP } from './option-spec.js';
 import { checkOutputPath, fileNameFromUrl, OutputFile, PARTIAL_SUFFIX, resolveInside } from './output-file.js';
 import type { ProgressLine } from './progress.js';
+import type { PromptResult } from './prompt.js';
 import type { TerminalBodyWriter } from './terminal-output.js';
 import { formatBytes } from './units.js';
 import { UsageError } from './usage-error.js';
@@ -176,12 +177,13 @@ class FetchRun {
       if (this.#needsPrompt(record) && rounds < 10) {
         rounds++;
         const answer = await this.#prompt(record);
-        if (answer === undefined) {
-          if (this.#interrupted) return ExitCode.Interrupted;
-          return this.#reportRecord(record, details);
+        if (answer.kind === 'interrupted' || this.#interrupted) {
+          if (!this.#args.quiet) this.#io.stderr.write(`gemfetch: ${plain(url)}: interrupted at the input prompt\n`);
+          return ExitCode.Interrupted;
         }
+        if (answer.kind === 'cancelled') return this.#reportRecord(record, details);
         try {
-          target = withInput(record.finalUrl!, answer);
+          target = withInput(record.finalUrl!, answer.text);
         } catch (err) {
           return this.#reportRecord(errorRecord(url, err), this.#noDetails());
         }
@@ -373,7 +375,7 @@ class FetchRun {
     );
   }
 
-  async #prompt(record: FetchRecord): Promise<string | undefined> {
+  async #prompt(record: FetchRecord): Promise<PromptResult> {
     const { promptForInput } = await import('./prompt.js');
     const question = plain(record.meta ?? '') || 'Input:';
     return promptForInput(question, { input: this.#io.stdin(), output: this.#io.stderr, sensitive: record.status === 11 });

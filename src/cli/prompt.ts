@@ -20,38 +20,47 @@ export interface PromptOptions {
 }
 
 /**
- * Shows `question` (already sanitized for the terminal) and reads one line.
- * Resolves with the answer, or `undefined` when the user cancels (Ctrl-C,
- * Ctrl-D on an empty line, or end of input). With `sensitive`, nothing typed
- * is echoed (like password prompts).
+ * What the user did at the prompt: answered, interrupted it (Ctrl-C, which
+ * the terminal delivers as a key, not as SIGINT, while the prompt reads), or
+ * cancelled it (Ctrl-D on an empty line, or end of input).
  */
-export function promptForInput(question: string, options: PromptOptions): Promise<string | undefined> {
+export type PromptResult = { kind: 'answer'; text: string } | { kind: 'interrupted' } | { kind: 'cancelled' };
+
+/**
+ * Shows `question` (already sanitized for the terminal) and reads one line.
+ * With `sensitive`, nothing typed is echoed (like password prompts).
+ */
+export function promptForInput(question: string, options: PromptOptions): Promise<PromptResult> {
   return options.sensitive ? promptHidden(question, options) : promptVisible(question, options);
 }
 
-function promptVisible(question: string, options: PromptOptions): Promise<string | undefined> {
+function promptVisible(question: string, options: PromptOptions): Promise<PromptResult> {
   return new Promise((resolve) => {
     const rl = readline.createInterface({ input: options.input, output: options.output, terminal: true });
+    let result: PromptResult = { kind: 'cancelled' }; // Ctrl-D or end of input before an answer
     const onClose = (): void => {
       options.output.write('\n');
-      resolve(undefined); // Ctrl-D or end of input before an answer
+      resolve(result);
     };
-    rl.on('SIGINT', () => rl.close());
+    rl.on('SIGINT', () => {
+      result = { kind: 'interrupted' };
+      rl.close();
+    });
     rl.on('close', onClose);
     rl.question(`${question} `, (answer) => {
       rl.off('close', onClose);
       rl.close();
-      resolve(answer);
+      resolve({ kind: 'answer', text: answer });
     });
   });
 }
 
-function promptHidden(question: string, options: PromptOptions): Promise<string | undefined> {
+function promptHidden(question: string, options: PromptOptions): Promise<PromptResult> {
   const { input, output } = options;
   return new Promise((resolve) => {
     const decoder = new StringDecoder('utf8');
     let answer = '';
-    const finish = (value: string | undefined): void => {
+    const finish = (value: PromptResult): void => {
       input.removeListener('data', onData);
       input.removeListener('end', onEnd);
       input.setRawMode?.(false);
@@ -59,14 +68,14 @@ function promptHidden(question: string, options: PromptOptions): Promise<string 
       output.write('\n');
       resolve(value);
     };
-    const onEnd = (): void => finish(undefined);
+    const onEnd = (): void => finish({ kind: 'cancelled' });
     const onData = (chunk: Buffer | string): void => {
       const text = typeof chunk === 'string' ? chunk : decoder.write(chunk);
       for (const ch of text) {
-        if (ch === '\r' || ch === '\n') return finish(answer);
-        if (ch === '\u0003') return finish(undefined); // Ctrl-C
+        if (ch === '\r' || ch === '\n') return finish({ kind: 'answer', text: answer });
+        if (ch === '\u0003') return finish({ kind: 'interrupted' }); // Ctrl-C
         if (ch === '\u0004') {
-          if (answer === '') return finish(undefined); // Ctrl-D on an empty line
+          if (answer === '') return finish({ kind: 'cancelled' }); // Ctrl-D on an empty line
           continue;
         }
         if (ch === '\u007f' || ch === '\b') {
