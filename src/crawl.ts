@@ -185,7 +185,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
   const maxPages = options.maxPages ?? Infinity;
   const robotsEnabled = options.robots ?? true;
-  const agents = [options.robotsAgent ?? 'researcher', 'gemfetch'];
+  const agents = ['gemfetch', options.robotsAgent ?? 'researcher']; // most specific first
   const out = new RecordChannel<CrawlRecord>();
   const highWater = Math.max(64, (options.concurrency ?? 16) * 4);
   const scheduler = new HostScheduler({ ...options, delay: options.delay ?? DEFAULT_CRAWL_DELAY }, () => out.length < highWater);

@@ -4,7 +4,8 @@
  * Bots obey the `*` group and the groups of the virtual agents matching their
  * purpose (`archiver`, `indexer`, `researcher`, `webproxy`) and may obey their own
  * name. The companion spec defines only `User-agent:` and `Disallow:`; this parser
- * also understands `Allow:` as an extension (see {@link parseRobots}).
+ * also understands `Allow:` and the `*` / `$` patterns of the web's robots.txt,
+ * which capsules use (see {@link parseRobots}).
  */
 
 /** One group: consecutive `User-agent:` lines followed by their rules. */
@@ -26,7 +27,7 @@ export interface RobotsRules {
   isAllowed(path: string): boolean;
   /** Every group of the file, whether or not it applies to this bot. */
   readonly groups: readonly RobotsGroup[];
-  /** The groups that apply to this bot (`*` and the requested agents). */
+  /** The groups that apply to this bot (its names and `*`), most specific first. */
   readonly applicableGroups: readonly RobotsGroup[];
 }
 
@@ -36,44 +37,63 @@ interface MutableGroup {
   allow: string[];
 }
 
+/** One `Allow:` or `Disallow:` value, ready to match. */
+interface Rule {
+  readonly allow: boolean;
+  /** Length of the pattern as written (normalised): the longest match wins. */
+  readonly length: number;
+  matches(path: string): boolean;
+}
+
 const FIELD_LINE = /^([A-Za-z-]+)[ \t]*:[ \t]*(.*)$/;
 
+/** Patterns longer than this are ignored (no real path is that long; it bounds the matching work). */
+export const MAX_ROBOTS_PATTERN_LENGTH = 2048;
+
 /**
- * Parses a robots.txt body for a bot that answers to `agents` (e.g.
- * `['researcher', 'mybot']`); `*` always applies too. Agent names compare
+ * Parses a robots.txt body for a bot that answers to `agents`, most specific
+ * first (its own name, then its virtual agent: `['gemfetch', 'researcher']`);
+ * `*` always applies, as the least specific. Agent names compare
  * case-insensitively.
  *
  * Parsing is lenient: a BOM, CRLF or LF line endings, `#` comments (whole-line
  * or trailing), blank lines and junk lines (anything that is not a known field,
- * e.g. gemtext headings or links when the file is served as text/gemini) are
- * ignored. Consecutive `User-agent:` lines form one group; a `User-agent:` after
- * a rule starts a new group; rules before any `User-agent:` are ignored. An empty
+ * e.g. gemtext headings or links when the file is served as text/gemini; also
+ * fields such as `Crawl-delay:` that have no meaning here) are ignored.
+ * Consecutive `User-agent:` lines form one group; a `User-agent:` after a rule
+ * starts a new group; rules before any `User-agent:` are ignored. An empty
  * `Disallow:` disallows nothing.
  *
- * Decision, as the companion spec asks: rules of all applicable groups are
- * combined (union), not "most specific group wins" as on the web. A path is
- * disallowed when it starts with a `Disallow` value. `Allow:` (an extension) is
- * honoured by longest match: when an `Allow` value that is a prefix of the path is
- * at least as long as the longest matching `Disallow` value, the path is allowed.
- * Without `Allow:` lines this is exactly the companion spec's prefix rule.
+ * Decision: the applicable groups are consulted from the most specific agent
+ * to `*`. Within one agent's groups the longest matching rule decides, `Allow`
+ * winning a tie (as RFC 9309 does on the web); when no rule of that agent
+ * matches the path, the next agent's groups are asked, and a path no rule
+ * matches is allowed. So the companion spec's union of `*` and the virtual agent
+ * holds for every path the more specific group does not mention, and a
+ * specific group can still `Allow` what `*` disallows.
  *
- * Paths compare as raw strings (no wildcards, no `$`), except that the hex digits
- * of percent escapes are upper-cased on both sides, so `%7e` matches `%7E`.
+ * Patterns: a value matches a path it is a prefix of; `*` matches any run of
+ * characters and a final `$` anchors the end (both are used in Geminispace).
+ * Paths compare as raw strings otherwise (no decoding), except that the hex
+ * digits of percent escapes are upper-cased on both sides, so `%7e` matches
+ * `%7E`. Matching is linear in the path per rule segment (no backtracking).
  */
 export function parseRobots(text: string, agents: string[]): RobotsRules {
   const groups = parseGroups(text);
-  const wanted = new Set(['*', ...agents.map((a) => a.trim().toLowerCase())]);
-  const applicable = groups.filter((g) => g.agents.some((a) => wanted.has(a)));
-  const disallow = applicable.flatMap((g) => g.disallow).map(normalizePath);
-  const allow = applicable.flatMap((g) => g.allow).map(normalizePath);
+  const tiers = [...new Set([...agents.map((a) => a.trim().toLowerCase()).filter((a) => a !== '' && a !== '*'), '*'])];
+  const tierGroups = tiers.map((agent) => groups.filter((g) => g.agents.includes(agent)));
+  const tierRules = tierGroups.map((gs) => gs.flatMap(groupRules));
+  const applicable = [...new Set(tierGroups.flat())];
   return {
     groups,
     applicableGroups: applicable,
     isAllowed(path: string): boolean {
       const target = normalizePath(path === '' ? '/' : path);
-      const denied = longestPrefix(disallow, target);
-      if (denied < 0) return true;
-      return longestPrefix(allow, target) >= denied;
+      for (const rules of tierRules) {
+        const verdict = longestMatch(rules, target);
+        if (verdict !== undefined) return verdict;
+      }
+      return true;
     },
   };
 }
@@ -110,15 +130,62 @@ function parseField(line: string): [string, string] | undefined {
   return [match[1]!.toLowerCase(), match[2]!.trim()];
 }
 
+function groupRules(group: RobotsGroup): Rule[] {
+  const rules: Rule[] = [];
+  for (const value of group.disallow) if (value.length <= MAX_ROBOTS_PATTERN_LENGTH) rules.push(compileRule(value, false));
+  for (const value of group.allow) if (value.length <= MAX_ROBOTS_PATTERN_LENGTH) rules.push(compileRule(value, true));
+  return rules;
+}
+
+function compileRule(value: string, allow: boolean): Rule {
+  const pattern = normalizePath(value);
+  const anchored = pattern.endsWith('$');
+  const body = anchored ? pattern.slice(0, -1) : pattern;
+  const length = pattern.length;
+  if (!body.includes('*')) {
+    return anchored ? { allow, length, matches: (path) => path === body } : { allow, length, matches: (path) => path.startsWith(body) };
+  }
+  const parts = body.split('*');
+  return { allow, length, matches: (path) => matchesWildcard(parts, anchored, path) };
+}
+
+/**
+ * Whether `path` matches the pattern `parts.join('*')` (prefix match, or whole
+ * match when `anchored`). The first part must start the path, the last must end
+ * it when anchored, and the middle parts are found left to right: taking the
+ * earliest occurrence of each is always right for `*`-only patterns.
+ */
+function matchesWildcard(parts: readonly string[], anchored: boolean, path: string): boolean {
+  const first = parts[0]!;
+  if (!path.startsWith(first)) return false;
+  let at = first.length;
+  const lastIndex = parts.length - 1;
+  for (let i = 1; i < lastIndex; i++) {
+    const found = path.indexOf(parts[i]!, at);
+    if (found < 0) return false;
+    at = found + parts[i]!.length;
+  }
+  const last = parts[lastIndex]!;
+  if (!anchored) return path.indexOf(last, at) >= 0;
+  return path.length - last.length >= at && path.endsWith(last);
+}
+
 function normalizePath(path: string): string {
   return path.replace(/%[0-9a-fA-F]{2}/g, (escape) => escape.toUpperCase());
 }
 
-/** Length of the longest entry of `prefixes` that starts `path`, or -1. */
-function longestPrefix(prefixes: readonly string[], path: string): number {
+/** The verdict of the longest rule matching `path` (Allow on a tie), or undefined when none matches. */
+function longestMatch(rules: readonly Rule[], path: string): boolean | undefined {
   let best = -1;
-  for (const prefix of prefixes) {
-    if (prefix.length > best && path.startsWith(prefix)) best = prefix.length;
+  let allowed: boolean | undefined;
+  for (const rule of rules) {
+    if (rule.length < best || !rule.matches(path)) continue;
+    if (rule.length > best) {
+      best = rule.length;
+      allowed = rule.allow;
+    } else if (rule.allow) {
+      allowed = true;
+    }
   }
-  return best;
+  return allowed;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRobots } from '../src/robots.js';
+import { MAX_ROBOTS_PATTERN_LENGTH, parseRobots } from '../src/robots.js';
 
 describe('parseRobots', () => {
   it('applies the * group and the requested virtual agent as a union', () => {
@@ -22,7 +22,7 @@ describe('parseRobots', () => {
     expect(rules.isAllowed('/cgi-bin/search?q')).toBe(false);
     expect(rules.isAllowed('/cgi-bin')).toBe(true);
     expect(rules.groups).toHaveLength(3);
-    expect(rules.applicableGroups.map((g) => g.agents)).toEqual([['*'], ['researcher']]);
+    expect(rules.applicableGroups.map((g) => g.agents)).toEqual([['researcher'], ['*']]); // most specific first
 
     const archiver = parseRobots(text, ['archiver']);
     expect(archiver.isAllowed('/anything')).toBe(false);
@@ -113,5 +113,70 @@ describe('parseRobots', () => {
     const rules = parseRobots('User-agent: *\nDisallow: /search?\n', []);
     expect(rules.isAllowed('/search?q=gemini')).toBe(false);
     expect(rules.isAllowed('/search')).toBe(true);
+  });
+
+  it('asks the most specific group first: own name, then virtual agent, then *', () => {
+    const text = [
+      'User-agent: *',
+      'Disallow: /',
+      '',
+      'User-agent: researcher',
+      'Allow: /stats/',
+      'Disallow: /stats/raw/',
+      '',
+      'User-agent: gemfetch',
+      'Allow: /stats/raw/summary.gmi',
+    ].join('\n');
+    const rules = parseRobots(text, ['gemfetch', 'researcher']);
+    expect(rules.applicableGroups.map((g) => g.agents)).toEqual([['gemfetch'], ['researcher'], ['*']]);
+    expect(rules.isAllowed('/stats/raw/summary.gmi')).toBe(true); // own name allows it
+    expect(rules.isAllowed('/stats/raw/other.gmi')).toBe(false); // the virtual agent's longest rule
+    expect(rules.isAllowed('/stats/index.gmi')).toBe(true); // the virtual agent allows what * disallows
+    expect(rules.isAllowed('/other')).toBe(false); // neither specific group mentions it: * decides
+    // Without the specific groups, * alone decides.
+    expect(parseRobots(text, ['indexer']).isAllowed('/stats/index.gmi')).toBe(false);
+  });
+
+  it('keeps the union of * and the virtual agent for paths the specific group does not mention', () => {
+    const rules = parseRobots('User-agent: *\nDisallow: /private\n\nUser-agent: archiver\nDisallow: /tmp\n', ['gemfetch', 'archiver']);
+    expect(rules.isAllowed('/private/x')).toBe(false);
+    expect(rules.isAllowed('/tmp/x')).toBe(false);
+    expect(rules.isAllowed('/public')).toBe(true);
+  });
+
+  it('understands * wildcards and the $ end anchor', () => {
+    const text = [
+      'User-agent: *',
+      'Disallow: /*.zip$',
+      'Disallow: /cgi-bin/*?',
+      'Disallow: /exact$',
+      'Disallow: /a*b*c',
+      'Allow: /cgi-bin/public*',
+    ].join('\n');
+    const rules = parseRobots(text, []);
+    expect(rules.isAllowed('/files/big.zip')).toBe(false);
+    expect(rules.isAllowed('/files/big.zip.txt')).toBe(true); // $ anchors
+    expect(rules.isAllowed('/cgi-bin/search?q=x')).toBe(false);
+    expect(rules.isAllowed('/cgi-bin/search')).toBe(true);
+    expect(rules.isAllowed('/cgi-bin/public?q=1')).toBe(true); // the longer Allow wins
+    expect(rules.isAllowed('/exact')).toBe(false);
+    expect(rules.isAllowed('/exactly')).toBe(true);
+    expect(rules.isAllowed('/a-b-c-d')).toBe(false);
+    expect(rules.isAllowed('/a-c-b')).toBe(true); // parts must come in order
+    expect(rules.isAllowed('/x/a/b/c')).toBe(true); // anchored at the start of the path
+  });
+
+  it('matches a hostile pattern in time linear in the path (no backtracking)', () => {
+    const pattern = `/${'a*'.repeat(500)}b`;
+    const rules = parseRobots(`User-agent: *\nDisallow: ${pattern}\n`, []);
+    const path = `/${'a'.repeat(100_000)}`;
+    // A backtracking matcher (a regular expression of .* runs) does not finish this within the test timeout.
+    expect(rules.isAllowed(path)).toBe(true);
+    expect(rules.isAllowed(`${path}b`)).toBe(false);
+  });
+
+  it('ignores patterns longer than MAX_ROBOTS_PATTERN_LENGTH', () => {
+    const rules = parseRobots(`User-agent: *\nDisallow: /${'x'.repeat(MAX_ROBOTS_PATTERN_LENGTH)}\n`, []);
+    expect(rules.isAllowed(`/${'x'.repeat(MAX_ROBOTS_PATTERN_LENGTH + 10)}`)).toBe(true);
   });
 });
