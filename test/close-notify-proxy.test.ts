@@ -14,6 +14,8 @@
  * from each connection's own bytes, and the server's Ed25519 certificate keeps
  * the handshake the same size on every connection.
  */
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/client.js';
 import { GeminiError } from '../src/errors.js';
@@ -90,6 +92,18 @@ type Outcome =
   | { kind: 'response'; complete: boolean; termination: string; body: Buffer; bytes: number; timeout?: string; error?: Error }
   | { kind: 'error'; code: string; error: unknown };
 
+/** The records of a whole stream, as the proxy's selectors see them. */
+function tlsRecordsOf(stream: Buffer): TlsRecord[] {
+  return recordsOf(stream).map(({ start, end, length }) => ({ type: stream[start]!, start, end, length }));
+}
+
+/**
+ * Limits of a client for cases whose subject is not a timeout: generous, so a
+ * loaded machine that stalls the process (timers then run before pending I/O
+ * is read) cannot turn a reset or FIN into a timeout.
+ */
+const PATIENT = { handshakeTimeout: 5000, headerTimeout: 5000, idleTimeout: 5000 } as const;
+
 async function fetchOutcome(client: Client, url: string): Promise<Outcome> {
   try {
     const response = await client.fetch(url);
@@ -113,7 +127,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
   let probeStream: Buffer;
 
   /** Runs one fetch through a fresh proxy; returns the outcome and the server bytes the proxy saw. */
-  async function throughProxy(options: Omit<ProxyOptions, 'target'>, client = clientForVersion(version)): Promise<{ outcome: Outcome; stream: Buffer; proxy: TlsProxy }> {
+  async function throughProxy(options: Omit<ProxyOptions, 'target'>, client = clientForVersion(version, PATIENT)): Promise<{ outcome: Outcome; stream: Buffer; proxy: TlsProxy }> {
     const proxy = await startTlsProxy({ target: server, ...options });
     try {
       const outcome = await fetchOutcome(client, proxy.url('/body'));
@@ -191,16 +205,25 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
     it('never complete; every byte of every whole record kept; errors before the header, never a hang', { timeout: TEST_TIMEOUT }, async () => {
       const offsets = cutOffsets();
       expect(offsets.length).toBeGreaterThan(30);
-      const client = clientForVersion(version);
+      const client = clientForVersion(version, PATIENT);
+      // Inside the close_notify record, wherever this connection carries it (its offset varies: TLS 1.3 tickets).
+      const cuts: Array<number | RecordSelector> = [...offsets.filter((offset) => offset <= layout.records.at(-1)!.start), inAlert(3), inAlert(layout.alertRecordLength - 1)];
       const problems: string[] = [];
       let responses = 0;
       let rejections = 0;
       const terminations = new Map<string, number>();
       let sawConnectionClosed = false;
-      for (const cut of offsets) {
-        const { outcome, stream } = await throughProxy({ cutAt: cut, thenDo }, client);
+      for (const cutSpec of cuts) {
+        const { outcome, stream } = await throughProxy(typeof cutSpec === 'number' ? { cutAt: cutSpec, thenDo } : { cutWhere: cutSpec, thenDo }, client);
+        const cut = typeof cutSpec === 'number' ? cutSpec : cutSpec(tlsRecordsOf(stream));
+        const where = `cut at ${String(cut)}/${stream.length} (${thenDo})`;
+        const alert = rolesOf(tlsRecordsOf(stream), layout).alert;
+        if (cut === undefined || (alert !== undefined && alert.end <= cut)) {
+          // This connection carried fewer bytes than the probe: nothing was cut, so the response must be whole.
+          if (cut === undefined || !(outcome.kind === 'response' && outcome.complete && outcome.body.equals(BODY))) problems.push(`${where}: nothing cut, yet ${JSON.stringify(outcome.kind === 'response' ? { ...outcome, body: outcome.body.length } : outcome.code)}`);
+          continue;
+        }
         const expected = deliverable(stream, cut, layout);
-        const where = `cut at ${cut}/${layout.total} (${thenDo})`;
         if (!expected.header) {
           rejections++;
           if (outcome.kind !== 'error') problems.push(`${where}: header record not whole, yet got a response ${JSON.stringify({ ...outcome, body: outcome.body.length })}`);
@@ -338,5 +361,82 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
   it('close_notify dropped, FIN kept: every byte, but tcp_fin', { timeout: TEST_TIMEOUT }, async () => {
     const { outcome } = await throughProxy({ cutWhere: inAlert(0), thenDo: 'fin' });
     expect(outcome).toMatchObject({ kind: 'response', complete: false, termination: 'tcp_fin', bytes: BODY.length });
+  });
+});
+
+describe('the proxy cuts by the records of each connection, not by earlier offsets', () => {
+  /** A TLS-like record: type byte, version 3.3, length, then `length` bytes of `fill`. */
+  const record = (type: number, length: number, fill: number): Buffer =>
+    Buffer.concat([Buffer.from([type, 3, 3, length >> 8, length & 0xff]), Buffer.alloc(length, fill)]);
+  const TARGET_LENGTH = 60; // the record the selectors look for: 65 bytes with its header
+  const isTarget = (r: TlsRecord): boolean => r.length === TARGET_LENGTH + 5;
+  /** Connection 1 carries no extra record before the target, connection 2 one (as a TLS 1.3 ticket may or may not come first). */
+  const layouts = [
+    [record(22, 100, 1), record(23, TARGET_LENGTH, 2), record(23, 200, 3)],
+    [record(22, 100, 1), record(23, 150, 4), record(23, TARGET_LENGTH, 2), record(23, 200, 3)],
+  ];
+
+  /** Serves layouts[n] on the n-th connection, each record in two writes split inside its 5-byte header, a pause between. */
+  async function recordServer(): Promise<{ server: net.Server; port: number }> {
+    let connections = 0;
+    const server = net.createServer(async (socket) => {
+      socket.on('error', () => {});
+      for (const rec of layouts[connections++ % layouts.length]!) {
+        socket.write(rec.subarray(0, 2));
+        await sleep(5);
+        socket.write(rec.subarray(2));
+      }
+      socket.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { server, port: (server.address() as net.AddressInfo).port };
+  }
+
+  /** Reads everything the proxy forwards on one connection. */
+  async function readThrough(proxy: TlsProxy): Promise<Buffer> {
+    const socket = net.connect({ host: proxy.host, port: proxy.port });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    return Buffer.concat(chunks);
+  }
+
+  it.each([
+    ['end of the target record', 'end' as const],
+    ['inside the target record header (held back until it was known)', 1],
+    ['inside the target record body', 30],
+  ])('cutWhere: %s, on both layouts', { timeout: TEST_TIMEOUT }, async (_name, at) => {
+    const { server, port } = await recordServer();
+    const proxy = await startTlsProxy({ target: { host: '127.0.0.1', port }, cutWhere: (records) => within(records.find(isTarget), at) });
+    try {
+      for (const layout of layouts) {
+        const stream = Buffer.concat(layout);
+        const target = Buffer.concat(layout.slice(0, layout.findIndex((r) => r.length === TARGET_LENGTH + 5)));
+        const expectedLength = at === 'end' ? target.length + TARGET_LENGTH + 5 : target.length + at;
+        const received = await readThrough(proxy);
+        expect(received.equals(stream.subarray(0, expectedLength))).toBe(true);
+      }
+    } finally {
+      await proxy.close();
+      server.close();
+    }
+  });
+
+  it('corruptWhere flips the chosen byte of each connection, and only it', { timeout: TEST_TIMEOUT }, async () => {
+    const { server, port } = await recordServer();
+    const proxy = await startTlsProxy({ target: { host: '127.0.0.1', port }, corruptWhere: (records) => within(records.find(isTarget), 10) });
+    try {
+      for (const layout of layouts) {
+        const stream = Buffer.concat(layout);
+        const at = Buffer.concat(layout.slice(0, layout.findIndex((r) => r.length === TARGET_LENGTH + 5))).length + 10;
+        const received = await readThrough(proxy);
+        expect(received.length).toBe(stream.length);
+        const differing = [...received.keys()].filter((i) => received[i] !== stream[i]);
+        expect(differing).toEqual([at]);
+      }
+    } finally {
+      await proxy.close();
+      server.close();
+    }
   });
 });
