@@ -129,6 +129,8 @@ const READ_BUFFER_BYTES = 256 * 1024;
  * one. One buffer instead of one per connection keeps a crawl of hundreds of
  * connections from allocating (and collecting) a buffer for each.
  */
+const EMPTY = Buffer.alloc(0);
+
 let sharedReadBuffer: Buffer | undefined;
 const readBuffer = (): Buffer => (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES));
 
@@ -172,7 +174,7 @@ class TcpRelay extends EventEmitter {
   attach(raw: net.Socket, state: DetectionState): void {
     this.#raw = raw;
     this.#state = state;
-    raw.on('end', () => this.#endOnce());
+    raw.on('end', () => this.#endAfterResetProbe(raw, state));
     raw.on('error', (err) => {
       // Every byte read before the error has already gone to TLS: a close_notify followed by an RST is still seen.
       if (isResetError(err)) state.tcpReset = true;
@@ -187,6 +189,26 @@ class TcpRelay extends EventEmitter {
   #relayRead(bytes: number): boolean {
     this.emit('data', readBuffer().subarray(0, bytes));
     return !this.#paused;
+  }
+
+  /**
+   * The kernel may report an RST as a plain EOF: when the reset arrives while
+   * received bytes still wait to be read (a slow consumer), Linux delivers the
+   * bytes and then EOF, and keeps the reset as a pending socket error. A write
+   * fails at once on a reset socket and succeeds on one the peer closed with
+   * FIN, so a zero-byte write (nothing goes on the wire) tells them apart
+   * before TLS learns of the EOF and the verdict is taken.
+   */
+  #endAfterResetProbe(raw: net.Socket, state: DetectionState): void {
+    // No verdict left to take, or the probe would queue behind unsent bytes (a peer not reading could hold it back).
+    if (state.end !== undefined || raw.destroyed || !raw.writable || raw.writableLength > 0) {
+      this.#endOnce();
+      return;
+    }
+    raw.write(EMPTY, (err) => {
+      if (err && isResetError(err)) state.tcpReset = true;
+      this.#endOnce();
+    });
   }
 
   #endOnce(): void {

@@ -4,11 +4,18 @@
  * close_notify, never loses a byte of a whole record forwarded before a cut,
  * and never hangs. TLS 1.2 and TLS 1.3.
  *
- * The server uses an Ed25519 certificate: its signatures have a fixed length,
- * so the handshake has the same size on every connection and offsets measured
- * on a probe connection hold for the next ones. Assertions never rely on that
- * alone: what was deliverable is recomputed from each connection's own bytes.
+ * A probe connection learns the record lengths of the response header, of a
+ * body chunk and of the close_notify alert (constants of the cipher). Every
+ * other case cuts or corrupts where THAT connection's own records put the
+ * target (the proxy parses the record stream as it flows): byte offsets of
+ * one connection are no guide to the next, since TLS 1.3 session tickets may
+ * come before, between or after the response records. The cut matrix does use
+ * byte offsets (any offset is a fair cut); what was deliverable is recomputed
+ * from each connection's own bytes, and the server's Ed25519 certificate keeps
+ * the handshake the same size on every connection.
  */
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/client.js';
 import { GeminiError } from '../src/errors.js';
@@ -16,7 +23,7 @@ import { createCertificate } from '../src/selfsigned.js';
 import { connectTls, isTlsProtocolError } from '../src/transport.js';
 import { bigBodyPattern, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
 import { clientForVersion } from './support/harness.js';
-import { startTlsProxy, tlsRecordBoundaries, type ProxyOptions, type TlsProxy } from './support/tls-proxy.js';
+import { startTlsProxy, tlsRecordBoundaries, type ProxyOptions, type RecordSelector, type TlsProxy, type TlsRecord } from './support/tls-proxy.js';
 
 /** An unusual header length, so its record is recognisable by size among handshake and ticket records. */
 const HEADER_LINE = '20 application/octet-stream; note=cut-matrix-xyz\r\n';
@@ -32,10 +39,28 @@ interface Layout {
   /** Start and end offset of each complete record. */
   records: Array<{ start: number; end: number; length: number }>;
   total: number;
-  /** Record length (header included) of the response header record and of each body record. */
+  /** Record length (header included) of the response header record, of each body record and of the close_notify alert. */
   headerRecordLength: number;
   bodyRecordLength: number;
+  alertRecordLength: number;
 }
+
+/** A connection's records by role, told apart by their lengths (see {@link Layout}). */
+function rolesOf(records: readonly TlsRecord[], layout: Layout): { header?: TlsRecord; body: TlsRecord[]; alert?: TlsRecord } {
+  const headerIndex = records.findIndex((r) => r.length === layout.headerRecordLength);
+  if (headerIndex < 0) return { body: [] };
+  const after = records.slice(headerIndex + 1);
+  return {
+    header: records[headerIndex],
+    body: after.filter((r) => r.length === layout.bodyRecordLength),
+    alert: after.find((r) => r.length === layout.alertRecordLength),
+  };
+}
+
+/** Where to cut or corrupt: `at` bytes into a record of this connection, or its end. */
+type Within = number | 'end';
+const within = (record: TlsRecord | undefined, at: Within): number | undefined =>
+  record && (at === 'end' ? record.end : record.start + at);
 
 function recordsOf(bytes: Buffer): Layout['records'] {
   let start = 0;
@@ -67,6 +92,18 @@ type Outcome =
   | { kind: 'response'; complete: boolean; termination: string; body: Buffer; bytes: number; timeout?: string; error?: Error }
   | { kind: 'error'; code: string; error: unknown };
 
+/** The records of a whole stream, as the proxy's selectors see them. */
+function tlsRecordsOf(stream: Buffer): TlsRecord[] {
+  return recordsOf(stream).map(({ start, end, length }) => ({ type: stream[start]!, start, end, length }));
+}
+
+/**
+ * Limits of a client for cases whose subject is not a timeout: generous, so a
+ * loaded machine that stalls the process (timers then run before pending I/O
+ * is read) cannot turn a reset or FIN into a timeout.
+ */
+const PATIENT = { handshakeTimeout: 5000, headerTimeout: 5000, idleTimeout: 5000 } as const;
+
 async function fetchOutcome(client: Client, url: string): Promise<Outcome> {
   try {
     const response = await client.fetch(url);
@@ -90,7 +127,7 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
   let probeStream: Buffer;
 
   /** Runs one fetch through a fresh proxy; returns the outcome and the server bytes the proxy saw. */
-  async function throughProxy(options: Omit<ProxyOptions, 'target'>, client = clientForVersion(version)): Promise<{ outcome: Outcome; stream: Buffer; proxy: TlsProxy }> {
+  async function throughProxy(options: Omit<ProxyOptions, 'target'>, client = clientForVersion(version, PATIENT)): Promise<{ outcome: Outcome; stream: Buffer; proxy: TlsProxy }> {
     const proxy = await startTlsProxy({ target: server, ...options });
     try {
       const outcome = await fetchOutcome(client, proxy.url('/body'));
@@ -127,8 +164,17 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
     const overhead = bodyRecordLength! - CHUNK;
     const headerRecordLength = Buffer.byteLength(HEADER_LINE) + overhead;
     expect(counts.get(headerRecordLength)).toBe(1); // recognisable by length, and the overhead is consistent
-    layout = { records, total: probeStream.length, headerRecordLength, bodyRecordLength: bodyRecordLength! };
+    const alertRecordLength = records.at(-1)!.length;
+    expect(alertRecordLength).toBeLessThan(headerRecordLength); // recognisable by length too
+    layout = { records, total: probeStream.length, headerRecordLength, bodyRecordLength: bodyRecordLength!, alertRecordLength };
   }, TEST_TIMEOUT);
+
+  /** The n-th record of this connection (0: the ServerHello). */
+  const nth = (n: number, at: Within): RecordSelector => (records) => within(records[n], at);
+  const inHeader = (at: Within): RecordSelector => (records) => within(rolesOf(records, layout).header, at);
+  /** Body record `n` (0-based) of this connection. */
+  const inBody = (n: number, at: Within): RecordSelector => (records) => within(rolesOf(records, layout).body[n], at);
+  const inAlert = (at: Within): RecordSelector => (records) => within(rolesOf(records, layout).alert, at);
 
   afterAll(async () => {
     await server?.close();
@@ -159,16 +205,25 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
     it('never complete; every byte of every whole record kept; errors before the header, never a hang', { timeout: TEST_TIMEOUT }, async () => {
       const offsets = cutOffsets();
       expect(offsets.length).toBeGreaterThan(30);
-      const client = clientForVersion(version);
+      const client = clientForVersion(version, PATIENT);
+      // Inside the close_notify record, wherever this connection carries it (its offset varies: TLS 1.3 tickets).
+      const cuts: Array<number | RecordSelector> = [...offsets.filter((offset) => offset <= layout.records.at(-1)!.start), inAlert(3), inAlert(layout.alertRecordLength - 1)];
       const problems: string[] = [];
       let responses = 0;
       let rejections = 0;
       const terminations = new Map<string, number>();
       let sawConnectionClosed = false;
-      for (const cut of offsets) {
-        const { outcome, stream } = await throughProxy({ cutAt: cut, thenDo }, client);
+      for (const cutSpec of cuts) {
+        const { outcome, stream } = await throughProxy(typeof cutSpec === 'number' ? { cutAt: cutSpec, thenDo } : { cutWhere: cutSpec, thenDo }, client);
+        const cut = typeof cutSpec === 'number' ? cutSpec : cutSpec(tlsRecordsOf(stream));
+        const where = `cut at ${String(cut)}/${stream.length} (${thenDo})`;
+        const alert = rolesOf(tlsRecordsOf(stream), layout).alert;
+        if (cut === undefined || (alert !== undefined && alert.end <= cut)) {
+          // This connection carried fewer bytes than the probe: nothing was cut, so the response must be whole.
+          if (cut === undefined || !(outcome.kind === 'response' && outcome.complete && outcome.body.equals(BODY))) problems.push(`${where}: nothing cut, yet ${JSON.stringify(outcome.kind === 'response' ? { ...outcome, body: outcome.body.length } : outcome.code)}`);
+          continue;
+        }
         const expected = deliverable(stream, cut, layout);
-        const where = `cut at ${cut}/${layout.total} (${thenDo})`;
         if (!expected.header) {
           rejections++;
           if (outcome.kind !== 'error') problems.push(`${where}: header record not whole, yet got a response ${JSON.stringify({ ...outcome, body: outcome.body.length })}`);
@@ -201,34 +256,31 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
   });
 
   it('cut, then RST once the client has read everything: tcp_reset', { timeout: TEST_TIMEOUT }, async () => {
-    const bodyRecords = layout.records.filter((r) => r.length === layout.bodyRecordLength);
-    for (const [cut, bytes] of [
-      [bodyRecords[1]!.end, 2 * CHUNK],
-      [bodyRecords[3]!.start + 3000, 3 * CHUNK],
+    for (const [name, cutWhere, bytes] of [
+      ['end of body record 2', inBody(1, 'end'), 2 * CHUNK],
+      ['3000 bytes into body record 4', inBody(3, 3000), 3 * CHUNK],
     ] as const) {
-      const { outcome } = await throughProxy({ cutAt: cut, thenDo: 'reset', thenDelayMs: 100 });
-      expect(outcome, `cut at ${cut}`).toMatchObject({ kind: 'response', complete: false, termination: 'tcp_reset', bytes });
+      const { outcome } = await throughProxy({ cutWhere, thenDo: 'reset', thenDelayMs: 100 });
+      expect(outcome, `cut at ${name}`).toMatchObject({ kind: 'response', complete: false, termination: 'tcp_reset', bytes });
     }
   });
 
   it('cut inside the first record (ServerHello): ERR_TLS', { timeout: TEST_TIMEOUT }, async () => {
     for (const thenDo of ['fin', 'reset'] as const) {
-      const { outcome } = await throughProxy({ cutAt: Math.floor(layout.records[0]!.length / 2), thenDo });
+      const { outcome } = await throughProxy({ cutWhere: (records) => within(records[0], Math.floor(records[0]!.length / 2)), thenDo });
       expect(outcome).toMatchObject({ kind: 'error', code: 'ERR_TLS' });
     }
   });
 
   it('cut right before the header record: ERR_CONNECTION_CLOSED', { timeout: TEST_TIMEOUT }, async () => {
-    const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
     for (const thenDo of ['fin', 'reset'] as const) {
-      const { outcome } = await throughProxy({ cutAt: headerRecord.start, thenDo });
+      const { outcome } = await throughProxy({ cutWhere: inHeader(0), thenDo });
       expect(outcome).toMatchObject({ kind: 'error', code: 'ERR_CONNECTION_CLOSED' });
     }
   });
 
   it('cut mid-record then FIN: tcp_fin, no error thrown, whole records kept', { timeout: TEST_TIMEOUT }, async () => {
-    const third = layout.records.filter((r) => r.length === layout.bodyRecordLength)[2]!;
-    const { outcome } = await throughProxy({ cutAt: third.start + 2000, thenDo: 'fin' });
+    const { outcome } = await throughProxy({ cutWhere: inBody(2, 2000), thenDo: 'fin' });
     expect(outcome).toMatchObject({ kind: 'response', complete: false, termination: 'tcp_fin', bytes: 2 * CHUNK });
     if (outcome.kind !== 'response') return;
     expect(outcome.error).toBeUndefined();
@@ -236,30 +288,26 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
   });
 
   it('cut, then the connection held open: ends by the idle timeout, bytes kept', { timeout: TEST_TIMEOUT }, async () => {
-    const bodyRecords = layout.records.filter((r) => r.length === layout.bodyRecordLength);
-    const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
     const client = clientForVersion(version, { idleTimeout: 300 });
-    for (const [cut, bytes] of [
-      [headerRecord.end, 0],
-      [bodyRecords[1]!.start + 100, CHUNK],
-      [bodyRecords[3]!.end, 4 * CHUNK],
-      [layout.total - 1, 5 * CHUNK], // everything but the last byte of close_notify
+    for (const [name, cutWhere, bytes] of [
+      ['end of the header record', inHeader('end'), 0],
+      ['100 bytes into body record 2', inBody(1, 100), CHUNK],
+      ['end of body record 4', inBody(3, 'end'), 4 * CHUNK],
+      ['last byte of close_notify', inAlert(layout.alertRecordLength - 1), 5 * CHUNK],
     ] as const) {
-      const { outcome } = await throughProxy({ cutAt: cut, thenDo: 'hold' }, client);
-      expect(outcome, `cut at ${cut}`).toMatchObject({ kind: 'response', complete: false, termination: 'timeout', timeout: 'idle', bytes });
+      const { outcome } = await throughProxy({ cutWhere, thenDo: 'hold' }, client);
+      expect(outcome, `cut at ${name}`).toMatchObject({ kind: 'response', complete: false, termination: 'timeout', timeout: 'idle', bytes });
       if (outcome.kind === 'response') expect(outcome.body.equals(BODY.subarray(0, bytes))).toBe(true);
     }
   });
 
   it('cut inside the header record, then held open: the header timeout rejects', { timeout: TEST_TIMEOUT }, async () => {
-    const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
-    const { outcome } = await throughProxy({ cutAt: headerRecord.start + 10, thenDo: 'hold' }, clientForVersion(version, { headerTimeout: 300 }));
+    const { outcome } = await throughProxy({ cutWhere: inHeader(10), thenDo: 'hold' }, clientForVersion(version, { headerTimeout: 300 }));
     expect(outcome).toMatchObject({ kind: 'error', code: 'ERR_TIMEOUT' });
   });
 
   it('corrupted byte inside an application-data record: tls_error, earlier records kept', { timeout: TEST_TIMEOUT }, async () => {
-    const third = layout.records.filter((r) => r.length === layout.bodyRecordLength)[2]!;
-    const { outcome } = await throughProxy({ corruptAt: third.start + 5000 });
+    const { outcome } = await throughProxy({ corruptWhere: inBody(2, 5000) });
     expect(outcome).toMatchObject({ kind: 'response', complete: false, termination: 'tls_error', bytes: 2 * CHUNK });
     if (outcome.kind !== 'response') return;
     expect(isTlsProtocolError(outcome.error)).toBe(true);
@@ -267,18 +315,19 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
   });
 
   it('corrupted byte in the header record: rejects ERR_TLS', { timeout: TEST_TIMEOUT }, async () => {
-    const headerRecord = layout.records.find((r) => r.length === layout.headerRecordLength)!;
-    const { outcome } = await throughProxy({ corruptAt: headerRecord.start + 10 });
+    const { outcome } = await throughProxy({ corruptWhere: inHeader(10) });
     expect(outcome).toMatchObject({ kind: 'error', code: 'ERR_TLS' });
   });
 
   it('corrupted byte during the handshake: rejects ERR_TLS', { timeout: TEST_TIMEOUT }, async () => {
-    const [first, second] = layout.records;
     // a byte of the ServerHello random, then one in the middle of the second record
-    for (const corruptAt of [20, second!.start + Math.floor(second!.length / 2)]) {
-      expect(first!.length).toBeGreaterThan(20);
-      const { outcome } = await throughProxy({ corruptAt });
-      expect(outcome, `corrupt at ${corruptAt}`).toMatchObject({ kind: 'error', code: 'ERR_TLS' });
+    expect(layout.records[0]!.length).toBeGreaterThan(20);
+    for (const [name, corruptWhere] of [
+      ['ServerHello random', nth(0, 20)],
+      ['middle of the second record', (records: readonly TlsRecord[]) => within(records[1], Math.floor((records[1]?.length ?? 0) / 2))],
+    ] as const) {
+      const { outcome } = await throughProxy({ corruptWhere });
+      expect(outcome, `corrupt at ${name}`).toMatchObject({ kind: 'error', code: 'ERR_TLS' });
     }
   });
 
@@ -310,7 +359,84 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('truncation through a proxy o
   });
 
   it('close_notify dropped, FIN kept: every byte, but tcp_fin', { timeout: TEST_TIMEOUT }, async () => {
-    const { outcome } = await throughProxy({ cutAt: layout.records.at(-1)!.start, thenDo: 'fin' });
+    const { outcome } = await throughProxy({ cutWhere: inAlert(0), thenDo: 'fin' });
     expect(outcome).toMatchObject({ kind: 'response', complete: false, termination: 'tcp_fin', bytes: BODY.length });
+  });
+});
+
+describe('the proxy cuts by the records of each connection, not by earlier offsets', () => {
+  /** A TLS-like record: type byte, version 3.3, length, then `length` bytes of `fill`. */
+  const record = (type: number, length: number, fill: number): Buffer =>
+    Buffer.concat([Buffer.from([type, 3, 3, length >> 8, length & 0xff]), Buffer.alloc(length, fill)]);
+  const TARGET_LENGTH = 60; // the record the selectors look for: 65 bytes with its header
+  const isTarget = (r: TlsRecord): boolean => r.length === TARGET_LENGTH + 5;
+  /** Connection 1 carries no extra record before the target, connection 2 one (as a TLS 1.3 ticket may or may not come first). */
+  const layouts = [
+    [record(22, 100, 1), record(23, TARGET_LENGTH, 2), record(23, 200, 3)],
+    [record(22, 100, 1), record(23, 150, 4), record(23, TARGET_LENGTH, 2), record(23, 200, 3)],
+  ];
+
+  /** Serves layouts[n] on the n-th connection, each record in two writes split inside its 5-byte header, a pause between. */
+  async function recordServer(): Promise<{ server: net.Server; port: number }> {
+    let connections = 0;
+    const server = net.createServer(async (socket) => {
+      socket.on('error', () => {});
+      for (const rec of layouts[connections++ % layouts.length]!) {
+        socket.write(rec.subarray(0, 2));
+        await sleep(5);
+        socket.write(rec.subarray(2));
+      }
+      socket.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { server, port: (server.address() as net.AddressInfo).port };
+  }
+
+  /** Reads everything the proxy forwards on one connection. */
+  async function readThrough(proxy: TlsProxy): Promise<Buffer> {
+    const socket = net.connect({ host: proxy.host, port: proxy.port });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    return Buffer.concat(chunks);
+  }
+
+  it.each([
+    ['end of the target record', 'end' as const],
+    ['inside the target record header (held back until it was known)', 1],
+    ['inside the target record body', 30],
+  ])('cutWhere: %s, on both layouts', { timeout: TEST_TIMEOUT }, async (_name, at) => {
+    const { server, port } = await recordServer();
+    const proxy = await startTlsProxy({ target: { host: '127.0.0.1', port }, cutWhere: (records) => within(records.find(isTarget), at) });
+    try {
+      for (const layout of layouts) {
+        const stream = Buffer.concat(layout);
+        const target = Buffer.concat(layout.slice(0, layout.findIndex((r) => r.length === TARGET_LENGTH + 5)));
+        const expectedLength = at === 'end' ? target.length + TARGET_LENGTH + 5 : target.length + at;
+        const received = await readThrough(proxy);
+        expect(received.equals(stream.subarray(0, expectedLength))).toBe(true);
+      }
+    } finally {
+      await proxy.close();
+      server.close();
+    }
+  });
+
+  it('corruptWhere flips the chosen byte of each connection, and only it', { timeout: TEST_TIMEOUT }, async () => {
+    const { server, port } = await recordServer();
+    const proxy = await startTlsProxy({ target: { host: '127.0.0.1', port }, corruptWhere: (records) => within(records.find(isTarget), 10) });
+    try {
+      for (const layout of layouts) {
+        const stream = Buffer.concat(layout);
+        const at = Buffer.concat(layout.slice(0, layout.findIndex((r) => r.length === TARGET_LENGTH + 5))).length + 10;
+        const received = await readThrough(proxy);
+        expect(received.length).toBe(stream.length);
+        const differing = [...received.keys()].filter((i) => received[i] !== stream[i]);
+        expect(differing).toEqual([at]);
+      }
+    } finally {
+      await proxy.close();
+      server.close();
+    }
   });
 });

@@ -78,6 +78,19 @@ async function closeNotifyThenReset(ctx: RequestContext, afterGate = false): Pro
 const UNREAD_SMALL = 8000;
 const UNREAD_BIG = 512 * 1024 + 8000;
 
+/**
+ * Issue 9: a 5 MB body, then an RST (no close_notify) sent while the consumer
+ * is paused with this much of the body still unread. It is more than our own
+ * buffers take in (TLS, relay, the API's body stream), so the rest waits in the
+ * kernel when the RST lands: Linux then hands over those bytes and a plain EOF,
+ * keeping the reset as a pending socket error.
+ */
+const SLOW_RESET_BODY = 5 * 1024 * 1024;
+const SLOW_RESET_UNREAD = { transport: 256 * 1024, api: 1024 * 1024 };
+
+/** The slow consumer of issue 9: paused with `unread` bytes to go; the server resets during the pause. */
+const slowResetPauses = (unread: number): Pause[] => [{ at: SLOW_RESET_BODY - unread, ms: 700, openGateAfterMs: 300 }];
+
 /** Header and `size` bytes of the pattern, then (once flushed) close_notify or nothing, then an RST 50 ms later. */
 async function bodyThenLateReset(ctx: RequestContext, size: number, closeNotify: boolean): Promise<void> {
   ctx.raw.setNoDelay(true);
@@ -119,6 +132,14 @@ function handlers(): Parameters<typeof routes>[0] {
       remember(ctx);
       await bigBody(ctx, BIG, 'none');
       await closeNotifyThenReset(ctx, true); // the consumer opens the gate: see bigBodyPauses
+    },
+    '/big-reset-slow': async (ctx) => {
+      remember(ctx);
+      ctx.raw.setNoDelay(true);
+      await bigBody(ctx, SLOW_RESET_BODY, 'none');
+      await rawFlushed(ctx, 0);
+      await waitForGate(); // opened by the paused consumer: see slowResetPauses
+      ctx.reset();
     },
     '/gated-cn': async (ctx) => {
       remember(ctx);
@@ -426,6 +447,15 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
       });
     });
 
+    it('5 MB, RST while the consumer is paused (bytes still queued in the kernel): tcp_reset, every byte', { timeout: BIG_TEST_TIMEOUT }, async () => {
+      gate = newGate();
+      const result = await viaTransport('/big-reset-slow', { pauses: slowResetPauses(SLOW_RESET_UNREAD.transport) });
+      expect(result.gotEnd).toBe(true);
+      expect(result.endAtEndEvent).toBe('tcp_reset');
+      expect(result.end).toBe('tcp_reset');
+      expectSameBytes(result.data, Buffer.concat([Buffer.from('20 application/octet-stream\r\n'), bigBodyPattern(SLOW_RESET_BODY)]));
+    });
+
     it('session resumption: resumed, verdicts unchanged', { timeout: TEST_TIMEOUT }, async () => {
       const first = await connect();
       expect(first.socket.isSessionReused()).toBe(false);
@@ -595,6 +625,15 @@ describe.each([['TLSv1.2'], ['TLSv1.3']] as const)('close_notify detection over 
         expect(done.bytes).toBe(BIG);
         expectSameBytes(body, bigBodyPattern(BIG));
       });
+    });
+
+    it('5 MB, RST while the consumer is paused (bytes still queued in the kernel): tcp_reset, every byte kept', { timeout: BIG_TEST_TIMEOUT }, async () => {
+      gate = newGate();
+      const response = await clientForVersion(version, { idleTimeout: 2000 }).request(server.url('/big-reset-slow'));
+      const body = await readBody(response.body, { pauses: slowResetPauses(SLOW_RESET_UNREAD.api) });
+      const done = await response.done;
+      expect(done).toMatchObject({ complete: false, termination: 'tcp_reset', bytes: SLOW_RESET_BODY });
+      expectSameBytes(body, bigBodyPattern(SLOW_RESET_BODY));
     });
 
     it('session resumption: second request resumed, verdicts unchanged', { timeout: TEST_TIMEOUT }, async () => {

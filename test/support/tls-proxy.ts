@@ -27,8 +27,21 @@ export interface ProxyOptions {
   dropFinalRecord?: boolean;
   /** Delay before `thenDo` (e.g. so the client has read the data before an RST arrives). Default 0. */
   thenDelayMs?: number;
+  /**
+   * Cut where THIS connection's own records say: called each time a record
+   * header of the server's stream has been parsed, with every record seen so
+   * far (the last may still be arriving); returns the offset to cut at, or
+   * undefined while it cannot tell yet. The answer is asked for once per new
+   * record and is final. Until it is known, only bytes of records whose header
+   * the function has seen are forwarded, so any offset from the start of the
+   * newest record on is still possible. If the server ends first, the stream
+   * is forwarded whole (no cut). Then `thenDo` applies, as for `cutAt`.
+   */
+  cutWhere?: RecordSelector;
   /** Flip the lowest bit of the server->client byte at this offset. */
   corruptAt?: number;
+  /** Like `cutWhere`, for the byte `corruptAt` would flip: chosen from this connection's records. */
+  corruptWhere?: RecordSelector;
   /** Sent to the client as soon as it connects, before any server byte. */
   injectBeforeServer?: Buffer;
   /** Sent to the client after the server's last byte when the server ends (FIN), before the proxy's own FIN. */
@@ -43,6 +56,21 @@ export interface ProxyOptions {
   /** Hold window of `coalesceEnd` and `dropFinalRecord`. */
   holdMs?: number;
 }
+
+/** One TLS record of the server's stream, as the proxy saw its header. */
+export interface TlsRecord {
+  /** Content type byte (22 handshake, 20 change_cipher_spec, 21 alert, 23 application data; TLS 1.3 shows 23 for every encrypted record). */
+  type: number;
+  /** Offset of its first byte (the 5-byte record header) in the connection's server stream. */
+  start: number;
+  /** Whole length, header included. */
+  length: number;
+  /** start + length. */
+  end: number;
+}
+
+/** Picks an offset from the records a connection carried so far; undefined while it cannot tell. */
+export type RecordSelector = (records: readonly TlsRecord[]) => number | undefined;
 
 /** A running proxy made by {@link startTlsProxy}. */
 export interface TlsProxy {
@@ -132,12 +160,23 @@ function pipeServerToClient(upstream: net.Socket, client: net.Socket, options: P
   let releasedUpTo = 0; // dropFinalRecord: bytes released by the quiet timer
   let cut = false;
   let holdTimer: NodeJS.Timeout | undefined;
+  // cutWhere / corruptWhere: the offsets their selectors chose on this connection, once they did.
+  let cutOffset: number | undefined;
+  let corruptOffset = options.corruptAt;
+  let corrupted = false;
+  let recordsAsked = 0;
+  /** A selector has not chosen yet: hold back what it could still choose. */
+  const undecided = (): boolean =>
+    (options.cutWhere !== undefined && cutOffset === undefined) || (options.corruptWhere !== undefined && corruptOffset === undefined);
   // An RST makes the kernel discard bytes still queued for sending: reset only once the last write is out.
   let lastWrite: Promise<void> = Promise.resolve();
 
   /** Highest offset that may be forwarded now, and whether reaching it means a cut. */
   const limit = (): { max: number; final: boolean } => {
     if (options.cutAt !== undefined) return { max: options.cutAt, final: offset >= options.cutAt };
+    // Nothing past the newest record whose header the selectors have seen: their choice may still fall there.
+    if (undecided()) return { max: records.headersKnownUpTo(), final: false };
+    if (cutOffset !== undefined) return { max: cutOffset, final: offset >= cutOffset };
     if (options.cutAtRecordBoundary !== undefined) {
       const boundary = records.firstBoundaryAtOrAfter(options.cutAtRecordBoundary);
       if (boundary !== undefined) return { max: boundary, final: offset >= boundary };
@@ -177,16 +216,29 @@ function pipeServerToClient(upstream: net.Socket, client: net.Socket, options: P
     else act();
   };
 
+  /** Asks the selectors about records not shown to them yet. */
+  const consultSelectors = (): void => {
+    if (recordsAsked === records.list.length) return;
+    recordsAsked = records.list.length;
+    if (options.cutWhere && cutOffset === undefined) cutOffset = options.cutWhere(records.list);
+    if (options.corruptWhere && corruptOffset === undefined) corruptOffset = options.corruptWhere(records.list);
+  };
+
+  /** Flips the chosen bit once its byte is held (received, not yet forwarded). */
+  const corruptHeld = (): void => {
+    if (corrupted || corruptOffset === undefined || corruptOffset < forwarded || corruptOffset >= offset) return;
+    held[corruptOffset - forwarded]! ^= 0x01;
+    corrupted = true;
+  };
+
   upstream.on('data', (data: Buffer) => {
     if (cut) return;
-    const chunk = Buffer.from(data); // own copy: we may modify it
-    if (options.corruptAt !== undefined && options.corruptAt >= offset && options.corruptAt < offset + chunk.length) {
-      chunk[options.corruptAt - offset]! ^= 0x01;
-    }
-    records.feed(chunk);
-    offset += chunk.length;
+    records.feed(data);
+    offset += data.length;
     proxy.bytesFromServer = offset;
-    held = Buffer.concat([held, chunk]);
+    held = Buffer.concat([held, data]); // own copy: we may modify it
+    consultSelectors();
+    corruptHeld();
     if (options.coalesceEnd) {
       holdTimer ??= setTimeout(flushHeld, options.holdMs ?? 20);
       return;
@@ -207,9 +259,10 @@ function pipeServerToClient(upstream: net.Socket, client: net.Socket, options: P
   upstream.on('end', () => {
     if (cut) return;
     if (options.coalesceEnd) client.cork();
+    const stillUndecided = undecided(); // the server ended before a selector chose: no cut, no corruption
     flushHeld();
     const { max } = limit();
-    if (forwarded >= max || options.dropFinalRecord) {
+    if ((!stillUndecided && forwarded >= max) || options.dropFinalRecord) {
       applyCut();
       return;
     }
@@ -233,6 +286,8 @@ function pipeServerToClient(upstream: net.Socket, client: net.Socket, options: P
 class RecordTracker {
   /** Offsets where records end. */
   readonly boundaries: number[] = [];
+  /** Every record whose header was parsed, in order. */
+  readonly list: TlsRecord[] = [];
   private header = Buffer.alloc(0);
   private position = 0; // bytes consumed
   private recordEnd = 0; // end offset of the current record (== position when expecting a header)
@@ -253,10 +308,17 @@ class RecordTracker {
       this.position += take;
       if (this.header.length === 5) {
         this.recordEnd = this.position + this.header.readUInt16BE(3);
+        const start = this.position - 5;
+        this.list.push({ type: this.header[0]!, start, length: this.recordEnd - start, end: this.recordEnd });
         this.header = Buffer.alloc(0);
         if (this.recordEnd === this.position) this.boundaries.push(this.recordEnd);
       }
     }
+  }
+
+  /** Offset up to which every byte belongs to a record whose header is parsed. */
+  headersKnownUpTo(): number {
+    return this.position - this.header.length;
   }
 
   /** Start offset of the last record seen, complete or not (0 before the second record). */
