@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { SINGLE_BYTE_TABLES } from '../src/charset-tables.js';
 import { createStreamDecoder, decodeBody, isKnownCharset } from '../src/charset.js';
+import { parseHeaderLine } from '../src/header.js';
+import { GeminiResponse, headerFields } from '../src/response.js';
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const utf16le = (s: string) => new Uint8Array(Buffer.from(s, 'utf16le'));
@@ -419,5 +421,34 @@ describe('single-byte tables (generated from iconv)', () => {
     expect(decodeBody(bytes(0xd5), 'IBM858').text).toBe('€');
     expect(decodeBody(bytes(0xa4), 'iso-8859-16').text).toBe('€');
     expect(decodeBody(bytes(0xb0), 'cp437').text).toBe('░');
+  });
+});
+
+describe('the response says whether its charset is known, and text() decodes by the declaration', () => {
+  const responseFor = (header: string, body: Uint8Array) =>
+    new GeminiResponse(
+      { ...headerFields(parseHeaderLine(Buffer.from(header))), url: 'gemini://h.example/', redirects: [], redirectNotFollowed: undefined, tls: undefined as never, timings: { connect: 0, secure: 0, header: 0 } },
+      Buffer.from(body),
+      { complete: true, termination: 'close_notify', bytes: body.length },
+    );
+
+  it.each([
+    ['20 text/plain; charset=ebcdicatde', false],
+    ['20 text/plain; charset=tcvn-5712', false],
+    ['20 text/plain; charset=x-klingon', false],
+    ['20 text/plain; charset=cp850', true],
+    ['20 text/plain; charset=EUC-JP', true],
+    ['20 text/plain', true],
+    ['20', true],
+    ['51 not found', true],
+  ])('%s: charsetKnown %s', (header, known) => {
+    expect(responseFor(header, new Uint8Array(0)).charsetKnown).toBe(known);
+  });
+
+  it('text() decodes a body declared UTF-16 that holds UTF-8 as UTF-16, agreeing with res.charset', () => {
+    const body = new Uint8Array(Buffer.from('héllo wörld\n'));
+    const res = responseFor('20 text/plain; charset=utf-16le', body);
+    expect(res.charset).toBe('utf-16le');
+    expect(res.text()).toBe(new TextDecoder('utf-16le').decode(body));
   });
 });
