@@ -4,12 +4,19 @@
  * whole body at once ({@link decodeBody}) or chunk by chunk in bounded memory
  * ({@link createStreamDecoder}, used by the CLI to show a body as it arrives).
  *
+ * The declared charset decides, and only a leading BOM can override it (as
+ * in the WHATWG Encoding standard): no other guessing from the bytes.
+ *
  * Uses Node's TextDecoder (WHATWG Encoding labels, full ICU) plus small
- * built-in decoders for UTF-32 and code page 437, which the WHATWG standard
- * lacks but Gemini test capsules use, and for windows-1252, which
- * Node >= 20.18.3 decodes as ISO-8859-1 (bytes 0x80-0x9F come out as C1
- * controls instead of "€", curly quotes...: nodejs/node#56542).
+ * built-in decoders: UTF-32; single-byte code pages Node lacks (cp437, cp850
+ * and other DOS code pages, iso-8859-16: tables generated from glibc iconv,
+ * see ./charset-tables.ts); windows-1252, which Node >= 20.18.3 decodes as
+ * ISO-8859-1 (bytes 0x80-0x9F come out as C1 controls instead of "€", curly
+ * quotes...: nodejs/node#56542); and the chunk splitting of
+ * ./charset-multibyte.ts for the charsets whose streaming in Node throws.
  */
+import { boundaryDecoder, needsBoundaryDecoder } from './charset-multibyte.js';
+import { SINGLE_BYTE_TABLES } from './charset-tables.js';
 
 /** The result of {@link decodeBody}. */
 export interface DecodedBody {
@@ -19,52 +26,36 @@ export interface DecodedBody {
    * Canonical name of the encoding actually used ("utf-8", "windows-1252",
    * "utf-16le", "utf-32be", "ibm437"...). It differs from the declared charset
    * when the label is an alias (iso-8859-1 and us-ascii decode as
-   * windows-1252, per the WHATWG standard), when a BOM says otherwise, when
-   * the charset is unknown ("utf-8"), or when a body declared UTF-16/32 is
-   * evidently UTF-8 ("utf-8").
+   * windows-1252, per the WHATWG standard), when a leading BOM says
+   * otherwise, or when the charset is unknown ("utf-8").
    */
   charset: string;
   /** False when the declared charset is not one we can decode; the text was then decoded as UTF-8. */
   known: boolean;
 }
 
-type CustomEncoding = 'utf-32le' | 'utf-32be' | 'ibm437';
-
-const CUSTOM_LABELS: ReadonlyMap<string, CustomEncoding> = new Map([
+const UTF32_LABELS: ReadonlyMap<string, string> = new Map([
   ['utf-32', 'utf-32be'],
   ['utf32', 'utf-32be'],
   ['ucs-4', 'utf-32be'],
   ['utf-32be', 'utf-32be'],
   ['utf-32le', 'utf-32le'],
-  ['cp437', 'ibm437'],
-  ['ibm437', 'ibm437'],
-  ['ibm-437', 'ibm437'],
-  ['437', 'ibm437'],
-  ['cspc8codepage437', 'ibm437'],
 ]);
 
-// Bytes 0x80-0xFF of the single-byte encodings we decode ourselves. Bytes below 0x80 are ASCII.
+/** Canonical names of the encodings decoded here rather than by TextDecoder, by label. */
+const CUSTOM_LABELS: ReadonlyMap<string, string> = new Map([
+  ...UTF32_LABELS,
+  ...[...SINGLE_BYTE_TABLES].flatMap(([name, table]) => table.labels.map((label): [string, string] => [label, name])),
+]);
+
+// Bytes 0x80-0xFF of windows-1252 (WHATWG index). Bytes below 0x80 are ASCII.
 const WINDOWS_1252_HIGH =
   '\u20AC\u0081\u201A\u0192\u201E\u2026\u2020\u2021\u02C6\u2030\u0160\u2039\u0152\u008D\u017D\u008F' +
   '\u0090\u2018\u2019\u201C\u201D\u2022\u2013\u2014\u02DC\u2122\u0161\u203A\u0153\u009D\u017E\u0178' +
   Array.from({ length: 0x60 }, (_, i) => String.fromCharCode(0xa0 + i)).join('');
-const CP437_HIGH =
-  'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐' +
-  '└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00A0';
-
-const UTF16_OR_32 = new Set(['utf-16le', 'utf-16be', 'utf-32le', 'utf-32be']);
 
 /** Bytes needed to recognise any BOM (UTF-32 has the longest). */
 const BOM_BYTES = 4;
-
-/**
- * Most bytes the stream decoder holds back to decide whether a body declared
- * UTF-16/32 is really UTF-8. Real UTF-16/32 text shows a NUL or an invalid
- * UTF-8 sequence almost at once, so it is decided after a few bytes; only
- * UTF-8 that is mislabelled waits up to this many bytes (or the end of the
- * body) before being shown.
- */
-export const SNIFF_LIMIT = 1024;
 
 function normaliseLabel(label: string): string {
   return label.trim().toLowerCase();
@@ -118,39 +109,16 @@ function mayStartBom(head: Uint8Array): boolean {
 }
 
 /**
- * Whether `head` can be the start of UTF-8 text (the whole of it when
- * `final`): false on a control byte other than TAB/CR/LF or an invalid
- * sequence; an incomplete sequence at the end is allowed unless `final`.
- * Real UTF-16/32 text would contain NUL or other low bytes (every ASCII
- * character, Cyrillic...), so a body declared UTF-16/32 that passes is UTF-8
- * mislabelled.
- */
-function couldBeUtf8(head: Uint8Array, final: boolean): boolean {
-  for (const b of head) {
-    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return false;
-  }
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: !final });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
  * The encoding of a body from its first bytes (all of them when `final`), or
- * undefined when more bytes are needed: a BOM overrides the declared encoding
- * and is skipped (`bomLength`); a body declared UTF-16/32 without a BOM that
- * {@link couldBeUtf8} is UTF-8, decided at {@link SNIFF_LIMIT} bytes at most.
+ * undefined while they could still be the start of a BOM: a BOM overrides
+ * the declared encoding and is skipped (`bomLength`); without one, the
+ * declared encoding stands.
  */
 function decideEncoding(head: Uint8Array, declared: string, final: boolean): { encoding: string; bomLength: number } | undefined {
   if (head.length < BOM_BYTES && !final && mayStartBom(head)) return undefined;
   const bom = sniffBom(head, declared);
   if (bom) return { encoding: bom.encoding, bomLength: bom.length };
-  if (!UTF16_OR_32.has(declared)) return { encoding: declared, bomLength: 0 };
-  if (!couldBeUtf8(head, final)) return { encoding: declared, bomLength: 0 };
-  if (final || head.length >= SNIFF_LIMIT) return { encoding: head.length > 0 ? 'utf-8' : declared, bomLength: 0 };
-  return undefined;
+  return { encoding: declared, bomLength: 0 };
 }
 
 /** A decoder for bytes whose encoding is settled (no BOM left to sniff). */
@@ -167,13 +135,13 @@ function unitDecoder(encoding: string): UnitDecoder {
       return new Utf32Decoder(true);
     case 'utf-32be':
       return new Utf32Decoder(false);
-    case 'ibm437':
-      return singleByteDecoder(CP437_HIGH);
     case 'windows-1252':
       return singleByteDecoder(WINDOWS_1252_HIGH);
-    default:
-      return textDecoder(encoding);
   }
+  const table = SINGLE_BYTE_TABLES.get(encoding);
+  if (table) return singleByteDecoder(table.high);
+  if (needsBoundaryDecoder(encoding)) return boundaryDecoder(encoding);
+  return textDecoder(encoding);
 }
 
 function textDecoder(encoding: string): UnitDecoder {
@@ -248,8 +216,8 @@ export function decodeBody(body: Uint8Array, charset: string | undefined): Decod
 export interface StreamDecoder {
   /**
    * Canonical encoding in use (`utf-8`, `windows-1252`, `utf-16le`...): the
-   * declared one until the first bytes have been examined, then the one they
-   * showed (a BOM, or UTF-8 sent under a UTF-16/32 label).
+   * declared one, or the one a leading BOM announced once the first bytes
+   * have ruled a BOM in or out.
    */
   readonly encoding: string;
   /** False when the declared charset is unknown (the body is then decoded as UTF-8). */
@@ -262,24 +230,22 @@ export interface StreamDecoder {
 
 /**
  * A decoder for a body in `charset` (undefined = UTF-8) that yields text as
- * the bytes arrive, whatever the charset and however long the body. It
- * decodes as {@link decodeBody} does (a leading BOM overrides the label,
- * whatever the label), with one difference: a body declared UTF-16/32
- * without a BOM is taken for UTF-8 when its first bytes (up to
- * {@link SNIFF_LIMIT}), not all of it, are valid UTF-8 without control
- * characters. The first 4 bytes are held until a BOM is ruled out. Memory
- * held is bounded (at most {@link SNIFF_LIMIT} bytes plus one chunk while
- * sniffing, then a few bytes of an incomplete character).
- * Never throws: undecodable bytes become U+FFFD; an unknown charset decodes as
- * UTF-8 with `known: false`.
+ * the bytes arrive, whatever the charset and however long the body, however
+ * the chunks split its characters: the concatenated output is exactly
+ * {@link decodeBody}'s text for the same bytes (a leading BOM overrides the
+ * label, nothing else does). The first bytes are held only while they could
+ * still be a BOM (at most 4); after that, only an incomplete character (a
+ * few bytes; up to 64 KiB in malformed iso-2022-jp, see
+ * ./charset-multibyte.ts). Never throws: undecodable bytes become U+FFFD; an
+ * unknown charset decodes as UTF-8 with `known: false`.
  */
 export function createStreamDecoder(charset: string | undefined): StreamDecoder {
   const declared = resolveEncoding(charset ?? 'utf-8');
-  return new SniffingDecoder(declared ?? 'utf-8', declared !== undefined);
+  return new BomSniffingDecoder(declared ?? 'utf-8', declared !== undefined);
 }
 
 /** Holds the first bytes until the encoding is settled, then streams through a {@link UnitDecoder}. */
-class SniffingDecoder implements StreamDecoder {
+class BomSniffingDecoder implements StreamDecoder {
   readonly known: boolean;
   #encoding: string;
   #head: Uint8Array[] = [];

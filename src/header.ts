@@ -1,9 +1,11 @@
 /**
  * Gemini response header parsing: `<STATUS><SPACE><META><CR><LF>`.
  *
- * Pure functions over bytes, no I/O. Lenient where the intent is clear (bare LF,
- * missing or TAB separator, empty META), strict where it is not (status must be
- * exactly two digits in 10..69, META valid UTF-8 of at most 1024 bytes).
+ * Pure functions over bytes, no I/O. Lenient where the intent is clear (missing
+ * or TAB separator, empty META), strict where it is not (status must be exactly
+ * two digits in 10..69, META valid UTF-8 of at most 1024 bytes) and on the line
+ * end: the spec requires CRLF, and a bare LF is rejected (ERR_BAD_HEADER) rather
+ * than guessed at (see README, "Response headers").
  */
 import { HeaderError } from './errors.js';
 
@@ -74,11 +76,11 @@ function isDigit(b: number | undefined): boolean {
 /**
  * Finds the end of the header line in the bytes received so far.
  *
- * @returns `null` if no LF has arrived yet; otherwise `lineEnd`, the index where
- *   the line ends (at its CR, or at the LF for a bare-LF line), and `bodyStart`,
- *   the index just after the LF.
+ * @returns `null` if no LF has arrived yet; otherwise `lineEnd`, the index of
+ *   the CR of the CRLF, and `bodyStart`, the index just after the LF.
  * @throws HeaderError `ERR_HEADER_TOO_LONG` if the line (CR/LF excluded) is
  *   longer than `maxHeaderBytes`, or no LF is found within `maxHeaderBytes + 2` bytes;
+ *   `ERR_BAD_HEADER` if the line ends in a LF without a CR before it.
  *   `options.url` is recorded on the error.
  */
 export function findHeaderEnd(
@@ -101,6 +103,9 @@ export function findHeaderEnd(
   }
   const lineEnd = lf > 0 && buf[lf - 1] === CR ? lf - 1 : lf;
   if (lineEnd > maxHeaderBytes) throw tooLong();
+  if (lineEnd === lf) {
+    throw headerError('response header ends in a bare LF; Gemini requires CRLF', buf.subarray(0, lf + 1), options.url);
+  }
   return { lineEnd, bodyStart: lf + 1 };
 }
 

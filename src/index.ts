@@ -23,7 +23,7 @@ export type { ResponseHeader } from './header.js';
 export { parseMimeType } from './mime.js';
 export type { MimeType } from './mime.js';
 export * from './status.js';
-export { decodeBody, isKnownCharset, createStreamDecoder, SNIFF_LIMIT } from './charset.js';
+export { decodeBody, isKnownCharset, createStreamDecoder } from './charset.js';
 export type { DecodedBody, StreamDecoder } from './charset.js';
 export { KnownHostsStore, defaultKnownHostsPath, publicKeyFingerprint } from './tofu.js';
 export type { KnownHost, PresentedCertificate, TrustDecision } from './tofu.js';

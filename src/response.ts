@@ -3,7 +3,7 @@
  * buffer, and the completeness verdict.
  */
 import type { Readable } from 'node:stream';
-import { decodeBody } from './charset.js';
+import { decodeBody, isKnownCharset } from './charset.js';
 import type { ResponseHeader } from './header.js';
 import { parseMimeType, type MimeType } from './mime.js';
 import type { TrustDecision } from './tofu.js';
@@ -77,6 +77,12 @@ export interface ResponseFields {
   readonly mimeType: string | undefined;
   /** For 2x: the `charset` parameter, lowercased, if any. */
   readonly charset: string | undefined;
+  /**
+   * False when `charset` names a charset gemfetch cannot decode (`ebcdicatde`,
+   * `tcvn-5712`...): `text()` then gives the body decoded as UTF-8, likely
+   * garbage. True when `charset` is known or absent (UTF-8).
+   */
+  readonly charsetKnown: boolean;
   /** For 2x: the `lang` parameter, if any. */
   readonly lang: string | undefined;
   /** URLs requested before `url`, in order (empty without redirects). */
@@ -88,7 +94,9 @@ export interface ResponseFields {
 }
 
 /** Builds the header-derived fields. @internal */
-export function headerFields(header: ResponseHeader): Pick<ResponseFields, 'status' | 'category' | 'meta' | 'mimeType' | 'charset' | 'lang'> {
+export function headerFields(
+  header: ResponseHeader,
+): Pick<ResponseFields, 'status' | 'category' | 'meta' | 'mimeType' | 'charset' | 'charsetKnown' | 'lang'> {
   const mime: MimeType | undefined = header.category === 2 ? parseMimeType(header.meta) : undefined;
   return {
     status: header.status,
@@ -96,6 +104,7 @@ export function headerFields(header: ResponseHeader): Pick<ResponseFields, 'stat
     meta: header.meta,
     mimeType: mime?.essence,
     charset: mime?.charset,
+    charsetKnown: mime?.charset === undefined || isKnownCharset(mime.charset),
     lang: mime?.lang,
   };
 }
@@ -132,6 +141,7 @@ export class GeminiResponse implements ResponseFields {
   readonly meta: string;
   readonly mimeType: string | undefined;
   readonly charset: string | undefined;
+  readonly charsetKnown: boolean;
   readonly lang: string | undefined;
   readonly redirects: readonly string[];
   readonly redirectNotFollowed: ResponseFields['redirectNotFollowed'];
@@ -153,6 +163,7 @@ export class GeminiResponse implements ResponseFields {
     this.meta = fields.meta;
     this.mimeType = fields.mimeType;
     this.charset = fields.charset;
+    this.charsetKnown = fields.charsetKnown;
     this.lang = fields.lang;
     this.redirects = fields.redirects;
     this.redirectNotFollowed = fields.redirectNotFollowed;
@@ -170,8 +181,11 @@ export class GeminiResponse implements ResponseFields {
   }
 
   /**
-   * The body decoded by its charset (UTF-8 when none is given). Bytes invalid
-   * in that charset become U+FFFD; an unknown charset is decoded as UTF-8.
+   * The body decoded by its declared charset (UTF-8 when none is given),
+   * never by a guess from the bytes; only a leading BOM overrides it (WHATWG
+   * Encoding), and is removed. Bytes invalid in that charset become U+FFFD.
+   * An unknown charset (`charsetKnown` false) is decoded as UTF-8. For the
+   * encoding actually used, call `decodeBody(res.body, res.charset)`.
    */
   text(): string {
     return decodeBody(this.body, this.charset).text;

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createStreamDecoder, decodeBody, isKnownCharset, SNIFF_LIMIT } from '../src/charset.js';
+import { spawnSync } from 'node:child_process';
+import { SINGLE_BYTE_TABLES } from '../src/charset-tables.js';
+import { createStreamDecoder, decodeBody, isKnownCharset } from '../src/charset.js';
+import { parseHeaderLine } from '../src/header.js';
+import { GeminiResponse, headerFields } from '../src/response.js';
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const utf16le = (s: string) => new Uint8Array(Buffer.from(s, 'utf16le'));
@@ -124,10 +128,13 @@ describe('decodeBody: UTF-16 and UTF-32', () => {
     );
   });
 
-  it('decodes a body declared UTF-16 but sent as UTF-8 as UTF-8 (egsam)', () => {
+  it('decodes a body declared UTF-16 by its declaration, even when it holds UTF-8 (egsam: no sniffing)', () => {
     const body = new Uint8Array(Buffer.from('# Héllo wörld\nSome text.\n'));
-    expect(decodeBody(body, 'utf-16')).toEqual({ text: '# Héllo wörld\nSome text.\n', charset: 'utf-8', known: true });
-    expect(decodeBody(body, 'utf-32be').charset).toBe('utf-8');
+    const asUtf16 = decodeBody(body, 'utf-16');
+    expect(asUtf16.charset).toBe('utf-16le');
+    expect(asUtf16.text).toBe(new TextDecoder('utf-16le').decode(body));
+    expect(asUtf16.text).not.toContain('Héllo');
+    expect(decodeBody(body, 'utf-32be').charset).toBe('utf-32be');
   });
 
   it('a UTF-8 BOM overrides any declared charset', () => {
@@ -194,6 +201,9 @@ describe('createStreamDecoder', () => {
     ['utf-8 label, UTF-16LE BOM', 'utf-8', new Uint8Array([0xff, 0xfe, ...utf16le(TEXT)])],
     ['shift_jis label, UTF-8 BOM', 'shift_jis', new Uint8Array([0xef, 0xbb, 0xbf, ...Buffer.from(TEXT)])],
     ['utf-16le declared, UTF-8 sent', 'utf-16le', new Uint8Array(Buffer.from(TEXT))],
+    ['euc-jp', 'euc-jp', new Uint8Array([0x8f, 0xe2, 0x8b, 0x41, 0xa4, 0xa2, 0x8e, 0xb1, 0x0a])],
+    ['gb18030', 'gb18030', new Uint8Array([0x81, 0x30, 0x81, 0x30, 0xc4, 0xe3, 0x41, 0x0a])],
+    ['iso-2022-jp', 'iso-2022-jp', new Uint8Array([0x1b, 0x24, 0x42, 0x24, 0x22, 0x1b, 0x28, 0x42, 0x41, 0x0a])],
   ];
 
   it.each(cases)('%s: decodes like decodeBody, whole, cut anywhere, or byte by byte', (_name, charset, body) => {
@@ -272,28 +282,12 @@ describe('createStreamDecoder', () => {
     expect(decoder.end()).toBe('');
   });
 
-  it('holds a body declared UTF-16 that looks like UTF-8 until SNIFF_LIMIT bytes, then shows it as UTF-8', () => {
+  it('streams a body declared UTF-16 that holds UTF-8 as UTF-16, at once (no sniffing, nothing held)', () => {
     const decoder = createStreamDecoder('utf-16le');
-    const line = new Uint8Array(Buffer.from('plain UTF-8 text, déjà vu\n'));
-    let shown = '';
-    let written = 0;
-    while (written + line.length < SNIFF_LIMIT) {
-      shown += decoder.write(line);
-      written += line.length;
-    }
-    expect(shown).toBe('');
+    const line = new Uint8Array(Buffer.from('plain UTF-8 text\n'));
+    expect(decoder.write(line)).toBe(new TextDecoder('utf-16le').decode(line.subarray(0, 16)));
     expect(decoder.encoding).toBe('utf-16le');
-    shown += decoder.write(line);
-    expect(decoder.encoding).toBe('utf-8');
-    expect(shown).toBe('plain UTF-8 text, déjà vu\n'.repeat(Math.ceil(SNIFF_LIMIT / line.length)));
-    expect(decoder.end()).toBe('');
-  });
-
-  it('decides at the end of a short body declared UTF-16 that looks like UTF-8', () => {
-    const decoder = createStreamDecoder('utf-32be');
-    expect(decoder.write(new Uint8Array(Buffer.from('héllo')))).toBe('');
-    expect(decoder.end()).toBe('héllo');
-    expect(decoder.encoding).toBe('utf-8');
+    expect(decoder.end()).toBe('\uFFFD'); // the odd last byte
   });
 
   it('a BOM overrides any label, as in decodeBody: a UTF-16 BOM on a body labelled UTF-8', () => {
@@ -312,5 +306,149 @@ describe('createStreamDecoder', () => {
     expect(decoder.write(new Uint8Array(Buffer.from('qapla')))).toBe('qapla');
     expect(decoder.end()).toBe('');
     expect(createStreamDecoder('iso-2022-kr').known).toBe(false);
+  });
+});
+
+describe('createStreamDecoder: multi-byte characters split between chunks (issue 9)', () => {
+  it('does not throw on the bytes of issue 9 (euc-jp 0x8F 0xE2 | 0x8B), and decodes them as Node does at once', () => {
+    const decoder = createStreamDecoder('euc-jp');
+    const text = decoder.write(bytes(0x8f, 0xe2)) + decoder.write(bytes(0x8b)) + decoder.write(bytes(0x41)) + decoder.end();
+    expect(text).toBe(new TextDecoder('euc-jp').decode(bytes(0x8f, 0xe2, 0x8b, 0x41)));
+  });
+
+  it('puts a three-byte euc-jp character (JIS X 0212) split after its second byte back together', () => {
+    const body = bytes(0x8f, 0xb0, 0xa1, 0xa4, 0xa2); // 丂 あ
+    for (const cuts of [[1], [2], [1, 2], [2, 4]]) expect(decodeInPieces('euc-jp', body, cuts)).toBe('丂あ');
+  });
+
+  it('does not throw on a gb18030 four-byte character split anywhere', () => {
+    const body = bytes(0x81, 0x30, 0x81, 0x30, 0x0a); // U+0080, then LF
+    for (const cut of [1, 2, 3]) expect(decodeInPieces('gb18030', body, [cut])).toBe('\u0080\n');
+  });
+});
+
+/** A seeded PRNG (mulberry32): the same numbers on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Labels of every charset we decode: the WHATWG ones Node has, UTF-32, and our single-byte tables. */
+const ALL_LABELS = [
+  'utf-8', 'utf-16le', 'utf-16be', 'utf-32le', 'utf-32be', 'ibm866', 'iso-8859-2', 'iso-8859-3', 'iso-8859-4',
+  'iso-8859-5', 'iso-8859-6', 'iso-8859-7', 'iso-8859-8', 'iso-8859-8-i', 'iso-8859-10', 'iso-8859-13',
+  'iso-8859-14', 'iso-8859-15', 'iso-8859-16', 'koi8-r', 'koi8-u', 'macintosh', 'windows-874', 'windows-1250',
+  'windows-1251', 'windows-1252', 'windows-1253', 'windows-1254', 'windows-1255', 'windows-1256', 'windows-1257',
+  'windows-1258', 'x-mac-cyrillic', 'gbk', 'gb18030', 'big5', 'euc-jp', 'iso-2022-jp', 'shift_jis', 'euc-kr',
+  ...[...SINGLE_BYTE_TABLES.keys()],
+];
+const MULTI_BYTE = new Set(['gbk', 'gb18030', 'big5', 'euc-jp', 'iso-2022-jp', 'shift_jis', 'euc-kr', 'utf-8', 'utf-16le', 'utf-16be', 'utf-32le', 'utf-32be']);
+const SAMPLE = 'Gemini: Grüße, café, Привет, Ελλάδα, שלום, 日本語のテキスト, 中文, 한국어 ½ €\n';
+const iconvPresent = spawnSync('iconv', ['--version']).status === 0;
+
+/** SAMPLE in `label`, the characters it cannot hold dropped (by iconv, when present). */
+function encodedSample(label: string): Uint8Array | undefined {
+  if (!iconvPresent) return undefined;
+  const iconvName = label === 'iso-8859-8-i' ? 'iso-8859-8' : label === 'x-mac-cyrillic' ? 'mac-cyrillic' : label.replace(/^ibm/, 'cp');
+  const out = spawnSync('iconv', ['-c', '-f', 'UTF-8', '-t', iconvName], { input: SAMPLE });
+  return out.stdout.length > 0 ? new Uint8Array(out.stdout) : undefined;
+}
+
+/** Random bytes, biased toward those that start, continue or escape multi-byte sequences. */
+function garbage(random: () => number, length: number): Uint8Array {
+  const special = [0x1b, 0x28, 0x24, 0x42, 0x0e, 0x0f, 0x8e, 0x8f, 0x81, 0xa1, 0xfe, 0xd8, 0xdc, 0x00];
+  return new Uint8Array(length).map(() => {
+    const r = random();
+    if (r < 0.15) return 0x30 + Math.floor(random() * 10);
+    if (r < 0.3) return special[Math.floor(random() * special.length)]!;
+    if (r < 0.45) return Math.floor(random() * 0x80);
+    return Math.floor(random() * 0x100);
+  });
+}
+
+function randomCuts(random: () => number, length: number): number[] {
+  const count = Math.floor(random() * Math.min(length, 8));
+  return Array.from({ length: count }, () => Math.floor(random() * (length + 1))).sort((a, b) => a - b);
+}
+
+describe('createStreamDecoder: fuzzed chunk splits, every supported charset', () => {
+  it.each(ALL_LABELS)('%s: streamed text equals the one-shot text for samples and garbage cut at random', (label) => {
+    expect(isKnownCharset(label)).toBe(true);
+    const random = prng([...label].reduce((h, c) => Math.imul(h, 31) + c.charCodeAt(0), 7));
+    const bodies: Uint8Array[] = [];
+    const sample = encodedSample(label);
+    if (sample) bodies.push(sample);
+    const rounds = MULTI_BYTE.has(label) ? 400 : 40;
+    for (let i = 0; i < rounds; i++) bodies.push(garbage(random, 1 + Math.floor(random() * 48)));
+    for (const body of bodies) {
+      const whole = decodeBody(body, label).text;
+      const startsLikeBom = (body[0] === 0xef && body[1] === 0xbb) || body[0] === 0xfe || body[0] === 0xff;
+      if (!startsLikeBom && !label.startsWith('utf-32') && !SINGLE_BYTE_TABLES.has(label) && label !== 'windows-1252') {
+        expect(whole).toBe(new TextDecoder(label, { ignoreBOM: true }).decode(body)); // Node decoding it at once, independently
+      }
+      for (let round = 0; round < 3; round++) expect(decodeInPieces(label, body, randomCuts(random, body.length))).toBe(whole);
+      expect(decodeInPieces(label, body, Array.from({ length: body.length }, (_, k) => k))).toBe(whole);
+    }
+  });
+});
+
+describe('single-byte tables (generated from iconv)', () => {
+  it.each([...SINGLE_BYTE_TABLES])('%s: labels resolve to it, and every byte decodes as iconv decodes it', (name, table) => {
+    for (const label of table.labels) expect(decodeBody(bytes(0x41), label)).toEqual({ text: 'A', charset: name, known: true });
+    const all = new Uint8Array(256).map((_, i) => i);
+    const text = decodeBody(all, name).text;
+    expect([...text]).toHaveLength(256);
+    expect(text.slice(0, 0x80)).toBe(String.fromCharCode(...all.subarray(0, 0x80)));
+    if (!iconvPresent) return;
+    const iconvName = `${name.replace(/^ibm/, 'cp')}`;
+    const defined = all.filter((b) => b < 0x80 || text[b] !== '\uFFFD');
+    const out = spawnSync('iconv', ['-f', iconvName, '-t', 'UTF-8'], { input: Buffer.from(defined) });
+    expect(out.status).toBe(0);
+    expect(out.stdout.toString('utf8')).toBe([...defined].map((b) => text[b]).join(''));
+    for (const b of all.filter((x) => text[x] === '\uFFFD')) {
+      expect(spawnSync('iconv', ['-f', iconvName, '-t', 'UTF-8'], { input: Buffer.from([b]) }).status).not.toBe(0);
+    }
+  });
+
+  it('knows the DOS code pages and iso-8859-16 by their usual labels', () => {
+    expect(decodeBody(bytes(0x9b, 0xd5), 'cp850')).toEqual({ text: 'øı', charset: 'ibm850', known: true });
+    expect(decodeBody(bytes(0xd5), 'IBM858').text).toBe('€');
+    expect(decodeBody(bytes(0xa4), 'iso-8859-16').text).toBe('€');
+    expect(decodeBody(bytes(0xb0), 'cp437').text).toBe('░');
+  });
+});
+
+describe('the response says whether its charset is known, and text() decodes by the declaration', () => {
+  const responseFor = (header: string, body: Uint8Array) =>
+    new GeminiResponse(
+      { ...headerFields(parseHeaderLine(Buffer.from(header))), url: 'gemini://h.example/', redirects: [], redirectNotFollowed: undefined, tls: undefined as never, timings: { connect: 0, secure: 0, header: 0 } },
+      Buffer.from(body),
+      { complete: true, termination: 'close_notify', bytes: body.length },
+    );
+
+  it.each([
+    ['20 text/plain; charset=ebcdicatde', false],
+    ['20 text/plain; charset=tcvn-5712', false],
+    ['20 text/plain; charset=x-klingon', false],
+    ['20 text/plain; charset=cp850', true],
+    ['20 text/plain; charset=EUC-JP', true],
+    ['20 text/plain', true],
+    ['20', true],
+    ['51 not found', true],
+  ])('%s: charsetKnown %s', (header, known) => {
+    expect(responseFor(header, new Uint8Array(0)).charsetKnown).toBe(known);
+  });
+
+  it('text() decodes a body declared UTF-16 that holds UTF-8 as UTF-16, agreeing with res.charset', () => {
+    const body = new Uint8Array(Buffer.from('héllo wörld\n'));
+    const res = responseFor('20 text/plain; charset=utf-16le', body);
+    expect(res.charset).toBe('utf-16le');
+    expect(res.text()).toBe(new TextDecoder('utf-16le').decode(body));
   });
 });

@@ -50,6 +50,7 @@ const cli = cliFixture(
     '/bad-redirect': redirect('gemini:nohost'),
     '/empty': respondWith('20 text/plain', ''),
     '/bad-header': sendRaw('2x oops\r\n'),
+    '/bare-lf': sendRaw('20 text/plain\nbody\n'),
     '/dir/file.txt': respondWith('20 text/plain', 'file body'),
     '/echo-request': (ctx) => ctx.respond('20 text/plain', ctx.request),
     '/endless': async (ctx) => {
@@ -158,6 +159,10 @@ describe.concurrent('exit codes for failures', () => {
     expect(slow.stderr).toMatch(/timeout/);
     const bad = await gemfetch([cli.server.url('/bad-header')]);
     expect(bad.code).toBe(1);
+    const bareLf = await gemfetch([cli.server.url('/bare-lf')]);
+    expect(bareLf.code).toBe(1);
+    expect(bareLf.stderr).toContain('bare LF; Gemini requires CRLF');
+    expect(bareLf.stdout).toHaveLength(0);
   });
 
   it('2: invalid URLs and bad options', async () => {

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { dribble, inputPrompt, respondWith, routes } from './support/gemini-server.js';
 import { cliFixture, escapeSequences, ptyAvailable, runInPty, tempDir } from './support/cli.js';
@@ -30,6 +31,18 @@ const cli = cliFixture(
     '/latin1': respondWith('20 text/plain; charset=ISO-8859-1', Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a])),
     '/utf16': respondWith('20 text/gemini; charset=utf-16le', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('# Grüße\n', 'utf16le')])),
     '/klingon': respondWith('20 text/plain; charset=x-klingon', 'qapla\n'),
+    '/euc-jp': async (ctx) => {
+      // Issue 9: an invalid three-byte sequence split between two TLS records made the decoder throw.
+      // Sent a few times, a pause between records, so that the client reads the two halves apart.
+      await ctx.write('20 text/plain; charset=euc-jp\r\n');
+      for (let i = 0; i < 4; i++) {
+        await ctx.write(Buffer.concat([Buffer.from('before '), Buffer.from([0x8f, 0xe2])]));
+        await sleep(50);
+        await ctx.write(Buffer.from([0x8b])); // Node's streaming decoder threw when a chunk held just this byte
+        await ctx.write(Buffer.concat([Buffer.from(' after '), Buffer.from([0xa4, 0xa2, 0x0a])]));
+      }
+      ctx.end('close_notify');
+    },
     '/image': respondWith('20 image/png', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x1b, 0x5b, 0x32, 0x4a])),
     '/cut': respondWith('20 text/gemini', '# Cut\nhalf a sen', 'fin'),
     '/input': inputPrompt('What is your name?'),
@@ -83,9 +96,25 @@ describe.skipIf(!hasPty).concurrent('on a terminal', () => {
     expect(plain.output).not.toContain('\x1b');
     expect((await runInPty(cli.home, [cli.server.url('/latin1')])).output).toContain('café');
     expect((await runInPty(cli.home, ['--no-color', cli.server.url('/utf16')])).output).toContain('Grüße');
+  });
+
+  it('shows a one-line explanation instead of a body in an unknown charset (exit 2), and the body as UTF-8 with --raw', async () => {
     const unknown = await runInPty(cli.home, [cli.server.url('/klingon')]);
-    expect(unknown.output).toContain('unknown charset "x-klingon"');
-    expect(unknown.output).toContain('qapla');
+    expect(unknown.code).toBe(2);
+    expect(unknown.output).toContain('its charset "x-klingon" is unknown');
+    expect(unknown.output).toContain('--raw');
+    expect(unknown.output).not.toContain('qapla');
+    const raw = await runInPty(cli.home, ['--raw', cli.server.url('/klingon')]);
+    expect(raw.code).toBe(0);
+    expect(raw.output).toContain('unknown charset "x-klingon"');
+    expect(raw.output).toContain('qapla');
+  });
+
+  it('shows a euc-jp page whose invalid sequence is split between records (issue 9: it exited 1)', async () => {
+    const { code, output } = await runInPty(cli.home, [cli.server.url('/euc-jp')]);
+    expect(output).not.toContain('not valid');
+    expect(code).toBe(0);
+    expect(output).toContain('before \uFFFD\uFFFD after \u3042'); // 0x8F 0xE2 0x8B as Node decodes them at once; 0xA4 0xA2 is あ
   });
 
   it('refuses to dump binary data on the terminal (exit 2) unless -o - is given', async () => {

@@ -58,11 +58,13 @@ describe('malformed headers', () => {
     expect(err.message).toContain('2x oops');
   });
 
-  it('bare LF line ending is accepted', async () => {
+  it('a bare LF line ending is rejected with ERR_BAD_HEADER naming the URL (the spec requires CRLF)', async () => {
     const server = await serve(sendRaw('20 text/plain\nbody'));
-    const res = await client.fetch(server.url());
-    expect(res).toMatchObject({ status: 20, meta: 'text/plain', mimeType: 'text/plain', complete: true });
-    expect(res.body.toString()).toBe('body');
+    const err = await rejection(client.fetch(server.url('/lf')));
+    expect(err.code).toBe('ERR_BAD_HEADER');
+    expect(err.url).toBe(server.url('/lf'));
+    expect(err.message).toContain('bare LF; Gemini requires CRLF');
+    expect(err.message).toContain(server.url('/lf'));
   });
 
   it('`20\\r\\n` (no space, no META) means text/gemini; charset=utf-8', async () => {

@@ -193,18 +193,21 @@ describe('findHeaderEnd', () => {
     expect(findHeaderEnd(b('20 text/gemini\r\n# Hi\n'))).toEqual({ lineEnd: 14, bodyStart: 16 });
   });
 
-  it('accepts a bare LF line end (egsam: header without CR)', () => {
-    expect(findHeaderEnd(b('20 text/gemini\n# Hi\n'))).toEqual({ lineEnd: 14, bodyStart: 15 });
-    expect(parseResponse('20 text/gemini\n# Hi\n')).toEqual({
-      header: { status: 20, category: 2, meta: 'text/gemini' },
-      body: '# Hi\n',
-    });
+  it('rejects a bare LF line end (egsam: header without CR): the spec requires CRLF', () => {
+    for (const raw of ['20 text/gemini\n# Hi\n', '20\n', '\n', '51 Not found\n']) {
+      const err = errorOf(() => findHeaderEnd(b(raw)));
+      expect(err.code).toBe('ERR_BAD_HEADER');
+      expect(err.message).toContain('bare LF; Gemini requires CRLF');
+    }
+    const err = errorOf(() => findHeaderEnd(b('20 text/gemini\n# Hi\n'), undefined, { url: 'gemini://h.example/' }));
+    expect(err.url).toBe('gemini://h.example/');
+    expect(err.message).toContain('"20 text/gemini\\n"');
+    expect(err.received?.toString()).toBe('20 text/gemini\n');
   });
 
   it('handles "20\\r\\n" and an empty line', () => {
     expect(findHeaderEnd(b('20\r\n'))).toEqual({ lineEnd: 2, bodyStart: 4 });
     expect(findHeaderEnd(b('\r\n'))).toEqual({ lineEnd: 0, bodyStart: 2 });
-    expect(findHeaderEnd(b('\n'))).toEqual({ lineEnd: 0, bodyStart: 1 });
   });
 
   it('stops at the first LF even if the body holds more', () => {
@@ -214,7 +217,7 @@ describe('findHeaderEnd', () => {
   it('accepts a maximal header (1027 bytes + CRLF)', () => {
     const line = `20 ${'x'.repeat(MAX_META_BYTES)}`;
     expect(findHeaderEnd(b(`${line}\r\nbody`))).toEqual({ lineEnd: 1027, bodyStart: 1029 });
-    expect(findHeaderEnd(b(`${line}\nbody`))).toEqual({ lineEnd: 1027, bodyStart: 1028 });
+    expect(errorOf(() => findHeaderEnd(b(`${line}\nbody`))).code).toBe('ERR_BAD_HEADER'); // bare LF
     expect(findHeaderEnd(b(line))).toBeNull();
     expect(findHeaderEnd(b(`${line}\r`))).toBeNull();
   });

@@ -10,7 +10,7 @@ export const ExitCode = {
   Ok: 0,
   /** Network or TLS failure (no response), or a local I/O failure (output, known-hosts, journal or WARC file). */
   Network: 1,
-  /** Usage error, invalid URL, or binary data refused on a terminal. */
+  /** Usage error, invalid URL, or binary data or an unknown charset refused on a terminal. */
   Usage: 2,
   /** A 2x response arrived incomplete (no close_notify, a limit, a reset...). */
   Incomplete: 3,
@@ -115,7 +115,7 @@ export function combineExitCodes(codes: readonly number[]): number {
 export const EXIT_CODE_TABLE = `Exit codes:
     0  success: every response was 2x and complete
     1  network or TLS failure, or a local I/O error (output, known-hosts, journal or WARC file)
-    2  usage error, invalid URL, or binary data refused on a terminal (use -o)
+    2  usage error, invalid URL, or binary data or an unknown charset refused on a terminal (use -o)
     3  incomplete response (no TLS close_notify, --max-size, a timeout, a reset...)
     4  temporary failure (4x)
     5  permanent failure (5x)

@@ -194,7 +194,7 @@ class FetchRun {
   }
 
   #noDetails(): FetchDetails {
-    return { completion: undefined, output: undefined, refusedBinary: false, outputError: undefined };
+    return { completion: undefined, output: undefined, refusedBinary: false, refusedCharset: undefined, outputError: undefined };
   }
 
   /** Fetches `target` (reported as `url`), routing the body to its destination. */
@@ -295,6 +295,11 @@ class FetchRun {
     if (!mime.startsWith('text/')) {
       response.cancel();
       details.refusedBinary = true;
+      return undefined;
+    }
+    if (!response.charsetKnown && !args.raw) {
+      response.cancel();
+      details.refusedCharset = response.charset;
       return undefined;
     }
     const { TerminalBodyWriter } = await import('./terminal-output.js');
@@ -420,6 +425,13 @@ class FetchRun {
       );
       return ExitCode.Usage;
     }
+    if (details.refusedCharset !== undefined) {
+      say(
+        `gemfetch: ${url}: not showing the body: its charset ${JSON.stringify(plain(details.refusedCharset))} is unknown; ` +
+          'save it with -o FILE, or show it decoded as UTF-8 with --raw',
+      );
+      return ExitCode.Usage;
+    }
     const allowIncomplete = args.allowIncomplete === true || args.head === true;
     const code = exitCodeForRecord(record, { allowIncomplete });
     switch (category) {
@@ -505,6 +517,8 @@ interface FetchDetails {
   output: string | undefined;
   /** A binary body was not shown on the terminal. */
   refusedBinary: boolean;
+  /** A body in this unknown charset was not shown on the terminal. */
+  refusedCharset: string | undefined;
   /** A local write failure. */
   outputError: string | undefined;
 }

@@ -77,7 +77,7 @@ export const OUTPUT_OPTION_GROUP: OptionGroup = {
     { name: 'include', alias: 'i', type: 'boolean', conflicts: 'json', describe: 'print the response header line before the body' },
     { name: 'head', alias: 'I', type: 'boolean', describe: 'print the response header line only, close after it' },
     { name: 'json', type: 'boolean', describe: 'print one JSON record per URL on stdout instead of the body' },
-    { name: 'raw', type: 'boolean', describe: 'do not render text/gemini on a terminal (control characters are still removed)' },
+    { name: 'raw', type: 'boolean', describe: 'do not render text/gemini on a terminal (control characters are still removed); show a body in an unknown charset as UTF-8' },
     { name: 'allow-incomplete', type: 'boolean', describe: 'exit 0 for a response that is incomplete but otherwise successful' },
     { name: 'quiet', alias: 'q', type: 'boolean', describe: 'no warnings, status lines or progress on stderr (errors still shown)' },
     { name: 'verbose', alias: 'v', type: 'boolean', describe: 'show TLS version, cipher, fingerprint, trust decision, redirects, timings' },
