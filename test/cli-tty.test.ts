@@ -189,7 +189,8 @@ async function untilFileHolds(file: string, bytes: number): Promise<void> {
   while (!fs.existsSync(file) || fs.statSync(file).size < bytes) await sleep(50);
 }
 
-describe.skipIf(!hasPty).concurrent('long words and links on a terminal', () => {
+// Heavy renders: one at a time, after the block above, not beside it (2 shared cores).
+describe.skipIf(!hasPty)('long words and links on a terminal', () => {
   it('renders a page with a 1 MB word, every character of it, and exits', async () => {
     const { code, output } = await runInPty(cli.home, ['--no-color', cli.server.url('/huge-word')], { cols: 60, timeoutMs: 240_000 });
     expect(code).toBe(0);
@@ -209,7 +210,7 @@ describe.skipIf(!hasPty).concurrent('long words and links on a terminal', () => 
   });
 });
 
-describe.skipIf(!hasScript).concurrent('stopping a render on a terminal', () => {
+describe.skipIf(!hasScript)('stopping a render on a terminal', () => {
   it('--max-time stops the render of an endless page of long words', async () => {
     const { code, output } = await runInScript(cli.home, ['--max-time', '1s', cli.server.url('/endless-words')], { cols: 80, hangGuardMs: 120_000 });
     expect(output).toContain('stopped at --max-time 1s');
