@@ -2,12 +2,13 @@
  * The real `gemfetch` command on a pseudo-terminal (python3's pty module):
  * rendering, sanitising, colours, charsets, the input prompt, progress.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { dribble, inputPrompt, respondWith, routes } from './support/gemini-server.js';
-import { cliFixture, escapeSequences, ptyAvailable, runInPty, tempDir } from './support/cli.js';
+import { dribble, inputPrompt, respondWith, routes, type RequestContext } from './support/gemini-server.js';
+import { BIN, childEnv, cliFixture, escapeSequences, ptyAvailable, ROOT, runInPty, tempDir } from './support/cli.js';
 
 const EVIL = [
   '# Welcome\x1b]0;pwned-title\x07',
@@ -23,7 +24,22 @@ const EVIL = [
   'A long line that has to be wrapped because it is much longer than forty columns of terminal width.',
 ].join('\n');
 
+/** One long word: precomposed and combining accents, CJK (2 columns), an astral emoji (2 columns). */
+const WORD_UNIT = `${'é'.repeat(50)}e\u0301日👍`;
+const MEGABYTE_WORD = WORD_UNIT.repeat(Math.ceil((1 << 20) / WORD_UNIT.length));
+/** Terminal columns of text made of WORD_UNIT characters, counted without our width code. */
+const columnsOf = (line: string): number => [...line.replace(/\p{M}/gu, '')].length + (line.match(/[日👍]/gu)?.length ?? 0);
+const LONG_URL = 'gemini://example.org/cgi-bin/search-the-whole-archive.cgi';
+
+/** Writes lines of 256 KB words until the client goes away (or, as a bound, 1 GB). */
+async function endlessWords(ctx: RequestContext): Promise<void> {
+  await ctx.write('20 text/gemini\r\n');
+  const line = Buffer.from(`${MEGABYTE_WORD.slice(0, 1 << 18)}\n`);
+  for (let sent = 0; sent < 2 ** 30 && !ctx.closed; sent += line.length) await ctx.write(line).catch(() => {});
+}
+
 const hasPty = ptyAvailable();
+const hasScript = fs.existsSync('/usr/bin/script');
 const cli = cliFixture(
   routes({
     '/evil': respondWith('20 text/gemini', EVIL),
@@ -45,6 +61,9 @@ const cli = cliFixture(
     },
     '/image': respondWith('20 image/png', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x1b, 0x5b, 0x32, 0x4a])),
     '/cut': respondWith('20 text/gemini', '# Cut\nhalf a sen', 'fin'),
+    '/huge-word': respondWith('20 text/gemini', `# Huge\n${MEGABYTE_WORD}\nafter the word\n`),
+    '/endless-words': endlessWords,
+    '/cgi-link': respondWith('20 text/gemini', `=> ${LONG_URL} Search the whole archive of this capsule\n`),
     '/input': inputPrompt('What is your name?'),
     '/secret': (ctx) => {
       const query = ctx.url?.search.slice(1) ?? '';
@@ -164,4 +183,78 @@ describe.skipIf(!hasPty).concurrent('on a terminal', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+/**
+ * Runs `gemfetch args...` on a pseudo-terminal made by util-linux `script`,
+ * which copies everything the terminal got to a file (unbounded output would
+ * not do in the python runner's memory). `whileRunning` may type into the
+ * terminal; the run is killed after `hangGuardMs`.
+ */
+async function runInScript(
+  home: string,
+  args: string[],
+  options: { cols: number; hangGuardMs: number; whileRunning?: (typescript: string, type: (text: string) => void) => Promise<void> },
+): Promise<{ code: number | null; output: string }> {
+  const dir = tempDir();
+  const typescript = path.join(dir, 'typescript');
+  try {
+    const command = `stty cols ${options.cols} rows 24; exec ${[process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')}`;
+    const child = spawn('script', ['-q', '-e', '-c', command, typescript], { cwd: ROOT, env: childEnv(home), stdio: ['pipe', 'ignore', 'ignore'] });
+    const guard = setTimeout(() => child.kill('SIGKILL'), options.hangGuardMs);
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await options.whileRunning?.(typescript, (text) => child.stdin.write(text));
+    const code = await exited;
+    clearTimeout(guard);
+    return { code, output: fs.readFileSync(typescript, 'latin1') };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resolves once `file` holds at least `bytes` bytes (polls; the caller's hang guard bounds it). */
+async function untilFileHolds(file: string, bytes: number): Promise<void> {
+  while (!fs.existsSync(file) || fs.statSync(file).size < bytes) await sleep(50);
+}
+
+// Heavy renders: one at a time, after the block above, not beside it (2 shared cores).
+describe.skipIf(!hasPty)('long words and links on a terminal', () => {
+  it('renders a page with a 1 MB word, every character of it, and exits', async () => {
+    const { code, output } = await runInPty(cli.home, ['--no-color', cli.server.url('/huge-word')], { cols: 60, timeoutMs: 240_000 });
+    expect(code).toBe(0);
+    const shown = output.split('\r\n');
+    expect(shown[0]).toBe('# Huge');
+    const after = shown.indexOf('after the word');
+    expect(after).toBeGreaterThan(1);
+    const wordLines = shown.slice(1, after);
+    for (const line of wordLines) expect(columnsOf(line)).toBeLessThanOrEqual(60);
+    expect(wordLines.join('')).toBe(MEGABYTE_WORD);
+  }, 300_000);
+
+  it('never breaks a link target on a narrow terminal: the label wraps, the URL overflows whole', async () => {
+    const { code, output } = await runInPty(cli.home, ['--no-color', cli.server.url('/cgi-link')], { cols: 30 });
+    expect(code).toBe(0);
+    expect(output.split('\r\n').slice(0, 3)).toEqual(['[1] Search the whole archive', '    of this capsule', `    ⟶\u00a0${LONG_URL}`]);
+  });
+});
+
+describe.skipIf(!hasScript)('stopping a render on a terminal', () => {
+  it('--max-time stops the render of an endless page of long words', async () => {
+    const { code, output } = await runInScript(cli.home, ['--max-time', '1s', cli.server.url('/endless-words')], { cols: 80, hangGuardMs: 120_000 });
+    expect(output).toContain('stopped at --max-time 1s');
+    expect(code).toBe(3);
+  }, 150_000);
+
+  it('Ctrl-C stops the render of an endless page of long words', async () => {
+    const { code, output } = await runInScript(cli.home, [cli.server.url('/endless-words')], {
+      cols: 80,
+      hangGuardMs: 120_000,
+      whileRunning: async (typescript, type) => {
+        await untilFileHolds(typescript, 256 * 1024); // rendering is under way
+        type('\x03');
+      },
+    });
+    expect(output).toContain('interrupted');
+    expect(code).toBe(130);
+  }, 150_000);
 });

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_SEGMENTER_INPUT } from '../src/cli/graphemes.js';
 import { GemtextRenderer, renderGemtext, type RenderOptions } from '../src/cli/render.js';
 import { displayWidth, graphemes, sanitizeForTerminal, wrapText } from '../src/cli/terminal-text.js';
 
@@ -236,10 +237,7 @@ describe('GemtextRenderer without colour', () => {
 
   it('wraps long links with an indent that lines up after the number', () => {
     const out = lines(renderGemtext('=> gemini://example.org/a/rather/long/path/name.gmi A fairly long label', plain(30)));
-    expectFits(out, 30);
-    expect(out[0]).toBe('[1] A fairly long label');
-    for (const line of out.slice(1)) expect(line).toMatch(/^ {4}\S/);
-    expect(out[1]!.startsWith('    ⟶\u00a0gemini://')).toBe(true);
+    expect(out).toEqual(['[1] A fairly long label', '    ⟶\u00a0gemini://example.org/a/rather/long/path/name.gmi']);
   });
 
   it('renders the torture link cases', () => {
@@ -305,8 +303,8 @@ describe('GemtextRenderer with colour', () => {
       expect(codes.filter((c) => c === '\x1b[0m')).toHaveLength(codes.length / 2);
       if (codes.length > 0) expect(codes[codes.length - 1]).toBe('\x1b[0m'); // nothing leaks to the next line
     }
-    expectFits(out.map(stripSgr), 30);
-    expect(out.map(stripSgr).join('')).toContain('wrap.gmi');
+    expect(out.map(stripSgr)).toEqual(['[1] Label', '    ⟶\u00a0gemini://example.org/some/long/path/to/wrap.gmi']);
+    expect(out[1]).toBe('    \x1b[2m⟶\u00a0gemini://example.org/some/long/path/to/wrap.gmi\x1b[0m');
   });
 
   it('has the same text as the plain rendering once styles are removed (except heading markers)', () => {
@@ -373,5 +371,128 @@ describe('GemtextRenderer sanitizes all server text', () => {
     const out = renderGemtext('=> gemini://evil.example/\u202Egro.knab Bank \u2066x\u2069', plain(80));
     expect(out).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
     expect(out).toBe('[1] Bank x ⟶\u00a0gemini://evil.example/gro.knab\n');
+  });
+});
+
+describe('linear rendering of long words', () => {
+  /** An Intl.Segmenter made before any spy: the reference clusters of a whole string. */
+  const reference = new Intl.Segmenter('en', { granularity: 'grapheme' });
+  const referenceClusters = (s: string): string[] => Array.from(reference.segment(s), (x) => x.segment);
+
+  /**
+   * Records the length of every string given to Intl.Segmenter and refuses one
+   * longer than `MAX_SEGMENTER_INPUT` at once (a quadratic segmentation of a
+   * 1 MB word would take minutes before failing). A plain wrapper, not vi.fn:
+   * that one would keep every argument of a million calls.
+   */
+  const original = Intl.Segmenter.prototype.segment;
+  function watchSegmenter(): { longest: number; total: number } {
+    const seen = { longest: 0, total: 0 };
+    Intl.Segmenter.prototype.segment = function (this: Intl.Segmenter, input: string) {
+      seen.longest = Math.max(seen.longest, input.length);
+      seen.total += input.length;
+      if (input.length > MAX_SEGMENTER_INPUT) throw new Error(`Intl.Segmenter given ${input.length} code units at once`);
+      return original.call(this, input);
+    };
+    return seen;
+  }
+  afterEach(() => {
+    Intl.Segmenter.prototype.segment = original;
+  });
+
+  // A 1 MiB word of accented letters with combining accents, CJK, ZWJ emoji, keycaps and flags among them.
+  const unit = 'é'.repeat(40) + 'e\u0301\u0323' + '日本' + '👨‍👩‍👧' + '1\ufe0f\u20e3' + '🇫🇷';
+  const hugeWord = unit.repeat(Math.ceil((1 << 20) / unit.length));
+
+  it('never gives Intl.Segmenter more than MAX_SEGMENTER_INPUT code units, and does linear work on a 1 MB word', () => {
+    const seen = watchSegmenter();
+    const out = lines(renderGemtext(`${hugeWord}\n# ${hugeWord.slice(0, 1 << 18)}`, plain(80)));
+    expect(seen.longest).toBeLessThanOrEqual(MAX_SEGMENTER_INPUT);
+    // Linear: all in all each code unit is segmented a few times (measuring, breaking), not once per slice.
+    expect(seen.total).toBeLessThan(3 * (hugeWord.length + (1 << 18)));
+    expectFits(out, 80);
+    expect(out.join('').replace(/[ #]/g, '')).toBe(hugeWord + hugeWord.slice(0, 1 << 18));
+  });
+
+  it('measures and wraps a 1 MB ASCII word without the segmenter', () => {
+    const seen = watchSegmenter();
+    const word = 'x'.repeat(1 << 20);
+    expect(displayWidth(word)).toBe(1 << 20);
+    const wrapped = wrapText(word, 100);
+    expect(wrapped).toHaveLength(Math.ceil((1 << 20) / 100));
+    expect(wrapped.join('')).toBe(word);
+    expect(seen.total).toBe(0);
+  });
+
+  it('gives the same clusters as segmenting the whole string when clusters straddle a slice boundary', () => {
+    const tricky = ['👨‍👩‍👧‍👦', 'e\u0301\u0323\u0308', '🇫🇷🇩🇪🇯🇵', '1\ufe0f\u20e3', '👍🏽', '\u0915\u094d\u0937', 'a\u200db', '\u1100\u1161\u11a8'];
+    for (const filler of ['a', 'é', '日', '🇫🇷']) {
+      for (const cluster of tricky) {
+        for (let before = MAX_SEGMENTER_INPUT - 40; before <= MAX_SEGMENTER_INPUT + 2; before++) {
+          const prefix = filler.repeat(Math.ceil(before / filler.length)).slice(0, before);
+          const text = `${prefix}${cluster}${cluster}b${cluster}`.repeat(2);
+          expect(graphemes(text), `${JSON.stringify(filler)} x ${before} + ${JSON.stringify(cluster)}`).toEqual(referenceClusters(text));
+        }
+      }
+    }
+  });
+
+  it('gives the same clusters as Intl.Segmenter for every BMP character next to itself and to a letter', () => {
+    const codePoints: string[] = [];
+    for (let cp = 0x20; cp <= 0xffff; cp++) if (cp < 0xd800 || cp > 0xdfff) codePoints.push(String.fromCodePoint(cp));
+    for (let i = 0; i < codePoints.length; i += 64) {
+      const text = codePoints.slice(i, i + 64).map((c) => `a${c}${c}`).join('') + 'a';
+      expect(graphemes(text), `U+${codePoints[i]!.codePointAt(0)!.toString(16)}...`).toEqual(referenceClusters(text));
+    }
+  });
+
+  it('cuts only a cluster longer than MAX_SEGMENTER_INPUT, between code points', () => {
+    const zalgo = 'Z' + '\u0301'.repeat(3 * MAX_SEGMENTER_INPUT) + 'ok';
+    const astral = 'x' + '\u{1d165}'.repeat(MAX_SEGMENTER_INPUT) + 'ok'; // combining stem: surrogate pairs
+    for (const text of [zalgo, astral]) {
+      const pieces = graphemes(text);
+      expect(pieces.join('')).toBe(text);
+      expect(pieces.slice(-2)).toEqual(['o', 'k']);
+      for (const piece of pieces) {
+        expect(piece.length).toBeLessThanOrEqual(MAX_SEGMENTER_INPUT);
+        expect(piece, 'no lone surrogate').not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+      }
+    }
+    const normal = 'e\u0301'.repeat(MAX_SEGMENTER_INPUT) + '👨‍👩‍👧‍👦'.repeat(100);
+    expect(graphemes(normal)).toEqual(referenceClusters(normal));
+  });
+});
+
+describe('links are never broken inside the URL', () => {
+  it('wraps the label and keeps a hyphenated URL whole on a narrow terminal', () => {
+    const out = lines(renderGemtext('=> gemini://example.org/cgi-bin/search.cgi Search the whole archive of this capsule', plain(30)));
+    expect(out).toEqual([
+      '[1] Search the whole archive',
+      '    of this capsule',
+      '    ⟶\u00a0gemini://example.org/cgi-bin/search.cgi',
+    ]);
+  });
+
+  it('lets a URL wider than the line overflow it, unbroken, with or without a label', () => {
+    const url = 'gemini://example.org/a-very-long-path/with-hyphens/and-more-hyphens/page.gmi';
+    expect(lines(renderGemtext(`=> ${url}`, plain(20)))).toEqual([`[1] ${url}`]);
+    expect(lines(renderGemtext(`=> ${url} Go`, plain(20)))).toEqual(['[1] Go', `    ⟶\u00a0${url}`]);
+    const colouredOut = lines(renderGemtext(`=> ${url} Go`, colored(20)));
+    expect(colouredOut[1]).toBe(`    \x1b[2m⟶\u00a0${url}\x1b[0m`);
+  });
+
+  it('keeps a resolved target whole and still puts a short one after the label', () => {
+    const options = { ...plain(24), baseUrl: 'gemini://example.org/dir/' };
+    expect(lines(renderGemtext('=> cgi-bin/search-all.cgi Find', options))).toEqual([
+      '[1] Find',
+      '    ⟶\u00a0gemini://example.org/dir/cgi-bin/search-all.cgi',
+    ]);
+    expect(lines(renderGemtext('=> /a-b Up', plain(24)))).toEqual(['[1] Up ⟶\u00a0/a-b']);
+  });
+
+  it('still breaks long label words and text outside links', () => {
+    const out = lines(renderGemtext(`=> /x ${'w'.repeat(30)}`, plain(20)));
+    expect(out).toEqual(['[1] wwwwwwwwwwwwwwww', '    wwwwwwwwwwwwww', '    ⟶\u00a0/x']);
+    expect(lines(renderGemtext('see gemini://example.org/cgi-bin/x', plain(30)))).toEqual(['see gemini://example.org/cgi-', 'bin/x']);
   });
 });

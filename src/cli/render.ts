@@ -42,6 +42,8 @@ interface Block {
   restPrefix: string;
   prefixStyle?: string;
   spans: StyleSpan[];
+  /** Where the text that must never be broken (a link target) begins; none when absent. */
+  unbreakableFrom?: number;
 }
 
 /**
@@ -54,7 +56,10 @@ interface Block {
  *   output are the renderer's own SGR codes, and only when `color` is true;
  *   every styled run is reset before its line ends;
  * - each source line renders on its own (short lines are never joined); wrapped
- *   lines fit `width` columns (see `wrapText` for the one exception);
+ *   lines fit `width` columns (see `wrapText` for the one exception), except a
+ *   link target wider than the line, which overflows it;
+ * - rendering takes time linear in the length of the line, however long its
+ *   words (see ./graphemes.ts);
  * - headings are bold when `color` (level 1 also underlined, levels 1–2 cyan),
  *   otherwise keep their `#` markers; list items get a `•` bullet and hanging
  *   indent; quotes get `> ` on every wrapped line; preformatted lines are printed
@@ -62,6 +67,9 @@ interface Block {
  *   dimmed, when `color`;
  * - links are numbered from 1 in document order as `[N] label ⟶ target` or
  *   `[N] target` (a no-break space after the arrow keeps it with the target);
+ *   the label wraps, the target is never broken, not even after a hyphen: it
+ *   starts a new line when it does not fit after the label, and overflows a
+ *   line it is wider than, so it can be copied whole;
  *   `target` is the URL as written, or resolved against `baseUrl` when given (so
  *   another scheme such as `https://` is always visible). The renderer never
  *   fetches anything.
@@ -150,6 +158,7 @@ export class GemtextRenderer {
       restPrefix: ' '.repeat(number.length),
       prefixStyle: STYLE.linkNumber,
       spans: [{ start: targetStart, end: text.length, sgr: STYLE.linkTarget }],
+      unbreakableFrom: targetStart,
     };
   }
 
@@ -168,6 +177,7 @@ export class GemtextRenderer {
       block.text,
       width - displayWidth(block.firstPrefix),
       width - displayWidth(block.restPrefix),
+      block.unbreakableFrom,
     );
     let out = '';
     lines.forEach((span, i) => {

@@ -1,7 +1,12 @@
 /**
  * Text helpers for showing untrusted server text on a terminal: stripping
- * control sequences, measuring columns, word wrapping.
+ * control sequences, measuring columns, word wrapping. All of them take time
+ * linear in the length of the text, however long its words.
  */
+
+import { forEachGrapheme } from './graphemes.js';
+
+export { graphemes } from './graphemes.js';
 
 /**
  * Escape sequences, stripped whole (the `u` flag makes each code point one unit):
@@ -73,8 +78,6 @@ const EMOJI_PRESENTATION = /^\p{Emoji_Presentation}$/u;
 const EMOJI = /^\p{Emoji}$/u;
 const VS16 = '\ufe0f';
 
-const graphemeSegmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
-
 function isWideCodePoint(cp: number): boolean {
   for (const [low, high] of WIDE_RANGES) {
     if (cp < low) return false;
@@ -95,14 +98,10 @@ function codePointWidth(char: string): 0 | 1 | 2 {
  * ZWJ sequences and flags therefore count 2, `e` + combining accent counts 1.
  */
 export function graphemeWidth(grapheme: string): number {
+  if (grapheme.length === 1 && grapheme >= ' ' && grapheme <= '~') return 1;
   const first = String.fromCodePoint(grapheme.codePointAt(0) ?? 0x20);
   if (grapheme.includes(VS16) && EMOJI.test(first)) return 2;
   return codePointWidth(first);
-}
-
-/** Splits `s` into extended grapheme clusters (never splitting a user-perceived character). */
-export function graphemes(s: string): string[] {
-  return Array.from(graphemeSegmenter.segment(s), (segment) => segment.segment);
 }
 
 /**
@@ -113,7 +112,9 @@ export function graphemes(s: string): string[] {
  */
 export function displayWidth(s: string): number {
   let width = 0;
-  for (const grapheme of graphemes(s)) width += graphemeWidth(grapheme);
+  forEachGrapheme(s, (grapheme) => {
+    width += graphemeWidth(grapheme);
+  });
   return width;
 }
 
@@ -133,6 +134,8 @@ export interface LineSpan {
 
 interface Segment extends LineSpan {
   width: number;
+  /** Never broken, even when wider than a line (a URL). */
+  whole: boolean;
 }
 
 /**
@@ -161,26 +164,27 @@ export function wrapText(text: string, width: number, options: WrapOptions = {})
  * contain TABs or line endings) so that the first line fits `firstWidth` columns
  * and the others `restWidth` (each at least 1). Always returns at least one span.
  * Exposed so callers can style parts of the text after wrapping.
+ *
+ * The words from `unbreakableFrom` on (a URL) are never broken, not even after
+ * a hyphen: one that does not fit after what precedes it starts a new line, and
+ * one wider than a line overflows it, so a URL can be copied whole. Every other
+ * line fits.
  */
-export function wrapSpans(text: string, firstWidth: number, restWidth: number): LineSpan[] {
+export function wrapSpans(text: string, firstWidth: number, restWidth: number, unbreakableFrom = text.length): LineSpan[] {
   const lines: LineSpan[] = [];
   const avail = (): number => Math.max(1, lines.length === 0 ? firstWidth : restWidth);
   let current: Segment | undefined;
-  for (const segment of segmentWords(text)) {
+  for (const segment of segmentWords(text, unbreakableFrom)) {
     if (current !== undefined) {
       const joined = current.width + (segment.start - current.end) + segment.width;
       if (joined <= avail()) {
-        current = { start: current.start, end: segment.end, width: joined };
+        current = { start: current.start, end: segment.end, width: joined, whole: false };
         continue;
       }
       lines.push(current);
       current = undefined;
     }
-    if (segment.width <= avail()) {
-      current = segment;
-      continue;
-    }
-    current = breakLongSegment(text, segment, lines, avail);
+    current = segment.whole || segment.width <= avail() ? segment : breakLongSegment(text, segment, lines, avail);
   }
   if (current !== undefined) lines.push(current);
   if (lines.length === 0) lines.push({ start: 0, end: 0 });
@@ -189,38 +193,43 @@ export function wrapSpans(text: string, firstWidth: number, restWidth: number): 
 
 /** Pushes full-width chunks of a too-wide segment to `lines`; returns the last, partial chunk. */
 function breakLongSegment(text: string, segment: Segment, lines: LineSpan[], avail: () => number): Segment {
-  let chunk: Segment = { start: segment.start, end: segment.start, width: 0 };
-  for (const grapheme of graphemes(text.slice(segment.start, segment.end))) {
+  let chunk: Segment = { start: segment.start, end: segment.start, width: 0, whole: false };
+  forEachGrapheme(text.slice(segment.start, segment.end), (grapheme) => {
     const w = graphemeWidth(grapheme);
     if (chunk.width > 0 && chunk.width + w > avail()) {
       lines.push(chunk);
-      chunk = { start: chunk.end, end: chunk.end, width: 0 };
+      chunk = { start: chunk.end, end: chunk.end, width: 0, whole: false };
     }
-    chunk = { start: chunk.start, end: chunk.end + grapheme.length, width: chunk.width + w };
-  }
+    chunk = { start: chunk.start, end: chunk.end + grapheme.length, width: chunk.width + w, whole: false };
+  });
   return chunk;
 }
 
 /**
- * Words of `text` as segments, each hyphenated word split after its inner hyphens
- * (`a-b` → `a-`, `b`; `--x` and `a--b` are not split). Leading spaces belong to
+ * Words of `text` as segments, each hyphenated word before `unbreakableFrom`
+ * split after its inner hyphens (`a-b` → `a-`, `b`; `--x` and `a--b` are not
+ * split); words from `unbreakableFrom` on are whole. Leading spaces belong to
  * the first segment so indentation survives on the first line.
  */
-function segmentWords(text: string): Segment[] {
+function segmentWords(text: string, unbreakableFrom: number): Segment[] {
   const segments: Segment[] = [];
   for (const word of text.matchAll(/[^ ]+/g)) {
     const wordStart = word.index;
+    const wordEnd = wordStart + word[0].length;
     let pieceStart = segments.length === 0 ? 0 : wordStart;
-    for (const hyphen of word[0].matchAll(/(?<=[^-])-(?=[^-])/g)) {
-      const pieceEnd = wordStart + hyphen.index + 1;
-      segments.push(makeSegment(text, pieceStart, pieceEnd));
-      pieceStart = pieceEnd;
+    const whole = wordStart >= unbreakableFrom;
+    if (!whole) {
+      for (const hyphen of word[0].matchAll(/(?<=[^-])-(?=[^-])/g)) {
+        const pieceEnd = wordStart + hyphen.index + 1;
+        segments.push(makeSegment(text, pieceStart, pieceEnd, false));
+        pieceStart = pieceEnd;
+      }
     }
-    segments.push(makeSegment(text, pieceStart, wordStart + word[0].length));
+    segments.push(makeSegment(text, pieceStart, wordEnd, whole));
   }
   return segments;
 }
 
-function makeSegment(text: string, start: number, end: number): Segment {
-  return { start, end, width: displayWidth(text.slice(start, end)) };
+function makeSegment(text: string, start: number, end: number, whole: boolean): Segment {
+  return { start, end, width: displayWidth(text.slice(start, end)), whole };
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * gemfetch benchmarks (issue 5): `npm run bench [-- --quick] [-- --only 1,2,4] [-- --runs N]`.
+ * gemfetch benchmarks (issue 5; case 7: issue 9): `npm run bench [-- --quick] [-- --only 1,2,4] [-- --runs N]`.
  *
  * Starts its own servers on loopback (molly-brown, and test/bench/servers/fast-server.js in its
  * own process), runs each case several times with gemfetch and its baseline interleaved
@@ -438,6 +438,26 @@ async function case6Queue(fast) {
   }
 }
 
+/**
+ * Case 7 (issue 9): rendering text/gemini for a terminal, CPU ms, against decoding and splitting
+ * the same bytes (context: what any client must do). Long words must cost in proportion to their
+ * length: a 1 MB word at most 2x the time of sixteen 64 KB ones (quadratic would be 16x).
+ */
+async function case7() {
+  const name = 'render for a terminal';
+  if (!fs.existsSync(path.join(ROOT, 'dist/cli/render.js'))) return notRun('7', name, 'dist/cli/render.js missing');
+  try {
+    const { pages } = await runJson(NODE, [path.join(BENCH, 'drivers/render.js'), JSON.stringify({ runs: RUNS })]);
+    for (const p of pages) {
+      addRow({ case: '7', name: `render ${p.name} (CPU ms)`, unit: 'ms', gemfetch: median(p.render), baseline: median(p.baseline), baselineName: 'decode + split lines', pairs: { a: p.render, b: p.baseline }, note: `${fmt(p.bytes / 1e6 / (median(p.render) / 1000))} MB/s` });
+    }
+    const ms = (label) => median(pages.find((p) => p.name === label).render);
+    addRow({ case: '7L', name: 'render: 1 MB word vs 16 x 64 KB word (CPU ms)', unit: 'ms', gemfetch: ms('one 1 MB word'), baseline: 16 * ms('one 64 KB word'), baselineName: '16 x 64 KB word', goal: { op: '<=', value: 2 }, note: 'linear ~1x, quadratic ~16x' });
+  } catch (err) {
+    notRun('7', name, err.message);
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -462,6 +482,7 @@ async function main() {
     await case6();
     await case6Queue(fast);
   }
+  if (want('7')) await case7();
 
   const seconds = (Date.now() - started) / 1000;
   printTable();
