@@ -178,6 +178,37 @@ describe('TOFU with a damaged known-hosts file (the server presents key B, the f
     expect(server.requests).toEqual([]);
   });
 
+  it('CLI: `tofu check` lists the damaged lines (exit 1), `tofu list` warns, `tofu forget` removes a damaged pin line', async () => {
+    requireBuild();
+    const good = `good.example:1965 ${OTHER_FP} ${inOneYear().toISOString()} ${new Date().toISOString()}\n`;
+    const cut = `cut.example:1965 ${OTHER_FP.slice(0, 20)}\n`;
+    await writeFile(knownHosts, `${HEADER}${good}garbage\n${cut}`);
+    const kh = ['--known-hosts', knownHosts];
+    const home = await perTest.tempDir('gemfetch-client-tofu-home-');
+
+    const checked = await runCli(home, ['tofu', 'check', ...kh]);
+    expect(checked.code).toBe(1);
+    expect(checked.stdout.toString().split('\n')).toEqual([
+      `${knownHosts}:3: line naming no host: no host is trusted on first use until it is repaired or deleted`,
+      `${knownHosts}:4: pin of cut.example:1965 that cannot be read: its certificates are refused until the line is repaired or removed (gemfetch tofu forget cut.example:1965)`,
+      '',
+    ]);
+    expect(checked.stderr).toContain('1 pin in 4 lines, 2 damaged');
+
+    const listed = await runCli(home, ['tofu', 'list', ...kh]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.toString()).toMatch(/^good\.example:1965 /);
+    expect(listed.stderr).toContain('2 damaged lines');
+
+    expect((await runCli(home, ['tofu', 'forget', 'cut.example', ...kh])).code).toBe(0);
+    expect(await readFile(knownHosts, 'utf8')).toBe(`${HEADER}${good}garbage\n`);
+    const after = await runCli(home, ['tofu', 'check', ...kh]);
+    expect(after.code).toBe(1);
+    expect(after.stdout.toString()).toBe(`${knownHosts}:3: line naming no host: no host is trusted on first use until it is repaired or deleted\n`);
+    await writeFile(knownHosts, `${HEADER}${good}`);
+    expect((await runCli(home, ['tofu', 'check', ...kh])).code).toBe(0);
+  });
+
   it('CLI: a data home where no directory can be created (/proc/1) is a clear ERR_KNOWN_HOSTS, exit 1, not a spin', async () => {
     requireBuild();
     const server = await serve();
