@@ -358,9 +358,11 @@ export class KnownHostsStore {
     try {
       handle = await open(this.path, 'a', 0o600);
       sizeBefore = (await handle.stat()).size;
+      throwIfAborted(signal); // the last moment before the write: the caller may have given up meanwhile
       await handle.writeFile(prefix + serializeEntry(entry), 'utf8');
       await handle.sync();
     } catch (err) {
+      if (err instanceof AbortError) throw err;
       // Never leave a cut line behind: it would refuse every new host until repaired.
       if (sizeBefore !== undefined) await handle?.truncate(sizeBefore).catch(() => {});
       throw this.#error('cannot write', err);

@@ -378,7 +378,7 @@ describe('damaged file (fails closed)', () => {
       const err = await knownHostsError(attempt());
       expect(err.message).toContain(`${file}:3: line 3 is longer than 8192 bytes`);
     }
-    expect(await readFile(file)).toEqual(before);
+    expect((await readFile(file)).equals(before)).toBe(true); // not toEqual: a 1 MB deep comparison takes seconds
     expect(await leftovers()).toEqual([]);
   });
 
@@ -403,6 +403,14 @@ describe('known-hosts directory', () => {
     const err = await store.verify('a.example:1965', cert(FP_A, LATER), NOW).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KnownHostsError);
     expect((err as Error).message).toContain('cannot create directory /proc/1/gemfetch for known-hosts file /proc/1/gemfetch/known_hosts');
+  });
+
+  it('creates at most 64 missing directory levels, then fails with KnownHostsError', async () => {
+    const tooDeep = join(dir, ...Array.from({ length: 70 }, () => 'd'), 'known_hosts');
+    const err = await new KnownHostsStore(tooDeep).pin({ hostPort: 'a.example:1965', fingerprint: FP_A, expires: LATER, added: NOW }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KnownHostsError);
+    expect((err as Error).message).toContain(`cannot create directory ${dirname(tooDeep)}`);
+    expect(existsSync(join(dir, 'd'))).toBe(false); // nothing half-made
   });
 
   it('creates missing parent directories, each mode 0700', async () => {
