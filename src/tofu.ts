@@ -96,6 +96,7 @@ type Write = { kind: 'append'; entry: KnownHost } | { kind: 'replace'; entry: Kn
 
 const EMPTY_FILE: ReadSummary = { lines: 0, endsWithNewline: true };
 const NO_LOOKUP: Lookup = { last: undefined, unattributableLine: undefined, summary: EMPTY_FILE };
+const EMPTY_CHECK: KnownHostsCheck = { lines: 0, entries: 0, damaged: [], damagedCount: 0 };
 const HEADER = '# gemfetch known hosts: <host:port> <sha256 of SubjectPublicKeyInfo, hex> <expires> <added>\n';
 /** Host lookups remembered per version of the file. */
 const LOOKUP_CACHE_ENTRIES = 1024;
@@ -127,10 +128,12 @@ const NEWLINE = Buffer.from('\n');
  * left without its newline.
  *
  * Every write takes a lock file (`<path>.lock`) and re-reads the file under
- * it. A new pin is appended (fsynced; cut back if the write fails); a
- * replaced or removed pin is written by streaming the file to a temporary file
- * in the same directory, fsyncing it and renaming it over the original, so
- * readers never see a half-rewritten file. Concurrent writers (processes or
+ * it. A new pin is appended (fsynced; cut back if the write fails): a reader
+ * may see that last line half-written, so a store that finds an unterminated
+ * damaged last line reads it again under the lock before judging. A replaced
+ * or removed pin is written by streaming the file to a temporary file in the
+ * same directory, fsyncing it and renaming it over the original, so readers
+ * never see a half-rewritten file. Concurrent writers (processes or
  * store instances) never lose each other's changes. A lock left by a crashed
  * process is broken once it is `lockStaleMs` old.
  *
@@ -157,7 +160,9 @@ export class KnownHostsStore {
    * damaged, or when it has no pin but the file has a line naming no host.
    */
   async get(hostPort: string): Promise<KnownHost | undefined> {
-    const pin = this.#pinOf(hostPort, await this.#lookup(hostPort));
+    let lookup = await this.#lookup(hostPort);
+    if (mayBeTornAppend(lookup)) lookup = await this.#underLock(undefined, () => this.#scan(hostPort));
+    const pin = this.#pinOf(hostPort, lookup);
     return pin && copy(pin);
   }
 
@@ -177,18 +182,11 @@ export class KnownHostsStore {
 
   /** Reads the whole file and reports its damaged lines. Memory is bounded (at most {@link MAX_REPORTED_DAMAGE} reported). */
   async check(): Promise<KnownHostsCheck> {
-    const report: KnownHostsCheck = { lines: 0, entries: 0, damaged: [], damagedCount: 0 };
-    const summary = await this.#withFile(EMPTY_FILE, (handle, size) =>
-      readLines(handle, size, (raw, line) => {
-        const kind = classifyLine(raw.toString('utf8'));
-        if (kind.kind === 'entry') report.entries++;
-        if (kind.kind !== 'damaged-host' && kind.kind !== 'unattributable') return;
-        report.damagedCount++;
-        if (report.damaged.length < MAX_REPORTED_DAMAGE) report.damaged.push(kind.kind === 'damaged-host' ? { line, hostPort: kind.hostPort } : { line });
-      }),
-    );
-    report.lines = summary.lines;
-    return report;
+    const first = await this.#withFile({ report: EMPTY_CHECK, endsWithNewline: true }, checkFile);
+    const lastDamaged = first.report.damaged.at(-1)?.line;
+    if (first.endsWithNewline || lastDamaged !== first.report.lines) return first.report;
+    // The unterminated damaged last line may be an append in progress: tell under the lock.
+    return this.#underLock(undefined, async () => (await this.#withFile({ report: EMPTY_CHECK, endsWithNewline: true }, checkFile)).report);
   }
 
   /** Inserts or replaces the pin for `entry.hostPort` (a damaged line for that host included). Throws InvalidOptionError on a malformed entry. */
@@ -234,8 +232,12 @@ export class KnownHostsStore {
   ): Promise<TrustDecision> {
     const cert = { ...presented, fingerprint: presented.fingerprint.toLowerCase() };
     validated({ hostPort, fingerprint: cert.fingerprint, expires: cert.expires, added: now });
-    const quick = decide(hostPort, this.#pinOf(hostPort, await this.#lookup(hostPort)), cert, now);
-    if (!quick.write) return quick.decision;
+    const lookup = await this.#lookup(hostPort);
+    // An unterminated damaged last line may be another process's append in progress: decide under the lock.
+    if (!mayBeTornAppend(lookup)) {
+      const quick = decide(hostPort, this.#pinOf(hostPort, lookup), cert, now);
+      if (!quick.write) return quick.decision;
+    }
     return this.#mutate(hostPort, options.signal, (lookup) => {
       const { decision, write } = decide(hostPort, this.#pinOf(hostPort, lookup), cert, now);
       // A later expiry only refines a matching pin: not worth writing into a file with a line naming no host.
@@ -310,28 +312,37 @@ export class KnownHostsStore {
    * lock, and makes its write, if any. Writes of one instance run one at a time.
    */
   #mutate<T>(hostPort: string, signal: AbortSignal | undefined, change: (lookup: Lookup) => { result: T; write?: Write }): Promise<T> {
-    const run = this.#writeQueue.then(() => this.#mutateLocked(hostPort, signal, change));
-    this.#writeQueue = run.catch(() => {});
-    return run;
-  }
-
-  async #mutateLocked<T>(
-    hostPort: string,
-    signal: AbortSignal | undefined,
-    change: (lookup: Lookup) => { result: T; write?: Write },
-  ): Promise<T> {
-    throwIfAborted(signal);
-    await this.#ensureDirectory();
-    const lock = await this.#acquireLock(signal);
-    try {
-      const lookup = await this.#withFile(NO_LOOKUP, (handle, size) => scanFor(handle, size, hostPort));
+    return this.#underLock(signal, async () => {
+      const lookup = await this.#scan(hostPort);
       const { result, write } = change(lookup);
       if (write?.kind === 'append') await this.#append(write.entry, lookup.summary, signal);
       else if (write) await this.#replace(hostPort, write.entry, signal);
       return result;
-    } finally {
-      await lock.release();
-    }
+    });
+  }
+
+  /** One pass over the current file for `hostPort`, not cached. */
+  #scan(hostPort: string): Promise<Lookup> {
+    return this.#withFile(NO_LOOKUP, (handle, size) => scanFor(handle, size, hostPort));
+  }
+
+  /**
+   * Runs `run` holding the lock file, so no other writer is in the file.
+   * Runs of one instance go one at a time. Nothing starts once `signal` has aborted.
+   */
+  #underLock<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+    const task = this.#writeQueue.then(async () => {
+      throwIfAborted(signal);
+      await this.#ensureDirectory();
+      const lock = await this.#acquireLock(signal);
+      try {
+        return await run();
+      } finally {
+        await lock.release();
+      }
+    });
+    this.#writeQueue = task.catch(() => {});
+    return task;
   }
 
   /**
@@ -535,6 +546,31 @@ function decide(
   );
 }
 
+
+/** One pass of {@link KnownHostsStore.check}. */
+async function checkFile(handle: FileHandle, size: number): Promise<{ report: KnownHostsCheck; endsWithNewline: boolean }> {
+  const report: KnownHostsCheck = { lines: 0, entries: 0, damaged: [], damagedCount: 0 };
+  const summary = await readLines(handle, size, (raw, line) => {
+    const kind = classifyLine(raw.toString('utf8'));
+    if (kind.kind === 'entry') report.entries++;
+    if (kind.kind !== 'damaged-host' && kind.kind !== 'unattributable') return;
+    report.damagedCount++;
+    if (report.damaged.length < MAX_REPORTED_DAMAGE) report.damaged.push(kind.kind === 'damaged-host' ? { line, hostPort: kind.hostPort } : { line });
+  });
+  report.lines = summary.lines;
+  return { report, endsWithNewline: summary.endsWithNewline };
+}
+
+/**
+ * Whether what makes the host's pin unreadable is an unterminated last line:
+ * what another process's append looks like while it is being written. Only
+ * the re-read under the lock (writers excluded) can tell it from a cut line.
+ */
+function mayBeTornAppend({ last, unattributableLine, summary }: Lookup): boolean {
+  if (summary.endsWithNewline) return false;
+  const damaged = last ? ('damagedLine' in last ? last.damagedLine : undefined) : unattributableLine;
+  return damaged === summary.lines;
+}
 
 /** Append a first line for the host, or replace the lines it has (valid or damaged). */
 function writeOf(lookup: Lookup, entry: KnownHost): Write {

@@ -348,6 +348,27 @@ describe('damaged file (fails closed)', () => {
     expect((await store.list()).map((e) => e.hostPort)).toEqual(['b.example:1965', 'a.example:1965']);
   });
 
+  it('an unterminated damaged last line is judged under the lock: an append in progress is not taken for damage', async () => {
+    const appended = line('h1.example:1965', FP_B);
+    for (const torn of [appended.slice(0, 5), appended.slice(0, 30)]) { // cut in the host name, then in the key
+      const { store } = await damagedFile(HEADER + torn);
+      await writeFile(`${file}.lock`, 'another writer\n'); // the appending process holds the lock
+      const verifying = store.verify('new.example:1965', cert(FP_A, LATER), NOW);
+      const getting = store.get('h1.example:1965');
+      const checking = store.check();
+      await new Promise((r) => setTimeout(r, 50)); // they wait for the lock (a refusal would come at once)
+      await writeFile(file, HEADER + appended); // the append completes...
+      await rm(`${file}.lock`); // ...and its writer releases the lock
+      expect(await verifying).toBe('first-use');
+      expect((await getting)?.fingerprint).toBe(FP_B);
+      expect((await checking).damagedCount).toBe(0);
+    }
+    // A last line still cut once the lock is free is damage.
+    const { store } = await damagedFile(HEADER + appended.slice(0, 5));
+    expect((await knownHostsError(store.verify('new.example:1965', cert(FP_A, LATER), NOW))).message).toContain(`${file}:2:`);
+    expect((await store.check()).damaged).toEqual([{ line: 2 }]);
+  });
+
   it('a damaged line of a host is repaired by forget (then first use again) or by pin', async () => {
     const cut = line('a.example:1965').slice(0, 50);
     const { store } = await damagedFile(HEADER + line('b.example:1965', FP_B) + `${cut}\n` + line('c.example:1965'));
@@ -519,11 +540,11 @@ describe('concurrency', () => {
     let reads = 0;
     let writing = true;
     const watcher = (async () => {
-      // A reader never sees a partial file: every snapshot parses completely.
+      // A reader may see the last line while it is being appended, nothing else partial: every complete line parses.
       while (writing) {
         const text = await readFile(file, 'utf8').catch(() => undefined);
         if (text !== undefined) {
-          parseRaw(text);
+          parseRaw(text.slice(0, text.lastIndexOf('\n') + 1));
           reads++;
         }
         await new Promise((r) => setTimeout(r, 1));
