@@ -272,11 +272,11 @@ export class Client {
       tlsOptions,
       redirects: [...chain],
       deadline,
-      verifyPeer: async (connection) => {
+      verifyPeer: async (connection, trustSignal) => {
         const sessions = resumption ? this.#captureSessions(connection, sessionKey) : undefined;
         const peer = peerFacts(connection, offered);
         if (!peer) throw new TlsError(`${hostPort} presented no certificate`, { url: url.href });
-        const info = await this.#verifyPeer(connection, peer, hostPort, url, options);
+        const info = await this.#verifyPeer(connection, peer, hostPort, url, options, trustSignal);
         sessions?.trusted(peer); // only sessions with a trusted server are kept
         return info;
       },
@@ -359,6 +359,7 @@ export class Client {
     hostPort: string,
     url: GeminiUrl,
     options: RequestOptions,
+    signal: AbortSignal,
   ): Promise<TlsInfo> {
     const socket = connection.socket;
     // Read now: the trust check below may wait, and the server may close the connection meanwhile.
@@ -383,7 +384,7 @@ export class Client {
       }
       trust = 'ca';
     } else {
-      trust = await this.knownHosts(options).verify(hostPort, { fingerprint, expires, caVerified: authorized });
+      trust = await this.knownHosts(options).verify(hostPort, { fingerprint, expires, caVerified: authorized }, new Date(), { signal });
     }
     return {
       protocol,

@@ -26,7 +26,7 @@ export * from './status.js';
 export { decodeBody, isKnownCharset, createStreamDecoder } from './charset.js';
 export type { DecodedBody, StreamDecoder } from './charset.js';
 export { KnownHostsStore, defaultKnownHostsPath, publicKeyFingerprint } from './tofu.js';
-export type { KnownHost, PresentedCertificate, TrustDecision } from './tofu.js';
+export type { KnownHost, KnownHostsCheck, PresentedCertificate, TrustDecision } from './tofu.js';
 export { connectTls } from './transport.js';
 export type { StreamEnd, TlsConnection, TlsConnectOptions } from './transport.js';
 export { createCertificate } from './selfsigned.js';

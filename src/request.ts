@@ -48,8 +48,13 @@ export interface TransactionOptions extends Timeouts {
   maxBytes: number;
   signal?: AbortSignal | undefined;
   tlsOptions?: tls.ConnectionOptions;
-  /** Decides whether to trust the server; throws to refuse. Runs before any request byte is sent. */
-  verifyPeer: (connection: TlsConnection) => Promise<TlsInfo>;
+  /**
+   * Decides whether to trust the server; throws to refuse. Runs before any
+   * request byte is sent. `signal` aborts when the request gives up waiting
+   * for it (deadline or the caller's signal): the check must then leave no
+   * side effect (no pin written).
+   */
+  verifyPeer: (connection: TlsConnection, signal: AbortSignal) => Promise<TlsInfo>;
   redirects: readonly string[];
   /**
    * `performance.now()` time by which the whole request must end, when it started
@@ -114,8 +119,15 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
 
   let tlsInfo: TlsInfo;
   try {
-    // The trust check may wait for the known-hosts lock: bound it by the deadline and the signal too.
-    tlsInfo = await beforeDeadline(options.verifyPeer(connection), remaining(), signal, { timeout: totalTimeout, aborted, discard: () => {} });
+    // The trust check may wait for the known-hosts lock: bound it by the deadline and the signal too,
+    // and stop it (so it writes no pin) the moment the request gives up on it.
+    const trustCheck = new AbortController();
+    tlsInfo = await beforeDeadline(options.verifyPeer(connection, trustCheck.signal), remaining(), signal, {
+      timeout: totalTimeout,
+      aborted,
+      discard: () => {},
+      onGiveUp: () => trustCheck.abort(),
+    });
     if (signal?.aborted) throw aborted();
     // The trust check may have waited (the known-hosts file): the server may have closed meanwhile,
     // and nothing would tell the response reader, which listens only from the next line on.
@@ -157,12 +169,13 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
  * first: then rejects with `errors.timeout()` or `errors.aborted()`, and hands
  * whatever `pending` resolves with later to `errors.discard` (so a connection
  * that arrives too late is closed, not leaked); a late rejection is ignored.
+ * `errors.onGiveUp` runs at once when it gives up, before the rejection is seen.
  */
 function beforeDeadline<T>(
   pending: Promise<T>,
   remainingMs: number,
   signal: AbortSignal | undefined,
-  errors: { timeout: () => Error; aborted: () => Error; discard: (late: T) => void },
+  errors: { timeout: () => Error; aborted: () => Error; discard: (late: T) => void; onGiveUp?: () => void },
 ): Promise<T> {
   if (remainingMs === Infinity && signal === undefined) return pending;
   return new Promise<T>((resolve, reject) => {
@@ -177,6 +190,7 @@ function beforeDeadline<T>(
     };
     const giveUp = (err: Error): void => {
       if (!settle()) return;
+      errors.onGiveUp?.();
       pending.then(errors.discard, () => {});
       reject(err);
     };

@@ -1,30 +1,28 @@
 /**
  * Trust on first use (TOFU): a known-hosts file pinning one public key per
- * `host:port`, shared safely between concurrent gemfetch processes.
- *
- * File format, one entry per line:
- * `<host:port> <sha256-spki-hex> <expires ISO-8601> <added ISO-8601>`.
- * Blank lines, `#` comments and lines that do not parse are ignored when
- * reading and kept verbatim when the file is rewritten.
+ * `host:port`, shared safely between concurrent gemfetch processes. The file
+ * format and its damaged lines are described in known-hosts-format.ts.
  */
 import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import { link, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { CertificateError, InvalidOptionError, KnownHostsError } from './errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BoundedCache } from './bounded-cache.js';
+import { AbortError, CertificateError, InvalidOptionError, KnownHostsError } from './errors.js';
+import {
+  classifyFor,
+  classifyLine,
+  isValidEntry,
+  LineTooLongError,
+  readLines,
+  serializeEntry,
+  type KnownHost,
+  type ReadSummary,
+} from './known-hosts-format.js';
 
-/** One pinned key. */
-export interface KnownHost {
-  /** `host:port`, e.g. `example.org:1965` or `[::1]:1965`. No whitespace. */
-  hostPort: string;
-  /** 64 lowercase hex chars: SHA-256 of the certificate's SubjectPublicKeyInfo (DER). */
-  fingerprint: string;
-  /** notAfter of the certificate that was pinned. */
-  expires: Date;
-  /** When the pin was first recorded. */
-  added: Date;
-}
+export type { KnownHost } from './known-hosts-format.js';
 
 /** Presented certificate facts, as the client computes them. */
 export interface PresentedCertificate {
@@ -72,30 +70,71 @@ export function publicKeyFingerprint(cert: X509Certificate): string {
   return createHash('sha256').update(spki).digest('hex');
 }
 
-type Line = { entry: KnownHost } | { text: string };
-
-interface Snapshot {
-  readonly lines: readonly Line[];
-  /** Last entry per host wins, as when a file is appended to by hand. */
-  readonly entries: ReadonlyMap<string, KnownHost>;
+/** What one scan of the file found for one host. */
+interface Lookup {
+  /** The host's last line (the last wins, as when a file is appended to by hand): its pin, or the number of its damaged line. */
+  readonly last: { pin: KnownHost } | { damagedLine: number } | undefined;
+  /** The first line that names no host, if any. */
+  readonly unattributableLine: number | undefined;
+  readonly summary: ReadSummary;
 }
 
-const EMPTY: Snapshot = { lines: [], entries: new Map() };
-const MISSING = 'missing';
-const HEADER = '# gemfetch known hosts: <host:port> <sha256 of SubjectPublicKeyInfo, hex> <expires> <added>';
-const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
+/** What {@link KnownHostsStore.check} found in the file. */
+export interface KnownHostsCheck {
+  /** Lines in the file. */
+  lines: number;
+  /** Lines that are valid pins (a host pinned twice counts twice). */
+  entries: number;
+  /** The first {@link MAX_REPORTED_DAMAGE} damaged lines: number, and the host it was for when that can be told. */
+  damaged: Array<{ line: number; hostPort?: string }>;
+  /** Damaged lines in all. */
+  damagedCount: number;
+}
+
+/** A write under the lock: append a new line, or replace the host's lines by `entry` (none: remove them). */
+type Write = { kind: 'append'; entry: KnownHost } | { kind: 'replace'; entry: KnownHost | undefined };
+
+const EMPTY_FILE: ReadSummary = { lines: 0, endsWithNewline: true };
+const NO_LOOKUP: Lookup = { last: undefined, unattributableLine: undefined, summary: EMPTY_FILE };
+const EMPTY_CHECK: KnownHostsCheck = { lines: 0, entries: 0, damaged: [], damagedCount: 0 };
+const HEADER = '# gemfetch known hosts: <host:port> <sha256 of SubjectPublicKeyInfo, hex> <expires> <added>\n';
+/** Host lookups remembered per version of the file. */
+const LOOKUP_CACHE_ENTRIES = 1024;
+/** Damaged lines listed by {@link KnownHostsStore.check}. */
+export const MAX_REPORTED_DAMAGE = 100;
+/** Directory levels created at most for the file, so a path that cannot be created fails instead of looping. */
+const MAX_DIRECTORY_DEPTH = 64;
+const NEWLINE = Buffer.from('\n');
 
 /**
  * The known-hosts file. Construction touches no file; a missing file is an
  * empty store, created (parent directories mode 0700, file mode 0600) on the
  * first write.
  *
- * Reads are served from memory and refreshed when the file's inode, size or
- * mtime changes (one `stat` per call). Every write takes a lock file
- * (`<path>.lock`), re-reads the file, merges its change, writes a temporary
- * file in the same directory, fsyncs it and renames it over the original:
- * concurrent writers (processes or store instances) never lose each other's
- * changes and readers never see a partial file. A lock left by a crashed
+ * Memory is bounded whatever the file size: the file is read as a stream of
+ * fixed-size chunks (64 KiB) with lines of at most 8 KiB (a longer line is a
+ * KnownHostsError naming file:line), so checking one host keeps one chunk and
+ * one line in memory, and costs one pass over the file (about 1 s per
+ * million pins) unless the answer is cached: up to 1024 host lookups are kept
+ * per version of the file (inode, size, mtime; one `stat` per call).
+ * Only {@link list} returns every pin, so it holds them all.
+ *
+ * Fails closed on a damaged file: a line whose host can be told but whose key
+ * or dates do not parse pins that host to an unreadable key (it is refused);
+ * a line that names no host (garbage, or cut inside the host name) may have
+ * been any host's pin, so while it is there no host is trusted on first use.
+ * Both are KnownHostsErrors naming `file:line`; `gemfetch tofu check` lists
+ * such lines. A new line is never written on the same line as a last line
+ * left without its newline.
+ *
+ * Every write takes a lock file (`<path>.lock`) and re-reads the file under
+ * it. A new pin is appended (fsynced; cut back if the write fails): a reader
+ * may see that last line half-written, so a store that finds an unterminated
+ * damaged last line reads it again under the lock before judging. A replaced
+ * or removed pin is written by streaming the file to a temporary file in the
+ * same directory, fsyncing it and renaming it over the original, so readers
+ * never see a half-rewritten file. Concurrent writers (processes or
+ * store instances) never lose each other's changes. A lock left by a crashed
  * process is broken once it is `lockStaleMs` old.
  *
  * All file errors are {@link KnownHostsError}s naming the path.
@@ -105,8 +144,7 @@ export class KnownHostsStore {
   readonly path: string;
   readonly #lockStaleMs: number;
   readonly #lockTimeoutMs: number;
-  #cache: { sig: string; snapshot: Snapshot } | undefined;
-  #loading: { sig: string; promise: Promise<Snapshot> } | undefined;
+  #cache: { sig: string; lookups: BoundedCache<string, Lookup> } | undefined;
   /** Serialises this instance's writes so they do not compete for the lock file. */
   #writeQueue: Promise<unknown> = Promise.resolve();
 
@@ -116,30 +154,53 @@ export class KnownHostsStore {
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 20_000;
   }
 
-  /** The pin for `hostPort`, or undefined. Returns a copy. */
+  /**
+   * The pin for `hostPort`, or undefined when it has none. Returns a copy.
+   * @throws KnownHostsError (naming file:line) when the host's line is
+   * damaged, or when it has no pin but the file has a line naming no host.
+   */
   async get(hostPort: string): Promise<KnownHost | undefined> {
-    const entry = (await this.#snapshot()).entries.get(hostPort);
-    return entry && copy(entry);
+    let lookup = await this.#lookup(hostPort);
+    if (mayBeTornAppend(lookup)) lookup = await this.#underLock(undefined, () => this.#scan(hostPort));
+    const pin = this.#pinOf(hostPort, lookup);
+    return pin && copy(pin);
   }
 
-  /** Every pin, in file order, one per host. Returns copies. */
+  /** Every valid pin, in file order, one per host (damaged lines are skipped: see {@link check}). Holds them all in memory. */
   async list(): Promise<KnownHost[]> {
-    return [...(await this.#snapshot()).entries.values()].map(copy);
+    const entries = new Map<string, KnownHost>();
+    await this.#withFile(undefined, (handle, size) =>
+      readLines(handle, size, (raw) => {
+        const line = classifyLine(raw.toString('utf8'));
+        if (line.kind !== 'entry') return;
+        entries.delete(line.entry.hostPort); // keep the file order of the winning entry
+        entries.set(line.entry.hostPort, line.entry);
+      }),
+    );
+    return [...entries.values()];
   }
 
-  /** Inserts or replaces the pin for `entry.hostPort`. Throws InvalidOptionError on a malformed entry. */
+  /** Reads the whole file and reports its damaged lines. Memory is bounded (at most {@link MAX_REPORTED_DAMAGE} reported). */
+  async check(): Promise<KnownHostsCheck> {
+    const first = await this.#withFile({ report: EMPTY_CHECK, endsWithNewline: true }, checkFile);
+    const lastDamaged = first.report.damaged.at(-1)?.line;
+    if (first.endsWithNewline || lastDamaged !== first.report.lines) return first.report;
+    // The unterminated damaged last line may be an append in progress: tell under the lock.
+    return this.#underLock(undefined, async () => (await this.#withFile({ report: EMPTY_CHECK, endsWithNewline: true }, checkFile)).report);
+  }
+
+  /** Inserts or replaces the pin for `entry.hostPort` (a damaged line for that host included). Throws InvalidOptionError on a malformed entry. */
   async pin(entry: KnownHost): Promise<void> {
     const clean = validated(entry);
-    await this.#mutate((snap) => ({ lines: withPin(snap, clean), result: undefined }));
+    await this.#mutate(clean.hostPort, undefined, (lookup) => ({ result: undefined, write: writeOf(lookup, clean) }));
   }
 
-  /** Removes the pin for `hostPort`; resolves to whether there was one. Writes nothing when there was none. */
+  /** Removes the lines for `hostPort` (valid or damaged); resolves to whether there were any. Writes nothing when there were none. */
   async forget(hostPort: string): Promise<boolean> {
-    if (!(await this.#snapshot()).entries.has(hostPort)) return false;
-    return this.#mutate((snap) => {
-      if (!snap.entries.has(hostPort)) return { result: false };
-      return { lines: snap.lines.filter((l) => !('entry' in l && l.entry.hostPort === hostPort)), result: true };
-    });
+    if (!(await this.#lookup(hostPort)).last) return false;
+    return this.#mutate(hostPort, undefined, (lookup) =>
+      lookup.last ? { result: true, write: { kind: 'replace', entry: undefined } } : { result: false },
+    );
   }
 
   /**
@@ -153,59 +214,93 @@ export class KnownHostsStore {
    * - different key, not expired, `caVerified`: re-pins, `repinned-ca`;
    * - otherwise throws CertificateError `ERR_CERT_MISMATCH` and writes nothing.
    *
+   * A damaged file is refused with KnownHostsError `ERR_KNOWN_HOSTS` naming
+   * file:line, writing nothing: when the host's own line is damaged, or when
+   * the host has no pin and some line names no host (see the class comment).
+   *
    * The decision to write is re-made under the lock on the current file, so
-   * two processes meeting a host for the first time agree on one pin.
+   * two processes meeting a host for the first time agree on one pin. Once
+   * `options.signal` has aborted, nothing is written any more: waiting for the
+   * lock stops and the call rejects with AbortError (a request that gave up
+   * leaves no pin behind).
    */
-  async verify(hostPort: string, presented: PresentedCertificate, now: Date = new Date()): Promise<TrustDecision> {
+  async verify(
+    hostPort: string,
+    presented: PresentedCertificate,
+    now: Date = new Date(),
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<TrustDecision> {
     const cert = { ...presented, fingerprint: presented.fingerprint.toLowerCase() };
     validated({ hostPort, fingerprint: cert.fingerprint, expires: cert.expires, added: now });
-    const quick = decide(hostPort, (await this.#snapshot()).entries.get(hostPort), cert, now);
-    if (!quick.write) return quick.decision;
-    return this.#mutate((snap) => {
-      const { decision, write } = decide(hostPort, snap.entries.get(hostPort), cert, now);
-      return { lines: write ? withPin(snap, write) : undefined, result: decision };
+    const lookup = await this.#lookup(hostPort);
+    // An unterminated damaged last line may be another process's append in progress: decide under the lock.
+    if (!mayBeTornAppend(lookup)) {
+      const quick = decide(hostPort, this.#pinOf(hostPort, lookup), cert, now);
+      if (!quick.write) return quick.decision;
+    }
+    return this.#mutate(hostPort, options.signal, (lookup) => {
+      const { decision, write } = decide(hostPort, this.#pinOf(hostPort, lookup), cert, now);
+      // A later expiry only refines a matching pin: not worth writing into a file with a line naming no host.
+      if (!write || (decision === 'match' && lookup.unattributableLine !== undefined)) return { result: decision };
+      return { result: decision, write: writeOf(lookup, write) };
     });
   }
 
-  /** The current file contents, from cache when the file has not changed. */
-  async #snapshot(): Promise<Snapshot> {
+  /** The host's pin, undefined when it has none, or KnownHostsError when the file does not allow telling. */
+  #pinOf(hostPort: string, lookup: Lookup): KnownHost | undefined {
+    const { last, unattributableLine } = lookup;
+    if (last && 'pin' in last) return last.pin;
+    if (last) {
+      throw new KnownHostsError(
+        `${this.path}:${last.damagedLine}: the pinned key of ${hostPort} cannot be read (damaged line: its key or dates do not parse), ` +
+          `so no certificate of ${hostPort} is trusted. Repair the line, or remove it with \`gemfetch tofu forget ${hostPort}\` ` +
+          'to trust the next key presented.',
+        { path: this.path },
+      );
+    }
+    if (unattributableLine !== undefined) {
+      throw new KnownHostsError(
+        `${this.path}:${unattributableLine}: damaged line that names no host (it may have been the pin of ${hostPort}), ` +
+          `so ${hostPort} is not trusted on first use. Repair or delete the line; \`gemfetch tofu check\` lists damaged lines.`,
+        { path: this.path },
+      );
+    }
+    return undefined;
+  }
+
+  /** What the file says about `hostPort`: from cache while the file is unchanged, else by one pass over it. */
+  async #lookup(hostPort: string): Promise<Lookup> {
     let sig: string;
     try {
       sig = signature(await stat(this.path, { bigint: true }));
     } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw this.#error('cannot read', err);
-      sig = MISSING;
+      if (errnoCode(err) === 'ENOENT') return NO_LOOKUP;
+      throw this.#error('cannot read', err);
     }
-    if (this.#cache?.sig === sig) return this.#cache.snapshot;
-    if (sig === MISSING) {
-      this.#cache = { sig, snapshot: EMPTY };
-      return EMPTY;
-    }
-    if (this.#loading?.sig === sig) return this.#loading.promise;
-    const loading = {
-      sig,
-      promise: this.#readFile().then((fresh) => {
-        this.#cache = fresh;
-        return fresh.snapshot;
-      }),
-    };
-    this.#loading = loading;
-    void loading.promise.finally(() => {
-      if (this.#loading === loading) this.#loading = undefined;
-    }).catch(() => {});
-    return loading.promise;
+    const cached = this.#cache?.sig === sig ? this.#cache.lookups.get(hostPort) : undefined;
+    if (cached) return cached;
+    return this.#withFile(NO_LOOKUP, async (handle, size, fileSig) => {
+      const lookup = await scanFor(handle, size, hostPort);
+      if (this.#cache?.sig !== fileSig) this.#cache = { sig: fileSig, lookups: new BoundedCache(LOOKUP_CACHE_ENTRIES) };
+      this.#cache.lookups.set(hostPort, lookup);
+      return lookup;
+    });
   }
 
-  /** Reads and parses the file through one descriptor, so the signature matches the bytes. */
-  async #readFile(): Promise<{ sig: string; snapshot: Snapshot }> {
+  /**
+   * Runs `read` on the file through one descriptor, so the signature matches
+   * the bytes read (`size` is the size at open). Resolves to `missing` when
+   * there is no file.
+   */
+  async #withFile<T>(missing: T, read: (handle: FileHandle, size: number, sig: string) => Promise<T>): Promise<T> {
     let handle: FileHandle | undefined;
     try {
       handle = await open(this.path, 'r');
       const st = await handle.stat({ bigint: true });
       if (!st.isFile()) throw new Error('not a regular file');
-      return { sig: signature(st), snapshot: parse(await handle.readFile('utf8')) };
+      return await read(handle, Number(st.size), signature(st));
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return { sig: MISSING, snapshot: EMPTY };
+      if (errnoCode(err) === 'ENOENT') return missing;
       throw this.#error('cannot read', err);
     } finally {
       await handle?.close().catch(() => {});
@@ -213,61 +308,137 @@ export class KnownHostsStore {
   }
 
   /**
-   * Runs `change` on the current file under the lock and writes its new lines,
-   * if any, atomically. Writes of one instance run one at a time.
+   * Runs `change` on what the current file says about `hostPort`, under the
+   * lock, and makes its write, if any. Writes of one instance run one at a time.
    */
-  #mutate<T>(change: (snap: Snapshot) => { lines?: Line[]; result: T }): Promise<T> {
-    const run = this.#writeQueue.then(() => this.#mutateLocked(change));
-    this.#writeQueue = run.catch(() => {});
-    return run;
+  #mutate<T>(hostPort: string, signal: AbortSignal | undefined, change: (lookup: Lookup) => { result: T; write?: Write }): Promise<T> {
+    return this.#underLock(signal, async () => {
+      const lookup = await this.#scan(hostPort);
+      const { result, write } = change(lookup);
+      if (write?.kind === 'append') await this.#append(write.entry, lookup.summary, signal);
+      else if (write) await this.#replace(hostPort, write.entry, signal);
+      return result;
+    });
   }
 
-  async #mutateLocked<T>(change: (snap: Snapshot) => { lines?: Line[]; result: T }): Promise<T> {
+  /** One pass over the current file for `hostPort`, not cached. */
+  #scan(hostPort: string): Promise<Lookup> {
+    return this.#withFile(NO_LOOKUP, (handle, size) => scanFor(handle, size, hostPort));
+  }
+
+  /**
+   * Runs `run` holding the lock file, so no other writer is in the file.
+   * Runs of one instance go one at a time. Nothing starts once `signal` has aborted.
+   */
+  #underLock<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+    const task = this.#writeQueue.then(async () => {
+      throwIfAborted(signal);
+      await this.#ensureDirectory();
+      const lock = await this.#acquireLock(signal);
+      try {
+        return await run();
+      } finally {
+        await lock.release();
+      }
+    });
+    this.#writeQueue = task.catch(() => {});
+    return task;
+  }
+
+  /**
+   * Creates the file's directory and its missing parents (mode 0700), one
+   * level at a time and at most {@link MAX_DIRECTORY_DEPTH} levels: Node's
+   * recursive mkdir loops forever where a directory exists but nothing can be
+   * created in it (under /proc).
+   */
+  async #ensureDirectory(): Promise<void> {
     const dir = dirname(this.path);
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await makeDirectories(dir);
     } catch (err) {
       throw this.#error(`cannot create directory ${dir} for`, err);
     }
-    const lock = await this.#acquireLock();
-    try {
-      const current = await this.#readFile();
-      const { lines, result } = change(current.snapshot);
-      if (lines) await this.#writeAtomically(current.snapshot.lines.length === 0 ? [{ text: HEADER }, ...lines] : lines);
-      else this.#cache = current;
-      return result;
-    } finally {
-      await lock.release();
-    }
   }
 
-  async #writeAtomically(lines: readonly Line[]): Promise<void> {
-    const text = serialize(lines);
-    const temp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  /** Appends `entry`, after a newline if the last line has none, with the header if the file is empty. */
+  async #append(entry: KnownHost, file: ReadSummary, signal: AbortSignal | undefined): Promise<void> {
+    const prefix = file.lines === 0 ? HEADER : file.endsWithNewline ? '' : '\n';
+    throwIfAborted(signal);
     let handle: FileHandle | undefined;
+    let sizeBefore: number | undefined;
     try {
-      handle = await open(temp, 'wx', 0o600);
-      await handle.writeFile(text, 'utf8');
+      handle = await open(this.path, 'a', 0o600);
+      sizeBefore = (await handle.stat()).size;
+      throwIfAborted(signal); // the last moment before the write: the caller may have given up meanwhile
+      await handle.writeFile(prefix + serializeEntry(entry), 'utf8');
       await handle.sync();
-      const sig = signature(await handle.stat({ bigint: true }));
-      await handle.close();
-      handle = undefined;
-      await rename(temp, this.path);
-      this.#cache = { sig, snapshot: parse(text) };
     } catch (err) {
+      if (err instanceof AbortError) throw err;
+      // Never leave a cut line behind: it would refuse every new host until repaired.
+      if (sizeBefore !== undefined) await handle?.truncate(sizeBefore).catch(() => {});
+      throw this.#error('cannot write', err);
+    } finally {
       await handle?.close().catch(() => {});
+    }
+    if (file.lines === 0) await syncDirectory(dirname(this.path));
+  }
+
+  /**
+   * Rewrites the file with the lines of `hostPort` replaced by `entry` (in
+   * the place of the first) or removed, streaming it to a temporary file that
+   * is renamed over the original. Every other line is copied byte for byte.
+   */
+  async #replace(hostPort: string, entry: KnownHost | undefined, signal: AbortSignal | undefined): Promise<void> {
+    const temp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    let out: FileHandle | undefined;
+    let pending: Buffer[] = [];
+    let placed = entry === undefined;
+    const flush = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const bytes = Buffer.concat(pending);
+      pending = [];
+      await out!.writeFile(bytes);
+    };
+    try {
+      out = await open(temp, 'wx', 0o600);
+      const file = await this.#withFile(EMPTY_FILE, (handle, size) =>
+        readLines(
+          handle,
+          size,
+          (raw) => {
+            if (!isLineFor(classifyFor(raw, hostPort), hostPort)) pending.push(Buffer.from(raw), NEWLINE);
+            else if (!placed) {
+              pending.push(Buffer.from(serializeEntry(entry!)));
+              placed = true;
+            }
+          },
+          flush,
+        ),
+      );
+      if (file.lines === 0 && entry) pending.push(Buffer.from(HEADER));
+      if (!placed) pending.push(Buffer.from(serializeEntry(entry!)));
+      await flush();
+      await out.sync();
+      await out.close();
+      out = undefined;
+      throwIfAborted(signal);
+      await rename(temp, this.path);
+    } catch (err) {
+      await out?.close().catch(() => {});
       await unlink(temp).catch(() => {});
+      if (err instanceof AbortError || err instanceof KnownHostsError) throw err;
       throw this.#error('cannot write', err);
     }
     await syncDirectory(dirname(this.path));
   }
 
-  /** Creates `<path>.lock` exclusively, retrying with backoff and breaking stale locks. */
-  async #acquireLock(): Promise<{ release: () => Promise<void> }> {
+  /** Creates `<path>.lock` exclusively, retrying with backoff and breaking stale locks; stops waiting when `signal` aborts. */
+  async #acquireLock(signal: AbortSignal | undefined): Promise<{ release: () => Promise<void> }> {
     const lockPath = `${this.path}.lock`;
     const deadline = Date.now() + this.#lockTimeoutMs;
     let delay = 2;
     for (;;) {
+      throwIfAborted(signal);
       let handle: FileHandle | undefined;
       try {
         handle = await open(lockPath, 'wx', 0o600);
@@ -289,7 +460,7 @@ export class KnownHostsStore {
           { path: this.path },
         );
       }
-      await sleep(delay + Math.random() * delay);
+      await sleep(delay + Math.random() * delay, undefined, { signal }).catch(() => {});
       delay = Math.min(delay * 2, 25);
     }
   }
@@ -343,6 +514,7 @@ export class KnownHostsStore {
   }
 
   #error(action: string, err: unknown): KnownHostsError {
+    if (err instanceof LineTooLongError) return new KnownHostsError(`${this.path}:${err.lineNumber}: ${err.message}`, { path: this.path, cause: err });
     const reason = err instanceof Error ? err.message : String(err);
     return new KnownHostsError(`${action} known-hosts file ${this.path}: ${reason}`, { path: this.path, cause: err });
   }
@@ -374,77 +546,57 @@ function decide(
   );
 }
 
-/** Lines with `entry` replacing the first line for its host (dropping later duplicates), or appended. */
-function withPin(snap: Snapshot, entry: KnownHost): Line[] {
-  const out: Line[] = [];
-  let placed = false;
-  for (const line of snap.lines) {
-    if ('entry' in line && line.entry.hostPort === entry.hostPort) {
-      if (!placed) out.push({ entry });
-      placed = true;
-    } else {
-      out.push(line);
-    }
-  }
-  if (!placed) out.push({ entry });
-  return out;
+
+/** One pass of {@link KnownHostsStore.check}. */
+async function checkFile(handle: FileHandle, size: number): Promise<{ report: KnownHostsCheck; endsWithNewline: boolean }> {
+  const report: KnownHostsCheck = { lines: 0, entries: 0, damaged: [], damagedCount: 0 };
+  const summary = await readLines(handle, size, (raw, line) => {
+    const kind = classifyLine(raw.toString('utf8'));
+    if (kind.kind === 'entry') report.entries++;
+    if (kind.kind !== 'damaged-host' && kind.kind !== 'unattributable') return;
+    report.damagedCount++;
+    if (report.damaged.length < MAX_REPORTED_DAMAGE) report.damaged.push(kind.kind === 'damaged-host' ? { line, hostPort: kind.hostPort } : { line });
+  });
+  report.lines = summary.lines;
+  return { report, endsWithNewline: summary.endsWithNewline };
 }
 
-function parse(text: string): Snapshot {
-  const lines: Line[] = [];
-  const entries = new Map<string, KnownHost>();
-  const raw = text.split('\n');
-  if (raw[raw.length - 1] === '') raw.pop();
-  for (const rawLine of raw) {
-    const entry = parseEntry(rawLine);
-    if (entry) {
-      lines.push({ entry });
-      entries.delete(entry.hostPort); // keep file order of the winning entry
-      entries.set(entry.hostPort, entry);
-    } else {
-      lines.push({ text: rawLine.replace(/\r$/, '') });
-    }
-  }
-  return { lines, entries };
+/**
+ * Whether what makes the host's pin unreadable is an unterminated last line:
+ * what another process's append looks like while it is being written. Only
+ * the re-read under the lock (writers excluded) can tell it from a cut line.
+ */
+function mayBeTornAppend({ last, unattributableLine, summary }: Lookup): boolean {
+  if (summary.endsWithNewline) return false;
+  const damaged = last ? ('damagedLine' in last ? last.damagedLine : undefined) : unattributableLine;
+  return damaged === summary.lines;
 }
 
-function parseEntry(line: string): KnownHost | undefined {
-  const trimmed = line.trim();
-  if (trimmed === '' || trimmed.startsWith('#')) return undefined;
-  const fields = trimmed.split(/\s+/);
-  if (fields.length !== 4) return undefined;
-  const [hostPort, fingerprint, expires, added] = fields as [string, string, string, string];
-  const entry = { hostPort, fingerprint: fingerprint.toLowerCase(), expires: new Date(expires), added: new Date(added) };
-  return isValid(entry) ? entry : undefined;
+/** Append a first line for the host, or replace the lines it has (valid or damaged). */
+function writeOf(lookup: Lookup, entry: KnownHost): Write {
+  return lookup.last ? { kind: 'replace', entry } : { kind: 'append', entry };
 }
 
-function serialize(lines: readonly Line[]): string {
-  return lines
-    .map((l) =>
-      'entry' in l
-        ? `${l.entry.hostPort} ${l.entry.fingerprint} ${l.entry.expires.toISOString()} ${l.entry.added.toISOString()}\n`
-        : `${l.text}\n`,
-    )
-    .join('');
+function isLineFor(line: ReturnType<typeof classifyFor>, hostPort: string): boolean {
+  return (line.kind === 'entry' && line.entry.hostPort === hostPort) || (line.kind === 'damaged-host' && line.hostPort === hostPort);
 }
 
-function isValid(e: KnownHost): boolean {
-  return (
-    typeof e.hostPort === 'string' &&
-    /^[^\s#][^\s]*$/.test(e.hostPort) &&
-    typeof e.fingerprint === 'string' &&
-    FINGERPRINT_RE.test(e.fingerprint) &&
-    e.expires instanceof Date &&
-    Number.isFinite(e.expires.getTime()) &&
-    e.added instanceof Date &&
-    Number.isFinite(e.added.getTime())
-  );
+/** One pass over the file: the last line for `hostPort` and the first line naming no host. */
+async function scanFor(handle: FileHandle, size: number, hostPort: string): Promise<Lookup> {
+  let last: Lookup['last'];
+  let unattributableLine: number | undefined;
+  const summary = await readLines(handle, size, (raw, lineNumber) => {
+    const line = classifyFor(raw, hostPort);
+    if (line.kind === 'unattributable') unattributableLine ??= lineNumber;
+    else if (isLineFor(line, hostPort)) last = line.kind === 'entry' ? { pin: line.entry } : { damagedLine: lineNumber };
+  });
+  return { last, unattributableLine, summary };
 }
 
 /** A normalised copy of `e`, or InvalidOptionError if it cannot be stored. */
 function validated(e: KnownHost): KnownHost {
   const clean = { ...e, fingerprint: typeof e.fingerprint === 'string' ? e.fingerprint.toLowerCase() : e.fingerprint };
-  if (!isValid(clean)) {
+  if (!isValidEntry(clean)) {
     throw new InvalidOptionError(
       `invalid known-hosts entry for ${JSON.stringify(e.hostPort)}: need host:port without spaces, ` +
         'a 64-hex-digit SHA-256 fingerprint and valid dates',
@@ -457,9 +609,33 @@ function copy(e: KnownHost): KnownHost {
   return { hostPort: e.hostPort, fingerprint: e.fingerprint, expires: new Date(e.expires), added: new Date(e.added) };
 }
 
-/** Identity of one version of the file: every write renames a new inode into place. */
+/** Identity of one version of the file: inode, size and mtime change with every write. */
 function signature(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+}
+
+/** Creates `dir` and its missing parents: each missing level is tried twice at most, so this ends on any file system. */
+async function makeDirectories(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let at = dir; !(await makeDirectory(at, false)); at = dirname(at)) {
+    missing.push(at);
+    if (dirname(at) === at || missing.length > MAX_DIRECTORY_DEPTH) break;
+  }
+  for (const at of missing.reverse()) await makeDirectory(at, true);
+}
+
+/** mkdir of one level (mode 0700): true once `dir` is a directory, false when its parent is missing (unless `last`: then that throws). */
+async function makeDirectory(dir: string, last: boolean): Promise<boolean> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+    return true;
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' && !last) return false;
+    if (code !== 'EEXIST') throw err;
+  }
+  if (!(await stat(dir)).isDirectory()) throw new Error(`${dir} exists and is not a directory`);
+  return true;
 }
 
 async function syncDirectory(dir: string): Promise<void> {
@@ -475,10 +651,10 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError({ cause: signal.reason });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }

@@ -1,12 +1,13 @@
 /**
  * Trust through the client over real loopback sockets: TOFU pinning per
  * host:port (first use, match, mismatch refused before any request byte,
- * expiry, CA-validated re-pin), CA mode and insecure mode.
+ * expiry, CA-validated re-pin), a damaged known-hosts file refused, no pin
+ * left by a request that gave up, CA mode and insecure mode.
  */
 import { existsSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import tls from 'node:tls';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Client } from '../src/client.js';
@@ -14,6 +15,7 @@ import { CertificateError, TimeoutError } from '../src/errors.js';
 import { createCertificate, type GeneratedCertificate } from '../src/selfsigned.js';
 import { KnownHostsStore } from '../src/tofu.js';
 import { defaultServerCertificate, respondWith, type GeminiHandler, type GeminiTestServer, type GeminiTestServerOptions } from './support/gemini-server.js';
+import { runCli, requireBuild } from './support/cli.js';
 import { connectionsClosed, perTestCleanup, rejection, TEST_LIMITS } from './support/harness.js';
 
 const perTest = perTestCleanup();
@@ -135,6 +137,92 @@ describe('TOFU', () => {
   });
 });
 
+describe('TOFU with a damaged known-hosts file (the server presents key B, the file pinned key A)', () => {
+  const pinA = (server: GeminiTestServer): string => `${hostPort(server)} ${OTHER_FP} ${inOneYear().toISOString()} ${new Date().toISOString()}\n`;
+  const HEADER = '# gemfetch known hosts\n';
+
+  it.each([
+    ['the last 10 bytes cut', (pin: string) => HEADER + pin.slice(0, -10), 'ERR_KNOWN_HOSTS', 2],
+    ['cut inside the fingerprint', (pin: string) => HEADER + pin.slice(0, pin.indexOf(OTHER_FP) + 30), 'ERR_KNOWN_HOSTS', 2],
+    ['its pin line turned to garbage', (pin: string) => `${HEADER}${pin.replace(/^[^ ]+/, '\u0000\u0000garbage')}`, 'ERR_KNOWN_HOSTS', 2],
+    ['the pin line missing its trailing newline', (pin: string) => HEADER + pin.slice(0, -1), 'ERR_CERT_MISMATCH', undefined],
+  ] as const)('%s: refused before any request byte, the file unchanged', async (_, damage, code, line) => {
+    const server = await serve();
+    await writeFile(knownHosts, damage(pinA(server)));
+    const before = await readFile(knownHosts);
+    const err = await rejection(tofuClient().fetch(server.url()));
+    expect(err.code).toBe(code);
+    if (line !== undefined) expect(err.message).toContain(`${knownHosts}:${line}:`);
+    await connectionsClosed(server);
+    expect(server.requests).toEqual([]);
+    expect(await readFile(knownHosts)).toEqual(before);
+  });
+
+  it('CLI: exit 1 with the error naming file:line, nothing on stdout, the file unchanged', async () => {
+    requireBuild();
+    const server = await serve();
+    const home = await perTest.tempDir('gemfetch-client-tofu-home-');
+    const file = `${home}/gemfetch/known_hosts`;
+    await rm(knownHosts, { force: true });
+    await new KnownHostsStore(file).pin({ hostPort: hostPort(server), fingerprint: OTHER_FP, expires: inOneYear(), added: new Date() });
+    const full = await readFile(file);
+    await writeFile(file, full.subarray(0, full.length - 10));
+    const before = await readFile(file);
+    const result = await runCli(home, [server.url()]);
+    expect(result.code).toBe(1);
+    expect(result.stdout.length).toBe(0);
+    expect(result.stderr).toContain(`${file}:2:`);
+    expect(result.stderr).toContain(`gemfetch tofu forget ${hostPort(server)}`);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(await readFile(file)).toEqual(before);
+    expect(server.requests).toEqual([]);
+  });
+
+  it('CLI: `tofu check` lists the damaged lines (exit 1), `tofu list` warns, `tofu forget` removes a damaged pin line', async () => {
+    requireBuild();
+    const good = `good.example:1965 ${OTHER_FP} ${inOneYear().toISOString()} ${new Date().toISOString()}\n`;
+    const cut = `cut.example:1965 ${OTHER_FP.slice(0, 20)}\n`;
+    await writeFile(knownHosts, `${HEADER}${good}garbage\n${cut}`);
+    const kh = ['--known-hosts', knownHosts];
+    const home = await perTest.tempDir('gemfetch-client-tofu-home-');
+
+    const checked = await runCli(home, ['tofu', 'check', ...kh]);
+    expect(checked.code).toBe(1);
+    expect(checked.stdout.toString().split('\n')).toEqual([
+      `${knownHosts}:3: line naming no host: no host is trusted on first use until it is repaired or deleted`,
+      `${knownHosts}:4: pin of cut.example:1965 that cannot be read: its certificates are refused until the line is repaired or removed (gemfetch tofu forget cut.example:1965)`,
+      '',
+    ]);
+    expect(checked.stderr).toContain('1 pin in 4 lines, 2 damaged');
+
+    const listed = await runCli(home, ['tofu', 'list', ...kh]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.toString()).toMatch(/^good\.example:1965 /);
+    expect(listed.stderr).toContain('2 damaged lines');
+
+    expect((await runCli(home, ['tofu', 'forget', 'cut.example', ...kh])).code).toBe(0);
+    expect(await readFile(knownHosts, 'utf8')).toBe(`${HEADER}${good}garbage\n`);
+    const after = await runCli(home, ['tofu', 'check', ...kh]);
+    expect(after.code).toBe(1);
+    expect(after.stdout.toString()).toBe(`${knownHosts}:3: line naming no host: no host is trusted on first use until it is repaired or deleted\n`);
+    await writeFile(knownHosts, `${HEADER}${good}`);
+    expect((await runCli(home, ['tofu', 'check', ...kh])).code).toBe(0);
+  });
+
+  it('CLI: a data home where no directory can be created (/proc/1) is a clear ERR_KNOWN_HOSTS, exit 1, not a spin', async () => {
+    requireBuild();
+    const server = await serve();
+    // The kill timeout is a hang guard only (before the fix the process spun at 100% CPU forever);
+    // it is shorter than the test's own timeout so a spinning child is always killed.
+    const result = await runCli('/proc/1', [server.url()], { timeoutMs: 20_000 });
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('cannot create directory /proc/1/gemfetch for known-hosts file /proc/1/gemfetch/known_hosts');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(server.requests).toEqual([]);
+  }, 40_000);
+});
+
 describe('CA mode', () => {
   it('refuses an untrusted self-signed certificate with ERR_CERT_UNTRUSTED before sending the request', async () => {
     const server = await serve();
@@ -227,6 +315,27 @@ describe('trust check under the request limits', () => {
 
     expect(server.requests).toEqual([]); // refused before any request byte
     await connectionsClosed(server);
+  });
+});
+
+describe('a request that gave up on its trust check leaves no pin', () => {
+  it.each(['totalTimeout', 'signal'] as const)('given up by %s while the lock was held: once the lock is free, no pin is written', async (how) => {
+    const server = await serve();
+    await writeFile(`${knownHosts}.lock`, ''); // held by someone else (fresh, so not stale)
+    const store = new KnownHostsStore(knownHosts, { lockTimeoutMs: 30_000, lockStaleMs: 60_000 });
+    const client = new Client({ ...TEST_LIMITS, knownHosts: store });
+    const controller = new AbortController();
+    const fetching = client.fetch(server.url(), how === 'signal' ? { signal: controller.signal } : { totalTimeout: 150 });
+    if (how === 'signal') setTimeout(() => controller.abort(), 50);
+    const err = await rejection(fetching);
+    expect(err.code).toBe(how === 'signal' ? 'ERR_ABORTED' : 'ERR_TIMEOUT');
+    await rm(`${knownHosts}.lock`);
+    // The store runs its writes in order: once this later pin is written, the abandoned check has ended.
+    await store.pin({ hostPort: 'other.example:1965', fingerprint: OTHER_FP, expires: inOneYear(), added: new Date() });
+    const text = await readFile(knownHosts, 'utf8');
+    expect(text).toContain('other.example:1965 ');
+    expect(text).not.toContain(hostPort(server));
+    expect(server.requests).toEqual([]);
   });
 });
 

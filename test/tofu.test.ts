@@ -212,36 +212,26 @@ describe('pin, forget, list', () => {
 });
 
 describe('file format', () => {
-  it('tolerates comments, blank lines, CRLF and garbage, and keeps them when rewriting', async () => {
+  it('reads comments, blank lines and CRLF; a rewrite copies every other line byte for byte', async () => {
     await mkdir(dirname(file), { recursive: true });
-    const original = [
-      '# my pins',
-      '',
-      `a.example:1965 ${FP_A} ${LATER.toISOString()} ${NOW.toISOString()}`,
-      'this line is garbage',
-      `b.example:1965 nothex ${LATER.toISOString()} ${NOW.toISOString()}`,
-      `c.example:1965 ${FP_B} not-a-date ${NOW.toISOString()}`,
-      `d.example:1965 ${FP_B} ${LATER.toISOString()} ${NOW.toISOString()}\r`,
-      '   ',
-    ].join('\n');
+    const original =
+      '# my pins\n' +
+      '\n' +
+      `a.example:1965 ${FP_A} ${LATER.toISOString()} ${NOW.toISOString()}\n` +
+      `  # indented comment\n` +
+      `d.example:1965 ${FP_B} ${LATER.toISOString()} ${NOW.toISOString()}\r\n` +
+      '   \n';
     await writeFile(file, original);
     const store = new KnownHostsStore(file);
     expect((await store.list()).map((e) => e.hostPort)).toEqual(['a.example:1965', 'd.example:1965']);
-    expect(await store.get('b.example:1965')).toBeUndefined();
+    expect(await store.verify('d.example:1965', cert(FP_B, LATER), NOW)).toBe('match');
     expect(await store.verify('c.example:1965', cert(FP_A, LATER), NOW)).toBe('first-use');
+    const pinC = `c.example:1965 ${FP_A} ${LATER.toISOString()} ${NOW.toISOString()}\n`;
+    expect(await readFile(file, 'utf8')).toBe(original + pinC); // appended
     expect(await store.forget('a.example:1965')).toBe(true);
-    const lines = (await readFile(file, 'utf8')).split('\n');
-    expect(lines).toEqual([
-      '# my pins',
-      '',
-      'this line is garbage',
-      `b.example:1965 nothex ${LATER.toISOString()} ${NOW.toISOString()}`,
-      `c.example:1965 ${FP_B} not-a-date ${NOW.toISOString()}`,
-      `d.example:1965 ${FP_B} ${LATER.toISOString()} ${NOW.toISOString()}`,
-      '   ',
-      `c.example:1965 ${FP_A} ${LATER.toISOString()} ${NOW.toISOString()}`,
-      '',
-    ]);
+    const lines = original.split('\n');
+    lines.splice(2, 1);
+    expect(await readFile(file, 'utf8')).toBe(lines.join('\n') + pinC);
   });
 
   it('uses the last of duplicate entries and collapses them on rewrite', async () => {
@@ -283,6 +273,171 @@ describe('file format', () => {
     expect((await store.get('a.example:1965'))?.fingerprint).toBe(FP_A);
     // A fresh instance reads the file and sees the edit.
     expect((await new KnownHostsStore(file).get('a.example:1965'))?.fingerprint).toBe(FP_B);
+  });
+});
+
+describe('damaged file (fails closed)', () => {
+  const line = (host: string, fp = FP_A): string => `${host} ${fp} ${LATER.toISOString()} ${NOW.toISOString()}\n`;
+  const HEADER = '# gemfetch known hosts\n';
+
+  async function damagedFile(text: string): Promise<{ store: KnownHostsStore; before: Buffer }> {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, text);
+    return { store: new KnownHostsStore(file), before: await readFile(file) };
+  }
+
+  async function knownHostsError(promise: Promise<unknown>): Promise<KnownHostsError> {
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(KnownHostsError);
+    expect((err as KnownHostsError).code).toBe('ERR_KNOWN_HOSTS');
+    return err as KnownHostsError;
+  }
+
+  it.each([
+    ['cut in its last 10 bytes (no newline)', (l: string) => l.slice(0, -11)],
+    ['cut inside the fingerprint', (l: string) => `${l.slice(0, 40)}\n`],
+    ['cut right after the host', (l: string) => 'a.example:1965 \n'],
+    ['a date that is not a date', (l: string) => l.replace(LATER.toISOString(), 'not-a-date')],
+    ['a date cut short (still a JavaScript date)', (l: string) => l.replace(NOW.toISOString(), '2030-06-01')],
+    ['a fifth field', (l: string) => l.replace('\n', ' extra\n')],
+  ])('a line of the host %s pins it to an unreadable key: every key refused, naming file:line, file unchanged', async (_, damage) => {
+    const { store, before } = await damagedFile(HEADER + line('b.example:1965', FP_B) + damage(line('a.example:1965')));
+    for (const attempt of [
+      () => store.verify('a.example:1965', cert(FP_B, LATER), NOW), // another key
+      () => store.verify('a.example:1965', cert(FP_A, LATER), NOW), // even the key it may have been
+      () => store.verify('a.example:1965', cert(FP_B, LATER, true), NOW), // even CA-valid
+      () => store.get('a.example:1965'),
+    ]) {
+      const err = await knownHostsError(attempt());
+      expect(err.message).toContain(`${file}:3:`);
+      expect(err.message).toContain('gemfetch tofu forget a.example:1965');
+    }
+    expect(await readFile(file)).toEqual(before);
+    // Other hosts are unaffected, and a later valid line of the host wins (last entry wins).
+    expect(await store.verify('b.example:1965', cert(FP_B, LATER), NOW)).toBe('match');
+  });
+
+  it.each([
+    ['garbage', 'this line is garbage\n'],
+    ['cut inside the host name', 'a.exam'],
+    ['cut inside the port', `a.example:19`],
+    ['a host without a port', `a.example ${FP_A} ${LATER.toISOString()} ${NOW.toISOString()}\n`],
+  ])('a line naming no host (%s) refuses every unpinned host, naming file:line; pinned hosts still match', async (_, bad) => {
+    const { store, before } = await damagedFile(HEADER + line('b.example:1965', FP_B) + bad);
+    for (const attempt of [() => store.verify('new.example:1965', cert(FP_A, LATER), NOW), () => store.get('new.example:1965')]) {
+      const err = await knownHostsError(attempt());
+      expect(err.message).toContain(`${file}:3:`);
+      expect(err.message).toContain('gemfetch tofu check');
+    }
+    expect(await store.verify('b.example:1965', cert(FP_B, LATER), NOW)).toBe('match');
+    const mismatch = await store.verify('b.example:1965', cert(FP_A, LATER), NOW).catch((e: unknown) => e);
+    expect((mismatch as CertificateError).code).toBe('ERR_CERT_MISMATCH');
+    // Not even a later expiry of a matching key is written into such a file.
+    expect(await store.verify('b.example:1965', cert(FP_B, new Date('2040-01-01T00:00:00Z')), NOW)).toBe('match');
+    expect(await readFile(file)).toEqual(before);
+  });
+
+  it('never writes a new pin on the same line as a last line left without its newline', async () => {
+    const last = line('b.example:1965', FP_B).slice(0, -1);
+    const { store } = await damagedFile(HEADER + last);
+    expect(await store.verify('a.example:1965', cert(FP_A, LATER), NOW)).toBe('first-use');
+    expect(await readFile(file, 'utf8')).toBe(`${HEADER + last}\n${line('a.example:1965')}`);
+    expect((await store.list()).map((e) => e.hostPort)).toEqual(['b.example:1965', 'a.example:1965']);
+  });
+
+  it('an unterminated damaged last line is judged under the lock: an append in progress is not taken for damage', async () => {
+    const appended = line('h1.example:1965', FP_B);
+    for (const torn of [appended.slice(0, 5), appended.slice(0, 30)]) { // cut in the host name, then in the key
+      const { store } = await damagedFile(HEADER + torn);
+      await writeFile(`${file}.lock`, 'another writer\n'); // the appending process holds the lock
+      const verifying = store.verify('new.example:1965', cert(FP_A, LATER), NOW);
+      const getting = store.get('h1.example:1965');
+      const checking = store.check();
+      await new Promise((r) => setTimeout(r, 50)); // they wait for the lock (a refusal would come at once)
+      await writeFile(file, HEADER + appended); // the append completes...
+      await rm(`${file}.lock`); // ...and its writer releases the lock
+      expect(await verifying).toBe('first-use');
+      expect((await getting)?.fingerprint).toBe(FP_B);
+      expect((await checking).damagedCount).toBe(0);
+    }
+    // A last line still cut once the lock is free is damage.
+    const { store } = await damagedFile(HEADER + appended.slice(0, 5));
+    expect((await knownHostsError(store.verify('new.example:1965', cert(FP_A, LATER), NOW))).message).toContain(`${file}:2:`);
+    expect((await store.check()).damaged).toEqual([{ line: 2 }]);
+  });
+
+  it('a damaged line of a host is repaired by forget (then first use again) or by pin', async () => {
+    const cut = line('a.example:1965').slice(0, 50);
+    const { store } = await damagedFile(HEADER + line('b.example:1965', FP_B) + `${cut}\n` + line('c.example:1965'));
+    expect(await store.forget('a.example:1965')).toBe(true);
+    expect(await readFile(file, 'utf8')).toBe(HEADER + line('b.example:1965', FP_B) + line('c.example:1965'));
+    expect(await store.verify('a.example:1965', cert(FP_B, LATER), NOW)).toBe('first-use');
+
+    await writeFile(file, HEADER + `${cut}\n` + line('c.example:1965'));
+    await store.pin({ hostPort: 'a.example:1965', fingerprint: FP_B, expires: LATER, added: NOW });
+    expect(await readFile(file, 'utf8')).toBe(HEADER + line('a.example:1965', FP_B) + line('c.example:1965'));
+  });
+
+  it('check() lists the damaged lines, with their host when it can be told', async () => {
+    const { store } = await damagedFile(HEADER + line('b.example:1965', FP_B) + 'garbage\n' + line('a.example:1965').slice(0, 40));
+    expect(await store.check()).toEqual({ lines: 4, entries: 1, damaged: [{ line: 3 }, { line: 4, hostPort: 'a.example:1965' }], damagedCount: 2 });
+    expect(await new KnownHostsStore(join(dir, 'none')).check()).toEqual({ lines: 0, entries: 0, damaged: [], damagedCount: 0 });
+  });
+
+  it('bounds memory by line: a line over 8 KiB is ERR_KNOWN_HOSTS naming file:line, for reads and writes', async () => {
+    const { store, before } = await damagedFile(HEADER + line('b.example:1965', FP_B) + `#${'x'.repeat(1024 * 1024)}\n` + line('a.example:1965'));
+    for (const attempt of [
+      () => store.get('a.example:1965'),
+      () => store.verify('new.example:1965', cert(FP_A, LATER), NOW),
+      () => store.pin({ hostPort: 'b.example:1965', fingerprint: FP_A, expires: LATER, added: NOW }),
+      () => store.list(),
+      () => store.check(),
+    ]) {
+      const err = await knownHostsError(attempt());
+      expect(err.message).toContain(`${file}:3: line 3 is longer than 8192 bytes`);
+    }
+    expect((await readFile(file)).equals(before)).toBe(true); // not toEqual: a 1 MB deep comparison takes seconds
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('reads a file far larger than its chunk, lines split across chunk boundaries included', async () => {
+    // 3000 pins of ~150 bytes: ~450 KB, several 64 KiB chunks, lines cut by chunk ends.
+    const hosts = Array.from({ length: 3000 }, (_, i) => `h${i}.example:1965`);
+    const fp = (i: number): string => i.toString(16).padStart(64, '0');
+    const { store } = await damagedFile(hosts.map((h, i) => line(h, fp(i))).join(''));
+    for (const i of [0, 437, 1999, 2999]) expect((await store.get(hosts[i]!))?.fingerprint).toBe(fp(i));
+    expect(await store.list()).toHaveLength(3000);
+    await store.pin({ hostPort: hosts[1500]!, fingerprint: FP_B, expires: LATER, added: NOW });
+    const entries = parseRaw(await readFile(file, 'utf8'));
+    expect(entries).toHaveLength(3000);
+    expect(entries[1500]).toEqual({ hostPort: hosts[1500], fingerprint: FP_B, expires: LATER, added: NOW });
+    expect(entries[1499]!.fingerprint).toBe(fp(1499));
+  });
+});
+
+describe('known-hosts directory', () => {
+  it('fails with KnownHostsError, not a loop, where the directory cannot be created (/proc)', async () => {
+    const store = new KnownHostsStore('/proc/1/gemfetch/known_hosts');
+    const err = await store.verify('a.example:1965', cert(FP_A, LATER), NOW).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KnownHostsError);
+    expect((err as Error).message).toContain('cannot create directory /proc/1/gemfetch for known-hosts file /proc/1/gemfetch/known_hosts');
+  });
+
+  it('creates at most 64 missing directory levels, then fails with KnownHostsError', async () => {
+    const tooDeep = join(dir, ...Array.from({ length: 70 }, () => 'd'), 'known_hosts');
+    const err = await new KnownHostsStore(tooDeep).pin({ hostPort: 'a.example:1965', fingerprint: FP_A, expires: LATER, added: NOW }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KnownHostsError);
+    expect((err as Error).message).toContain(`cannot create directory ${dirname(tooDeep)}`);
+    expect(existsSync(join(dir, 'd'))).toBe(false); // nothing half-made
+  });
+
+  it('creates missing parent directories, each mode 0700', async () => {
+    const deep = join(dir, 'x', 'y', 'z', 'known_hosts');
+    await new KnownHostsStore(deep).pin({ hostPort: 'a.example:1965', fingerprint: FP_A, expires: LATER, added: NOW });
+    for (const d of ['x', 'x/y', 'x/y/z']) expect((await stat(join(dir, d))).mode & 0o777).toBe(0o700);
   });
 });
 
@@ -385,11 +540,11 @@ describe('concurrency', () => {
     let reads = 0;
     let writing = true;
     const watcher = (async () => {
-      // A reader never sees a partial file: every snapshot parses completely.
+      // A reader may see the last line while it is being appended, nothing else partial: every complete line parses.
       while (writing) {
         const text = await readFile(file, 'utf8').catch(() => undefined);
         if (text !== undefined) {
-          parseRaw(text);
+          parseRaw(text.slice(0, text.lastIndexOf('\n') + 1));
           reads++;
         }
         await new Promise((r) => setTimeout(r, 1));

@@ -1,7 +1,8 @@
 /**
- * `gemfetch tofu list | forget HOST[:PORT] | trust HOST[:PORT]`: managing the
- * pinned server keys of the known-hosts file.
+ * `gemfetch tofu list | check | forget HOST[:PORT] | trust HOST[:PORT]`:
+ * managing the pinned server keys of the known-hosts file.
  */
+import { KnownHostsError } from '../errors.js';
 import { publicKeyFingerprint, KnownHostsStore, defaultKnownHostsPath } from '../tofu.js';
 import { connectTls } from '../transport.js';
 import { fromUserInput, parseGeminiUrl, type GeminiUrl } from '../url.js';
@@ -23,9 +24,12 @@ export interface TofuArgs {
 
 /**
  * Runs one tofu action. `list` prints one pin per line on stdout
- * (`HOST:PORT FINGERPRINT expires DATE added DATE`); `forget` removes a pin
- * (exit 0 also when there was none, saying so); `trust` connects to the
- * host, pins the key it presents now (replacing any old pin) and prints it.
+ * (`HOST:PORT FINGERPRINT expires DATE added DATE`), warning on stderr when
+ * the file has damaged lines; `check` prints each damaged line on stdout
+ * (`FILE:LINE ...`) and exits 1 when there is any; `forget` removes a pin, a
+ * damaged line of that host included (exit 0 also when there was none,
+ * saying so); `trust` connects to the host, pins the key it presents now
+ * (replacing any old pin, damaged or not) and prints it.
  * @throws UsageError for a missing or invalid HOST[:PORT].
  */
 export async function runTofu(args: TofuArgs, io: CliIo): Promise<number> {
@@ -33,12 +37,14 @@ export async function runTofu(args: TofuArgs, io: CliIo): Promise<number> {
   switch (args.action) {
     case 'list':
       return list(store, io);
+    case 'check':
+      return check(store, io);
     case 'forget':
       return forget(store, hostArgument(args), io);
     case 'trust':
       return trust(store, hostArgument(args), args, io);
     default:
-      throw new UsageError('tofu needs an action: list, forget HOST[:PORT] or trust HOST[:PORT]');
+      throw new UsageError('tofu needs an action: list, check, forget HOST[:PORT] or trust HOST[:PORT]');
   }
 }
 
@@ -58,6 +64,10 @@ function hostArgument(args: TofuArgs): GeminiUrl {
 
 async function list(store: KnownHostsStore, io: CliIo): Promise<number> {
   const pins = await store.list();
+  const { damagedCount, damaged } = await store.check();
+  if (damagedCount > 0) {
+    io.stderr.write(`gemfetch: warning: ${damagedCount} damaged line${damagedCount === 1 ? '' : 's'} in ${store.path} (first: line ${damaged[0]!.line}), not listed: see \`gemfetch tofu check\`\n`);
+  }
   if (pins.length === 0) {
     io.stderr.write(`gemfetch: no pinned keys in ${store.path}\n`);
     return ExitCode.Ok;
@@ -68,6 +78,24 @@ async function list(store: KnownHostsStore, io: CliIo): Promise<number> {
     io.stdout.write(`${plain(pin.hostPort).padEnd(width)}  ${pin.fingerprint}  expires ${day(pin.expires)}  added ${day(pin.added)}\n`);
   }
   return ExitCode.Ok;
+}
+
+async function check(store: KnownHostsStore, io: CliIo): Promise<number> {
+  const report = await store.check();
+  for (const { line, hostPort } of report.damaged) {
+    const what = hostPort
+      ? `pin of ${plain(hostPort)} that cannot be read: its certificates are refused until the line is repaired or removed (gemfetch tofu forget ${plain(hostPort)})`
+      : 'line naming no host: no host is trusted on first use until it is repaired or deleted';
+    io.stdout.write(`${store.path}:${line}: ${what}\n`);
+  }
+  if (report.damagedCount > report.damaged.length) io.stdout.write(`... and ${report.damagedCount - report.damaged.length} more damaged lines\n`);
+  const summary = `${report.entries} pin${report.entries === 1 ? '' : 's'} in ${report.lines} line${report.lines === 1 ? '' : 's'}`;
+  if (report.damagedCount === 0) {
+    io.stderr.write(`gemfetch: ${store.path}: ${summary}, no damaged line\n`);
+    return ExitCode.Ok;
+  }
+  io.stderr.write(`gemfetch: ${store.path}: ${summary}, ${report.damagedCount} damaged: edit the file to repair or delete ${report.damagedCount === 1 ? 'it' : 'them'}\n`);
+  return ExitCode.Network;
 }
 
 async function forget(store: KnownHostsStore, url: GeminiUrl, io: CliIo): Promise<number> {
@@ -105,10 +133,15 @@ async function trust(store: KnownHostsStore, url: GeminiUrl, args: TofuArgs, io:
     io.stderr.write(`gemfetch: cannot get the certificate of ${url.hostPort}: ${(err as Error).message}\n`);
     return ExitCode.Network;
   }
-  const old = await store.get(url.hostPort);
+  // A damaged file does not stop an explicit pin: it replaces a damaged line of this host.
+  const old = await store.get(url.hostPort).catch((err: unknown) => {
+    if (err instanceof KnownHostsError) return 'damaged' as const;
+    throw err;
+  });
   await store.pin({ hostPort: url.hostPort, fingerprint, expires, added: new Date() });
   const lines = [`pinned ${url.hostPort}: public key sha256 ${fingerprint}`, `  certificate CN=${plain(subject)}, valid until ${day(expires)}`];
-  if (old && old.fingerprint !== fingerprint) lines.push(`  replaced the previous pin ${old.fingerprint} (valid until ${day(old.expires)})`);
+  if (old === 'damaged') lines.push('  (the known-hosts file has damaged lines: see `gemfetch tofu check`)');
+  else if (old && old.fingerprint !== fingerprint) lines.push(`  replaced the previous pin ${old.fingerprint} (valid until ${day(old.expires)})`);
   else if (old) lines.push('  (the same key was already pinned)');
   io.stdout.write(`${lines.join('\n')}\n`);
   return ExitCode.Ok;
