@@ -3,6 +3,8 @@
  * record per URL taken into the frontier.
  */
 import { Client } from './client.js';
+import { InvalidOptionError } from './errors.js';
+import { CRAWL_OPTION_RULES, validateOptions } from './options.js';
 import { decodeBody } from './charset.js';
 import { extractLinks } from './gemtext.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
@@ -170,6 +172,8 @@ interface RobotsEntry {
  * about 1 KB per link of that page).
  */
 export async function* crawl(seeds: string[], options: CrawlOptions = {}): AsyncGenerator<CrawlRecord> {
+  if (!Array.isArray(seeds) || !seeds.every((seed) => typeof seed === 'string')) throw new InvalidOptionError('crawl seeds must be an array of URL strings');
+  validateOptions(options, CRAWL_OPTION_RULES, 'crawl options');
   const client = options.client ?? new Client();
   const controller = linkedController(options.signal);
   const signal = controller.signal;
