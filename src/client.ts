@@ -9,7 +9,7 @@ import { DEFAULT_DNS_CACHE_TTL, DnsCache, type LookupFunction } from './dns-cach
 import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from './errors.js';
 import { sendRequest, type Timeouts } from './request.js';
 import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
-import { CLIENT_OPTION_RULES, REQUEST_OPTION_RULES, validateOptions } from './options.js';
+import { REQUEST_OPTION_RULES, validateOptions } from './options.js';
 import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from './tofu.js';
 import type { TlsConnection } from './transport.js';
 import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from './url.js';
@@ -146,7 +146,8 @@ export class Client {
 
   /** @throws InvalidOptionError (`ERR_INVALID_OPTION`) naming the option when one is invalid (see options.ts). */
   constructor(options: ClientOptions = {}) {
-    validateOptions(options, CLIENT_OPTION_RULES, 'Client options');
+    // Request rules: whatever a client is given is merged into each of its requests.
+    validateOptions(options, REQUEST_OPTION_RULES, 'Client options');
     this.options = definedOnly(options);
   }
 
