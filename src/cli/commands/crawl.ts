@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../crawl.js';
 import { journalRecords } from '../../crawl-state.js';
+import { DirectoryLock } from '../../state-lock.js';
 import { fromUserInput } from '../../url.js';
 import { ExitCode } from '../exit-codes.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
@@ -84,7 +85,11 @@ export async function run(argv: string[]): Promise<number> {
   let stats: CrawlStats | undefined;
   let storageFailure: StorageError | undefined;
   try {
-    if (args.state && args.output && args.output !== '-') await catchUpOutput(args.state, args.output, session.output);
+    if (args.state && args.output && args.output !== '-' && fs.existsSync(args.state)) {
+      // Refuse at once when a running crawl owns the directory: catching up its output would duplicate its records.
+      DirectoryLock.acquire(args.state).release();
+      await catchUpOutput(args.state, args.output, session.output);
+    }
     const records = crawl(seeds, {
       ...options,
       signal: session.signal,
