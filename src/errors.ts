@@ -28,7 +28,8 @@ export type GeminiErrorCode =
   | 'ERR_INVALID_OPTION'
   | 'ERR_KNOWN_HOSTS'
   | 'ERR_STORAGE'
-  | 'ERR_STATE_LOCKED';
+  | 'ERR_STATE_LOCKED'
+  | 'ERR_STATE_MISMATCH';
 
 /** Base class of all gemfetch errors. */
 export class GeminiError extends Error {
@@ -211,6 +212,20 @@ export class StateLockedError extends GeminiError {
   readonly path: string;
   constructor(message: string, file: string) {
     super('ERR_STATE_LOCKED', message);
+    this.path = file;
+  }
+}
+
+/**
+ * A crawl is resumed with seeds or options (scope, depth, include/exclude,
+ * robots) other than those its state directory was started with
+ * (`ERR_STATE_MISMATCH`): the message says what differs.
+ */
+export class CrawlStateMismatchError extends GeminiError {
+  /** The settings file of the state directory. */
+  readonly path: string;
+  constructor(message: string, file: string) {
+    super('ERR_STATE_MISMATCH', message);
     this.path = file;
   }
 }

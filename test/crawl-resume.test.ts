@@ -149,6 +149,48 @@ describe('resumable crawl', () => {
     expect(new Set(urls).size).toBe(pages);
   }, 60_000);
 
+  it('refuses to resume with other seeds or scope, saying what differs; resumes with the stored ones when none are given', async () => {
+    resetLogs();
+    const state = path.join(dir, 'settings');
+    const seeds = [space.get('hub').url('/')];
+    const options = { delay: 0, concurrency: 4, stateDir: state, requestOptions: fast };
+    const first = await collect(crawl(seeds, { ...options, scope: 'all', maxPages: 10 }));
+    expect(first.length).toBeGreaterThan(0);
+    const journalBefore = fs.readFileSync(path.join(state, JOURNAL_FILE), 'utf8');
+    const attempts: Array<[string[], { scope: 'all' | 'host'; exclude?: RegExp[] }, string]> = [
+      [[space.get('t1').url('/tree/')], { scope: 'all' }, 'seeds'],
+      [seeds, { scope: 'host' }, 'scope "all" (now "host")'],
+      [seeds, { scope: 'all', exclude: [/private/] }, 'exclude [] (now ["/private/"])'],
+    ];
+    for (const [otherSeeds, extra, what] of attempts) {
+      const err = await crawl(otherSeeds, { ...options, ...extra }).next().then(() => undefined, (e: unknown) => e);
+      expect((err as { code?: string }).code, what).toBe('ERR_STATE_MISMATCH');
+      expect((err as Error).message).toContain(what);
+      expect((err as Error).message).toContain('use another state directory');
+    }
+    expect(fs.readFileSync(path.join(state, JOURNAL_FILE), 'utf8')).toBe(journalBefore); // nothing merged
+    // no seeds and no scope: the stored ones (scope all reaches every tree)
+    const rest = await collect(crawl([], options));
+    const all = [...first, ...rest].map((r) => r.url);
+    expect(new Set(all).size).toBe(all.length);
+    expect([...all].sort()).toEqual(expectedUrls().sort());
+  });
+
+  it.skipIf(!built)('CLI: resuming --state DIR with another seed exits 2 with the difference', async () => {
+    const state = path.join(dir, 'settings-cli');
+    const run = (seed: string): Promise<{ code: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'crawl', seed, '--state', state, '--max-pages', '1', '--delay', '0', '-k', '-q', '--max-time', '2s'], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.once('exit', (code) => resolve({ code, stderr }));
+      });
+    expect((await run(space.get('t1').url('/tree/'))).code).toBe(0);
+    const second = await run(space.get('t2').url('/tree/'));
+    expect(second.code, second.stderr).toBe(2);
+    expect(second.stderr).toContain(`the crawl in ${state} was started with seeds ${space.get('t1').url('/tree/')}`);
+  });
+
   it('drops a torn last journal line', async () => {
     const state = path.join(dir, 'torn');
     const { journal } = await CrawlJournal.open<CrawlRecord>(state);

@@ -222,7 +222,7 @@ function packageVersion(): string {
 
 /** Prints a failure that escaped a command and returns its exit code. */
 function reportFailure(err: unknown, io: CliIo): number {
-  if (err instanceof UsageError || isYargsError(err) || (err instanceof GeminiError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_INVALID_URL'))) {
+  if (err instanceof UsageError || isYargsError(err) || (err instanceof GeminiError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_INVALID_URL' || err.code === 'ERR_STATE_MISMATCH'))) {
     io.stderr.write(`gemfetch: ${(err as Error).message}\nTry 'gemfetch --help' for more information.\n`);
     return ExitCode.Usage;
   }

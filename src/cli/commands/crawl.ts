@@ -96,9 +96,10 @@ export async function run(argv: string[]): Promise<number> {
       ...(args.scope ? { scope: args.scope } : {}),
       ...(maxDepth !== undefined ? { maxDepth } : {}),
       ...(maxPages !== undefined ? { maxPages } : {}),
-      include,
-      exclude,
-      robots: !args.ignoreRobots,
+      // Given only when the user gave them: a resumed crawl takes the others from its state directory.
+      ...(args.include ? { include } : {}),
+      ...(args.exclude ? { exclude } : {}),
+      ...(args.ignoreRobots ? { robots: false } : {}),
       ...(args.robotsAgent ? { robotsAgent: args.robotsAgent } : {}),
       ...(args.state ? { stateDir: args.state } : {}),
       ...(args.mirror ? { mirrorDir: args.mirror } : {}),
