@@ -43,6 +43,7 @@ export const DEFAULT_BATCH_RETRIES = 0;
  * fetched again. Redirects are followed as `requestOptions` say (a redirect to
  * another host is not delayed by that host's politeness). Bodies are hashed,
  * never kept.
+ * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts).
  */
 export async function* batch(urls: Iterable<string> | AsyncIterable<string>, options: BatchOptions = {}): AsyncGenerator<BatchRecord> {
   validateOptions(options, BATCH_OPTION_RULES, 'batch options');

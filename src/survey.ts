@@ -87,6 +87,7 @@ export const DEFAULT_SURVEY_RETRIES = 0;
  * Politeness as in {@link HostScheduler}: the root and the missing page of a
  * host are requested one after the other, `delay` apart. Bodies are hashed,
  * never kept. Every input yields exactly one record unless aborted.
+ * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts).
  */
 export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, options: SurveyOptions = {}): AsyncGenerator<SurveyRecord> {
   validateOptions(options, SURVEY_OPTION_RULES, 'survey options');
