@@ -4,6 +4,7 @@
  * `crawl` and `survey` is in `bulk.ts`.
  */
 import { Client, type RequestOptions } from './client.js';
+import { BATCH_OPTION_RULES, validateOptions } from './options.js';
 import { errorRecord, type FetchRecord } from './record.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
 import { parseGeminiUrl, type GeminiUrl } from './url.js';
@@ -42,8 +43,10 @@ export const DEFAULT_BATCH_RETRIES = 0;
  * fetched again. Redirects are followed as `requestOptions` say (a redirect to
  * another host is not delayed by that host's politeness). Bodies are hashed,
  * never kept.
+ * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts).
  */
 export async function* batch(urls: Iterable<string> | AsyncIterable<string>, options: BatchOptions = {}): AsyncGenerator<BatchRecord> {
+  validateOptions(options, BATCH_OPTION_RULES, 'batch options');
   const client = options.client ?? new Client();
   const controller = linkedController(options.signal);
   const retries = options.retries ?? DEFAULT_BATCH_RETRIES;

@@ -9,6 +9,7 @@ import { DEFAULT_DNS_CACHE_TTL, DnsCache, type LookupFunction } from './dns-cach
 import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from './errors.js';
 import { sendRequest, type Timeouts } from './request.js';
 import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
+import { REQUEST_OPTION_RULES, validateOptions } from './options.js';
 import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from './tofu.js';
 import type { TlsConnection } from './transport.js';
 import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from './url.js';
@@ -143,15 +144,18 @@ export class Client {
   /** One SecureContext per distinct TLS option set: building one per connection costs a third of a millisecond (far more with `ca`). */
   readonly #secureContexts = new BoundedCache<string, tls.SecureContext>(MAX_SECURE_CONTEXTS);
 
+  /** @throws InvalidOptionError (`ERR_INVALID_OPTION`) naming the option when one is invalid (see options.ts). */
   constructor(options: ClientOptions = {}) {
-    validateOptions(options);
+    // Request rules: whatever a client is given is merged into each of its requests.
+    validateOptions(options, REQUEST_OPTION_RULES, 'Client options');
     this.options = definedOnly(options);
   }
 
   /** This client's options overridden by a call's (options given as `undefined` override nothing), validated. */
   #mergeOptions(options: RequestOptions, defaults: RequestOptions = {}): RequestOptions {
+    validateOptions(options, REQUEST_OPTION_RULES, 'request options');
     const merged: RequestOptions = { ...defaults, ...this.options, ...definedOnly(options) };
-    validateOptions(merged);
+    validateOptions(merged, REQUEST_OPTION_RULES, 'request options');
     return merged;
   }
 
@@ -454,38 +458,6 @@ function pickTimeouts(options: Partial<Timeouts>): Partial<Timeouts> {
     if (options[key] !== undefined) picked[key] = options[key];
   }
   return picked;
-}
-
-function validateOptions(options: ClientOptions): void {
-  for (const key of [...Object.keys(DEFAULT_TIMEOUTS), 'maxBytes', 'maxRedirects', 'dnsCacheTtl'] as const) {
-    const value = (options as Record<string, unknown>)[key];
-    if (value !== undefined && (typeof value !== 'number' || Number.isNaN(value) || value < 0)) {
-      throw new InvalidOptionError(`option ${key} must be a non-negative number (got ${String(value)})`);
-    }
-  }
-  if (options.trust !== undefined && !['tofu', 'ca', 'insecure'].includes(options.trust)) {
-    throw new InvalidOptionError(`option trust must be tofu, ca or insecure (got ${String(options.trust)})`);
-  }
-  if ((options.cert === undefined) !== (options.key === undefined)) {
-    throw new InvalidOptionError('options cert and key must be given together');
-  }
-  if (options.maxRedirects !== undefined && !Number.isInteger(options.maxRedirects)) {
-    throw new InvalidOptionError(`option maxRedirects must be an integer (got ${options.maxRedirects})`);
-  }
-  if (options.family !== undefined && ![0, 4, 6].includes(options.family)) {
-    throw new InvalidOptionError(`option family must be 0, 4 or 6 (got ${String(options.family)})`);
-  }
-  if (options.lookup !== undefined && typeof options.lookup !== 'function') {
-    throw new InvalidOptionError('option lookup must be a function with the signature of dns.lookup');
-  }
-  const crossHost = options.crossHostRedirects;
-  if (crossHost !== undefined && typeof crossHost !== 'boolean' && typeof crossHost !== 'function') {
-    throw new InvalidOptionError('option crossHostRedirects must be a boolean or a function');
-  }
-  const input = (options as RequestOptions).input;
-  if (input !== undefined && typeof input !== 'string') {
-    throw new InvalidOptionError('option input must be a string');
-  }
 }
 
 /** A copy without the keys whose value is `undefined`, so they do not override defaults when spread. */

@@ -19,7 +19,8 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { StorageError } from './errors.js';
+import { StateLockedError, StorageError } from './errors.js';
+import { DirectoryLock } from './state-lock.js';
 
 export { StorageError };
 
@@ -136,18 +137,21 @@ const FLUSH_INTERVAL_MS = 1000;
 
 /**
  * The append-only crawl journal (see the module comment for its format and
- * durability). One writer at a time: a second process opening the same
- * directory is not detected.
+ * durability). One writer at a time: the directory is locked while the
+ * journal is open (see state-lock.ts); a second opener, in this process or
+ * another, is refused with {@link StateLockedError} (`ERR_STATE_LOCKED`).
  */
 export class CrawlJournal<R extends { url: string }> {
   readonly path: string;
   #fd: number;
   #dirty = false;
   #timer: NodeJS.Timeout | undefined;
+  readonly #lock: DirectoryLock;
 
-  private constructor(file: string, fd: number) {
+  private constructor(file: string, fd: number, lock: DirectoryLock) {
     this.path = file;
     this.#fd = fd;
+    this.#lock = lock;
   }
 
   /**
@@ -155,7 +159,8 @@ export class CrawlJournal<R extends { url: string }> {
    * it back. `onRecord` sees every record in order (e.g. to rebuild a
    * body-hash index). Memory while loading: the frontier (URLs not done) and
    * the seen-set. Rejects with a {@link StorageError} when the directory or
-   * the journal cannot be created, opened or read.
+   * the journal cannot be created, opened or read, and with
+   * {@link StateLockedError} when a running crawl has the directory open.
    */
   static async open<R extends { url: string }>(
     dir: string,
@@ -163,14 +168,18 @@ export class CrawlJournal<R extends { url: string }> {
   ): Promise<{ journal: CrawlJournal<R>; contents: JournalContents }> {
     const file = path.join(dir, JOURNAL_FILE);
     let fd = -1;
+    let lock: DirectoryLock | undefined;
     try {
       await fs.promises.mkdir(dir, { recursive: true });
+      lock = DirectoryLock.acquire(dir);
       fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
       cutTornTail(fd);
       const contents = await readJournal<R>(file, onRecord);
-      return { journal: new CrawlJournal<R>(file, fd), contents };
+      return { journal: new CrawlJournal<R>(file, fd, lock), contents };
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
+      lock?.release();
+      if (err instanceof StateLockedError) throw err;
       throw storageError('cannot open the crawl journal', file, err);
     }
   }
@@ -216,6 +225,7 @@ export class CrawlJournal<R extends { url: string }> {
     this.#flush();
     fs.closeSync(this.#fd);
     this.#fd = -1;
+    this.#lock.release();
   }
 }
 

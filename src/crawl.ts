@@ -3,6 +3,8 @@
  * record per URL taken into the frontier.
  */
 import { Client } from './client.js';
+import { InvalidOptionError } from './errors.js';
+import { CRAWL_OPTION_RULES, validateOptions } from './options.js';
 import { decodeBody } from './charset.js';
 import { extractLinks } from './gemtext.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
@@ -10,6 +12,7 @@ import { errorRecord, type FetchRecord } from './record.js';
 import { parseRobots, type RobotsRules } from './robots.js';
 import { parseGeminiUrl, resolveReference, type GeminiUrl } from './url.js';
 import { CrawlJournal, HashSet64, HostQueue, type QueuedUrl } from './crawl-state.js';
+import { regexFromText, regexText, resolveCrawlSettings } from './crawl-settings.js';
 import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './bulk.js';
 import { writeMirror } from './mirror.js';
 import { WarcWriter } from './warc.js';
@@ -149,6 +152,13 @@ interface RobotsEntry {
  *   it queued, in one write) BEFORE it is yielded; a restarted crawl skips
  *   recorded URLs, re-queues the rest, and yields only new records;
  * - with `maxPages`, no more than that many URLs are requested (journal included);
+ * - with `stateDir`, the directory is locked while the crawl runs: a second
+ *   crawl on it (in any process) rejects with `ERR_STATE_LOCKED`; the seeds,
+ *   `scope`, `maxDepth`, `include`, `exclude`, `robots` and `robotsAgent` of
+ *   the first run are kept in it (crawl-settings.ts): a resumed run takes
+ *   those it is not given (seeds included, when `seeds` is empty) and rejects
+ *   with `ERR_STATE_MISMATCH`, saying what differs, when one it is given differs;
+ * - an invalid option rejects the first `next()` with `ERR_INVALID_OPTION`;
  * - a body that cannot be mirrored (I/O error, a file where a directory is
  *   needed) does not stop the crawl: its record says why in `mirrorError`;
  * - when the journal or the WARC file cannot be opened or written, the
@@ -170,6 +180,8 @@ interface RobotsEntry {
  * about 1 KB per link of that page).
  */
 export async function* crawl(seeds: string[], options: CrawlOptions = {}): AsyncGenerator<CrawlRecord> {
+  if (!Array.isArray(seeds) || !seeds.every((seed) => typeof seed === 'string')) throw new InvalidOptionError('crawl seeds must be an array of URL strings');
+  validateOptions(options, CRAWL_OPTION_RULES, 'crawl options');
   const client = options.client ?? new Client();
   const controller = linkedController(options.signal);
   const signal = controller.signal;
@@ -182,10 +194,10 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   };
   const retries = options.retries ?? DEFAULT_CRAWL_RETRIES;
   const slowDownRetries = options.slowDownRetries ?? DEFAULT_SLOW_DOWN_RETRIES;
-  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  let maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
   const maxPages = options.maxPages ?? Infinity;
-  const robotsEnabled = options.robots ?? true;
-  const agents = ['gemfetch', options.robotsAgent ?? 'researcher']; // most specific first
+  let robotsEnabled = options.robots ?? true;
+  let agents = ['gemfetch', options.robotsAgent ?? 'researcher']; // most specific first
   const out = new RecordChannel<CrawlRecord>();
   const highWater = Math.max(64, (options.concurrency ?? 16) * 4);
   const scheduler = new HostScheduler({ ...options, delay: options.delay ?? DEFAULT_CRAWL_DELAY }, () => out.length < highWater);
@@ -225,6 +237,25 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
         if (record.duplicateOf === null) noteBodyHash(record);
       });
       journal = opened.journal;
+      const settings = resolveCrawlSettings(
+        options.stateDir,
+        {
+          seeds,
+          scope: options.scope,
+          maxDepth: options.maxDepth,
+          include: options.include?.map(regexText),
+          exclude: options.exclude?.map(regexText),
+          robots: options.robots,
+          robotsAgent: options.robotsAgent,
+        },
+        { scope: 'host', maxDepth: DEFAULT_MAX_DEPTH, include: [], exclude: [], robots: true, robotsAgent: 'researcher' },
+      );
+      // A resumed crawl goes on with the settings it was started with (given ones were checked equal).
+      if (seeds.length === 0) seeds = settings.seeds;
+      options = { ...options, scope: settings.scope as CrawlScope, maxDepth: settings.maxDepth, include: settings.include.map(regexFromText), exclude: settings.exclude.map(regexFromText), robots: settings.robots, robotsAgent: settings.robotsAgent };
+      maxDepth = settings.maxDepth;
+      robotsEnabled = settings.robots;
+      agents = ['gemfetch', settings.robotsAgent];
       seen = opened.contents.seen;
       recordedInputs = opened.contents.recordedInputs;
       frontier = opened.contents.frontier;

@@ -27,7 +27,9 @@ export type GeminiErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_INVALID_OPTION'
   | 'ERR_KNOWN_HOSTS'
-  | 'ERR_STORAGE';
+  | 'ERR_STORAGE'
+  | 'ERR_STATE_LOCKED'
+  | 'ERR_STATE_MISMATCH';
 
 /** Base class of all gemfetch errors. */
 export class GeminiError extends Error {
@@ -197,5 +199,33 @@ export class StorageError extends GeminiError {
     this.path = file;
     const code = (cause as NodeJS.ErrnoException | undefined)?.code;
     this.syscallCode = typeof code === 'string' ? code : undefined;
+  }
+}
+
+/**
+ * A crawl state directory is in use by another crawl, in this process or
+ * another one (`ERR_STATE_LOCKED`). The message names the directory and the
+ * owner (pid, host).
+ */
+export class StateLockedError extends GeminiError {
+  /** The lock file. */
+  readonly path: string;
+  constructor(message: string, file: string) {
+    super('ERR_STATE_LOCKED', message);
+    this.path = file;
+  }
+}
+
+/**
+ * A crawl is resumed with seeds or options (scope, depth, include/exclude,
+ * robots) other than those its state directory was started with
+ * (`ERR_STATE_MISMATCH`): the message says what differs.
+ */
+export class CrawlStateMismatchError extends GeminiError {
+  /** The settings file of the state directory. */
+  readonly path: string;
+  constructor(message: string, file: string) {
+    super('ERR_STATE_MISMATCH', message);
+    this.path = file;
   }
 }

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from './client.js';
+import { SURVEY_OPTION_RULES, validateOptions } from './options.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
 import { errorRecord, type FetchRecord } from './record.js';
 import { fromUserInput, parseGeminiUrl, type GeminiUrl } from './url.js';
@@ -86,8 +87,10 @@ export const DEFAULT_SURVEY_RETRIES = 0;
  * Politeness as in {@link HostScheduler}: the root and the missing page of a
  * host are requested one after the other, `delay` apart. Bodies are hashed,
  * never kept. Every input yields exactly one record unless aborted.
+ * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts).
  */
 export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, options: SurveyOptions = {}): AsyncGenerator<SurveyRecord> {
+  validateOptions(options, SURVEY_OPTION_RULES, 'survey options');
   const client = options.client ?? new Client();
   const controller = linkedController(options.signal);
   const requestOptions = { trust: 'insecure' as const, totalTimeout: 30_000, maxBytes: 1024 * 1024, ...options.requestOptions, signal: controller.signal };

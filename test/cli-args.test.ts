@@ -185,3 +185,66 @@ describe('gemfetch URL on the fast path', () => {
     expect(server.requests).toHaveLength(before);
   });
 });
+
+describe('a single-value option given twice is a usage error naming it', () => {
+  /** A valid value of each option, so only the repetition is wrong. */
+  const valueOf = (name: string, spec?: { type: string; choices?: readonly string[] }): string =>
+    spec?.choices?.[0] ?? ({ scope: 'host', 'robots-agent': 'indexer' } as Record<string, string>)[name] ?? (spec?.type === 'number' || /^(concurrency|per-host|retries|max-failures|max-depth|max-pages)$/.test(name) ? '1' : '1s');
+  /** A second valid value, different from the first (yargs may merge two equal numbers). */
+  const otherValue = (value: string, spec?: { choices?: readonly string[] }): string => spec?.choices?.[1] ?? (value === '1' ? '2' : value === '1s' ? '2s' : value === 'host' ? 'all' : 'archiver');
+  const FETCH_SINGLE = [...FETCH_OPTION_GROUP.options, ...OUTPUT_OPTION_GROUP.options].filter((spec) => spec.type !== 'boolean' && !spec.repeatable);
+  const BULK_SINGLE = [...FETCH_SINGLE.filter((spec) => FETCH_OPTION_GROUP.options.includes(spec)).map((spec) => spec.name), 'output', 'concurrency', 'per-host', 'delay', 'retries', 'max-failures'];
+  const CRAWL_SINGLE = [...BULK_SINGLE, 'scope', 'max-depth', 'max-pages', 'robots-agent', 'state', 'mirror', 'warc'];
+
+  it.each(FETCH_SINGLE.map((spec) => ({ name: spec.name, value: valueOf(spec.name, spec) })))('gemfetch --$name twice', async ({ name, value }) => {
+    const spec = FETCH_SINGLE.find((s) => s.name === name);
+    const err = await fetchArgsWithYargs([`--${name}`, value, `--${name}`, otherValue(value, spec), 'gemini://127.0.0.1:1/']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as { code?: string }).code).toBe('ERR_USAGE');
+    expect((err as Error).message).toContain(`--${name} may be given only once`);
+  });
+
+  const bulk = [
+    ...BULK_SINGLE.map((name) => ({ command: 'batch', name })),
+    ...BULK_SINGLE.map((name) => ({ command: 'survey', name })),
+    ...CRAWL_SINGLE.map((name) => ({ command: 'crawl', name })),
+  ];
+  it.each(bulk)('gemfetch $command --$name twice', async ({ command, name }) => {
+    const { run } = (await import(`../src/cli/commands/${command}.ts`)) as { run: (argv: string[]) => Promise<number> };
+    const spec = FETCH_OPTION_GROUP.options.find((s) => s.name === name);
+    const value = valueOf(name, spec);
+    const err = await run([`--${name}`, value, `--${name}`, otherValue(value, spec), 'gemini://127.0.0.1:1/']).catch((e: unknown) => e);
+    expect((err as { code?: string }).code, String(err)).toBe('ERR_USAGE');
+    expect((err as Error).message).toContain(`--${name} may be given only once`);
+  });
+});
+
+describe('file options that are directories or cannot be written: a message naming the path, never an internal error', () => {
+  let home: string;
+  let dir: string;
+  beforeAll(() => {
+    requireBuild();
+    home = tempDir();
+    dir = tempDir();
+  });
+  afterAll(() => {
+    removeDir(home);
+    removeDir(dir);
+  });
+  const cases: Array<{ argv: (dir: string) => string[]; code: number; message: (dir: string) => string }> = [
+    { argv: () => ['-o', 'a', '-o', 'b', 'gemini://127.0.0.1:1/'], code: 2, message: () => '--output may be given only once' },
+    { argv: (d) => ['batch', '-f', d], code: 2, message: (d) => `-f ${d}: cannot read the file (EISDIR)` },
+    { argv: (d) => ['crawl', '-f', d], code: 2, message: (d) => `-f ${d}: cannot read the file (EISDIR)` },
+    { argv: (d) => ['batch', '--output', d, 'gemini://127.0.0.1:1/'], code: 1, message: (d) => `--output ${d}: cannot open the file (EISDIR)` },
+    { argv: (d) => ['survey', '--output', d, '127.0.0.1:1'], code: 1, message: (d) => `--output ${d}: cannot open the file (EISDIR)` },
+    ...(fs.existsSync('/proc/version')
+      ? [{ argv: () => ['batch', '--output', '/proc/version', '--retries', '0', 'gemini://127.0.0.1:1/'], code: 1, message: () => '--output /proc/version: cannot write to the file' }]
+      : []),
+  ];
+  it.each(cases.map((c) => ({ ...c, shown: c.argv('DIR').join(' ') })))('gemfetch $shown', async ({ argv, code, message }) => {
+    const r = await runCli(home, argv(dir), { timeoutMs: 15_000 });
+    expect(r.stderr).toContain(message(dir));
+    expect(r.stderr).not.toContain('internal error');
+    expect(r.code).toBe(code);
+  });
+});

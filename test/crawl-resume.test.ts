@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crawl, type CrawlRecord } from '../src/crawl.js';
 import { CrawlJournal, JOURNAL_FILE } from '../src/crawl-state.js';
+import { LOCK_FILE } from '../src/state-lock.js';
+import { execFileSync } from 'node:child_process';
 import { startGeminispace, treePaths, type Geminispace } from './support/geminispace.js';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -72,6 +74,121 @@ describe('resumable crawl', () => {
     for (const [url, n] of requestCounts()) expect(n, url).toBe(1);
     // a third run has nothing left to do
     expect(await collect(crawl(seeds, options))).toEqual([]);
+  });
+
+  it('locks the state directory: a second crawl on it, in this process, is refused while the first runs', async () => {
+    const state = path.join(dir, 'locked-lib');
+    const seeds = [space.get('t1').url('/tree/')];
+    const first = crawl(seeds, { delay: 0, stateDir: state, requestOptions: fast });
+    const records = [(await first.next()).value as CrawlRecord];
+    expect(fs.existsSync(path.join(state, LOCK_FILE))).toBe(true);
+    const err = await crawl(seeds, { delay: 0, stateDir: state, requestOptions: fast }).next().then(() => undefined, (e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('ERR_STATE_LOCKED');
+    expect((err as Error).message).toContain(state);
+    for await (const record of first) records.push(record);
+    expect(records).toHaveLength(treePaths(TREE.fanout, TREE.depth).length);
+    expect(fs.existsSync(path.join(state, LOCK_FILE))).toBe(false); // released at the end
+  });
+
+  it('takes over a stale lock: its pid is not running, or is running but started at another time (pid reused)', async () => {
+    const seeds = [space.get('t2').url('/tree/')];
+    // the pid of a process that has exited
+    const deadPid = Number(execFileSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).trim());
+    const owners = [
+      { pid: deadPid, host: os.hostname(), started: '1', token: 'dead' },
+      { pid: process.pid, host: os.hostname(), started: 'not-our-start-time', token: 'reused' },
+      'torn{',
+    ];
+    for (const [i, owner] of owners.entries()) {
+      const state = path.join(dir, `stale-${i}`);
+      fs.mkdirSync(state, { recursive: true });
+      fs.writeFileSync(path.join(state, LOCK_FILE), typeof owner === 'string' ? owner : JSON.stringify(owner));
+      const records = await collect(crawl(seeds, { delay: 0, stateDir: state, maxPages: 2, requestOptions: fast }));
+      expect(records.length, JSON.stringify(owner)).toBeGreaterThan(0);
+      expect(fs.existsSync(path.join(state, LOCK_FILE))).toBe(false);
+    }
+    // a live owner (this very process, as it started) is not stale
+    const state = path.join(dir, 'live-owner');
+    fs.mkdirSync(state, { recursive: true });
+    const started = fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+    const startTime = started.slice(started.lastIndexOf(')') + 2).split(' ')[19];
+    fs.writeFileSync(path.join(state, LOCK_FILE), JSON.stringify({ pid: process.pid, host: os.hostname(), started: startTime, token: 'live' }));
+    const err = await crawl(seeds, { stateDir: state, requestOptions: fast }).next().then(() => undefined, (e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('ERR_STATE_LOCKED');
+    expect(fs.readFileSync(path.join(state, LOCK_FILE), 'utf8')).toContain('"live"'); // left alone
+  });
+
+  it.skipIf(!built)('two crawl processes on one --state DIR: the second is refused (exit 1), the journal is not doubled', async () => {
+    const state = path.join(dir, 'two-processes');
+    const out = path.join(dir, 'two-processes.ndjson');
+    const seed = space.get('t3').url('/tree/');
+    const args = [BIN, 'crawl', seed, '--state', state, '--output', out, '--delay', '300ms', '-k', '-q', '--idle-timeout', '300ms', '--max-time', '2s'];
+    const first = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let firstStderr = '';
+    first.stderr.on('data', (d: Buffer) => (firstStderr += d.toString()));
+    let firstCode: number | null | undefined;
+    const firstExited = new Promise<void>((resolve) => first.once('exit', (code) => ((firstCode = code), resolve())));
+    const deadline = Date.now() + 20_000;
+    while (firstCode === undefined && readLines(out).length === 0 && Date.now() < deadline) await sleep(10);
+    const second = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let secondStderr = '';
+    second.stderr.on('data', (d: Buffer) => (secondStderr += d.toString()));
+    const secondCode = await new Promise<number | null>((resolve) => second.once('exit', resolve));
+    const firstWasRunning = firstCode === undefined;
+    await firstExited;
+    expect(firstCode, firstStderr).toBe(0);
+    if (firstWasRunning) {
+      expect(secondCode, secondStderr).toBe(1);
+      expect(secondStderr).toContain(`the crawl state directory ${state} is in use by process ${first.pid}`);
+    }
+    const pages = treePaths(TREE.fanout, TREE.depth).length;
+    const journaled = fs.readFileSync(path.join(state, JOURNAL_FILE), 'utf8').split('\n').filter((l) => l.startsWith('{"r"'));
+    expect(journaled).toHaveLength(pages);
+    const urls = readLines(out).map((r) => r.url);
+    expect(urls).toHaveLength(pages);
+    expect(new Set(urls).size).toBe(pages);
+  }, 60_000);
+
+  it('refuses to resume with other seeds or scope, saying what differs; resumes with the stored ones when none are given', async () => {
+    resetLogs();
+    const state = path.join(dir, 'settings');
+    const seeds = [space.get('hub').url('/')];
+    const options = { delay: 0, concurrency: 4, stateDir: state, requestOptions: fast };
+    const first = await collect(crawl(seeds, { ...options, scope: 'all', maxPages: 10 }));
+    expect(first.length).toBeGreaterThan(0);
+    const journalBefore = fs.readFileSync(path.join(state, JOURNAL_FILE), 'utf8');
+    const attempts: Array<[string[], { scope: 'all' | 'host'; exclude?: RegExp[] }, string]> = [
+      [[space.get('t1').url('/tree/')], { scope: 'all' }, 'seeds'],
+      [seeds, { scope: 'host' }, 'scope "all" (now "host")'],
+      [seeds, { scope: 'all', exclude: [/private/] }, 'exclude [] (now ["/private/"])'],
+    ];
+    for (const [otherSeeds, extra, what] of attempts) {
+      const err = await crawl(otherSeeds, { ...options, ...extra }).next().then(() => undefined, (e: unknown) => e);
+      expect((err as { code?: string }).code, what).toBe('ERR_STATE_MISMATCH');
+      expect((err as Error).message).toContain(what);
+      expect((err as Error).message).toContain('use another state directory');
+    }
+    expect(fs.readFileSync(path.join(state, JOURNAL_FILE), 'utf8')).toBe(journalBefore); // nothing merged
+    // no seeds and no scope: the stored ones (scope all reaches every tree)
+    const rest = await collect(crawl([], options));
+    const all = [...first, ...rest].map((r) => r.url);
+    expect(new Set(all).size).toBe(all.length);
+    expect([...all].sort()).toEqual(expectedUrls().sort());
+  });
+
+  it.skipIf(!built)('CLI: resuming --state DIR with another seed exits 2 with the difference', async () => {
+    const state = path.join(dir, 'settings-cli');
+    const run = (seed: string): Promise<{ code: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'crawl', seed, '--state', state, '--max-pages', '1', '--delay', '0', '-k', '-q', '--max-time', '2s'], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.once('exit', (code) => resolve({ code, stderr }));
+      });
+    expect((await run(space.get('t1').url('/tree/'))).code).toBe(0);
+    const second = await run(space.get('t2').url('/tree/'));
+    expect(second.code, second.stderr).toBe(2);
+    expect(second.stderr).toContain(`the crawl in ${state} was started with seeds ${space.get('t1').url('/tree/')}`);
   });
 
   it('drops a torn last journal line', async () => {

@@ -13,6 +13,8 @@ import { EXIT_CODE_TABLE, ExitCode } from './exit-codes.js';
 import { fastFetchArgs } from './fast-args.js';
 import { addOutputOptions, runFetch, type FetchCommandArgs } from './fetch-command.js';
 import { addFetchOptions } from './fetch-options.js';
+import { FETCH_OPTION_GROUP, OUTPUT_OPTION_GROUP } from './option-spec.js';
+import { rejectRepeatedOptions } from './repeated-options.js';
 import { processIo, type CliIo } from './io.js';
 import { internalErrorMessage } from './messages.js';
 import { UsageError } from './usage-error.js';
@@ -23,6 +25,11 @@ const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
   crawl: 'crawl a capsule politely (robots.txt, depth and page limits)',
   survey: 'measure how many servers end their responses with close_notify',
 };
+
+/** Fetch and output options taking one value: given twice, they are a usage error (the fast parser leaves them to yargs). */
+const SINGLE_VALUED_FETCH_OPTIONS: readonly string[] = [...FETCH_OPTION_GROUP.options, ...OUTPUT_OPTION_GROUP.options]
+  .filter((spec) => spec.type !== 'boolean' && !spec.repeatable)
+  .map((spec) => spec.name);
 
 /** Every word yargs treats as a command (or `fetch`'s own name): the fast parser leaves those to it. */
 const COMMAND_WORDS: ReadonlySet<string> = new Set(['fetch', 'tofu', 'demo', 'completion', ...Object.keys(EXTERNAL_COMMANDS)]);
@@ -145,6 +152,7 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
       'fetch URLs (the default command; "gemini://" may be left out)',
       (y) => addOutputOptions(addFetchOptions(y.positional('urls', { type: 'string', array: true, describe: 'URLs to fetch, in order' }))),
       async (args) => {
+        rejectRepeatedOptions(args, SINGLE_VALUED_FETCH_OPTIONS);
         setExitCode(await hooks.runFetchCommand(withExtraUrls(args as unknown as FetchCommandArgs)));
       },
     )
@@ -163,6 +171,7 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
           .example('gemfetch tofu check', 'list damaged lines of the pin file (exit 1 if any)')
           .example('gemfetch tofu trust example.org', 'pin the key example.org presents now, replacing the old pin'),
       async (args) => {
+        rejectRepeatedOptions(args, ['host', 'known-hosts', 'connect-timeout']);
         const { runTofu } = await import('./tofu-command.js');
         setExitCode(await runTofu(args, io));
       },
@@ -214,7 +223,7 @@ function packageVersion(): string {
 
 /** Prints a failure that escaped a command and returns its exit code. */
 function reportFailure(err: unknown, io: CliIo): number {
-  if (err instanceof UsageError || isYargsError(err) || (err instanceof GeminiError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_INVALID_URL'))) {
+  if (err instanceof UsageError || isYargsError(err) || (err instanceof GeminiError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_INVALID_URL' || err.code === 'ERR_STATE_MISMATCH'))) {
     io.stderr.write(`gemfetch: ${(err as Error).message}\nTry 'gemfetch --help' for more information.\n`);
     return ExitCode.Usage;
   }
@@ -222,8 +231,24 @@ function reportFailure(err: unknown, io: CliIo): number {
     io.stderr.write(`gemfetch: ${err.message}\n`);
     return ExitCode.Network;
   }
+  const fileError = localFileError(err);
+  if (fileError !== undefined) {
+    io.stderr.write(`gemfetch: ${fileError}\n`);
+    return ExitCode.Network;
+  }
   io.stderr.write(`${internalErrorMessage(err)}\n`);
   return ExitCode.Network;
+}
+
+/**
+ * The message for a system error about a file that escaped a command (each
+ * command should name the option itself; this keeps a missed case from being
+ * reported as a bug): the path and the system's reason. Undefined for any other error.
+ */
+function localFileError(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || typeof e.code !== 'string' || typeof e.path !== 'string') return undefined;
+  return `${e.path}: ${e.syscall ?? 'access'} failed (${e.code}: ${err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')})`;
 }
 
 function isYargsError(err: unknown): boolean {

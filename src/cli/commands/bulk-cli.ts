@@ -7,8 +7,10 @@ import fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import yargs, { type Argv } from 'yargs';
 import type { BulkOptions } from '../../bulk.js';
+import { StorageError } from '../../errors.js';
 import { EXIT_CODE_TABLE } from '../exit-codes.js';
 import { requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
+import { refuseRepeatedOptions } from '../repeated-options.js';
 import { parseDuration } from '../units.js';
 import { UsageError } from '../usage-error.js';
 
@@ -68,7 +70,7 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
 
 /** A yargs parser that throws UsageError instead of exiting. */
 export function commandParser(argv: string[], usage: string): Argv {
-  return yargs(argv)
+  const parser = yargs(argv)
     .scriptName('gemfetch')
     .usage(usage)
     .strictOptions()
@@ -80,6 +82,7 @@ export function commandParser(argv: string[], usage: string): Argv {
     .fail((message: string | undefined, err: Error | undefined) => {
       throw err ?? new UsageError(message ?? 'invalid arguments');
     });
+  return refuseRepeatedOptions(parser);
 }
 
 /** Whether the user asked for --help (yargs has printed it). */
@@ -104,21 +107,32 @@ export async function* inputLines(positional: readonly string[], files: readonly
   for (const file of sources) yield* linesOf(file);
 }
 
+/**
+ * The input lines of `file` (`-` = stdin). A file that cannot be opened, or
+ * is a directory, is a usage error naming it; a read failing midway is a
+ * {@link StorageError} naming it (the lines before it were yielded).
+ */
 async function* linesOf(file: string): AsyncGenerator<string> {
   let stream: NodeJS.ReadableStream;
   if (file === '-') stream = process.stdin;
   else {
     try {
       fs.accessSync(file, fs.constants.R_OK);
+      if (fs.statSync(file).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     } catch (err) {
       throw new UsageError(`-f ${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
     stream = fs.createReadStream(file);
   }
-  for await (const raw of createInterface({ input: stream, crlfDelay: Infinity })) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    yield line;
+  try {
+    for await (const raw of createInterface({ input: stream, crlfDelay: Infinity })) {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) continue;
+      yield line;
+    }
+  } catch (err) {
+    if (file === '-') throw err;
+    throw new StorageError(`-f ${file}: cannot read the file (${(err as Error).message})`, file, err);
   }
 }
 
@@ -127,25 +141,38 @@ export class NdjsonOutput {
   readonly #fd: number | undefined;
   #closed = false;
 
-  /** Opens `file` for appending (creating it), or stdout when undefined. */
+  readonly #file: string | undefined;
+
+  /**
+   * Opens `file` for appending (creating it), or stdout when undefined.
+   * @throws StorageError (exit 1) naming the file when it cannot be opened (a directory, no permission...).
+   */
   constructor(file: string | undefined) {
     if (file !== undefined && file !== '-') {
+      this.#file = file;
       try {
         this.#fd = fs.openSync(file, 'a');
       } catch (err) {
-        throw new UsageError(`--output ${file}: cannot open the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        throw new StorageError(`--output ${file}: cannot open the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, file, err);
       }
     }
   }
 
-  /** Writes one record as a line: synchronously to a file, with backpressure to stdout. */
+  /**
+   * Writes one record as a line: synchronously to a file, with backpressure to stdout.
+   * @throws StorageError naming the file when the write fails (disk full, EIO...).
+   */
   async write(record: unknown): Promise<void> {
     if (this.#closed) return;
     const line = `${JSON.stringify(record)}\n`;
     if (this.#fd !== undefined) {
       const bytes = Buffer.from(line, 'utf8');
       let offset = 0;
-      while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
+      try {
+        while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
+      } catch (err) {
+        throw new StorageError(`--output ${this.#file}: cannot write to the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, this.#file!, err);
+      }
       return;
     }
     if (process.stdout.destroyed) {

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../crawl.js';
 import { journalRecords } from '../../crawl-state.js';
+import { DirectoryLock } from '../../state-lock.js';
 import { fromUserInput } from '../../url.js';
 import { ExitCode } from '../exit-codes.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
@@ -56,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
       .option('exclude', { type: 'string', array: true, requiresArg: true, describe: 'do not follow URLs matching this regular expression (repeatable)' })
       .option('robots-agent', { type: 'string', choices: ['researcher', 'indexer', 'archiver'], describe: 'robots.txt virtual agent obeyed besides * (default researcher)' })
       .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
-      .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal' })
+      .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
       .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH)' })
       .option('warc', { type: 'string', requiresArg: true, describe: 'append the raw responses to this WARC 1.1 file' }),
   );
@@ -84,16 +85,21 @@ export async function run(argv: string[]): Promise<number> {
   let stats: CrawlStats | undefined;
   let storageFailure: StorageError | undefined;
   try {
-    if (args.state && args.output && args.output !== '-') await catchUpOutput(args.state, args.output, session.output);
+    if (args.state && args.output && args.output !== '-' && fs.existsSync(args.state)) {
+      // Refuse at once when a running crawl owns the directory: catching up its output would duplicate its records.
+      DirectoryLock.acquire(args.state).release();
+      await catchUpOutput(args.state, args.output, session.output);
+    }
     const records = crawl(seeds, {
       ...options,
       signal: session.signal,
       ...(args.scope ? { scope: args.scope } : {}),
       ...(maxDepth !== undefined ? { maxDepth } : {}),
       ...(maxPages !== undefined ? { maxPages } : {}),
-      include,
-      exclude,
-      robots: !args.ignoreRobots,
+      // Given only when the user gave them: a resumed crawl takes the others from its state directory.
+      ...(args.include ? { include } : {}),
+      ...(args.exclude ? { exclude } : {}),
+      ...(args.ignoreRobots ? { robots: false } : {}),
       ...(args.robotsAgent ? { robotsAgent: args.robotsAgent } : {}),
       ...(args.state ? { stateDir: args.state } : {}),
       ...(args.mirror ? { mirrorDir: args.mirror } : {}),
