@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { StorageError } from './errors.js';
+import { makeDirectory } from './safe-dirs.js';
 
 export { StorageError };
 
@@ -164,7 +165,9 @@ export class CrawlJournal<R extends { url: string }> {
     const file = path.join(dir, JOURNAL_FILE);
     let fd = -1;
     try {
-      await fs.promises.mkdir(dir, { recursive: true });
+      await makeDirectory(dir).catch((err: StorageError) => {
+        throw new StorageError(`cannot open the crawl journal ${file}: ${err.message}`, file, err.cause);
+      });
       fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
       cutTornTail(fd);
       const contents = await readJournal<R>(file, onRecord);
