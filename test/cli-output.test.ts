@@ -288,6 +288,16 @@ describe('saved files', () => {
       '/.hidden': respondWith('20 text/plain', 'dot'),
       '/a%E2%80%AEtxt.exe': respondWith('20 text/plain', 'bidi'),
       '/x.gmi.partial': respondWith('20 text/plain', 'whole, despite its name'),
+      // Creates the final name (directory in the query) once the client's .partial has bytes, then ends the body whole.
+      '/taken.txt': async (ctx) => {
+        const dir = decodeURIComponent(ctx.url!.search.slice(1));
+        await ctx.write('20 text/plain\r\nfirst half, ');
+        const partial = path.join(dir, 'taken.txt.partial');
+        for (let i = 0; i < 200 && !(fs.existsSync(partial) && fs.statSync(partial).size > 0); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        fs.writeFileSync(path.join(dir, 'taken.txt'), 'someone else');
+        await ctx.write('second half');
+        ctx.endWithCloseNotify();
+      },
     }),
   );
   const records = (stdout: Buffer): Array<Record<string, unknown>> =>
@@ -318,6 +328,17 @@ describe('saved files', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['page.gmi', 'page.gmi.1']);
     expect(fs.readFileSync(path.join(dir, 'page.gmi.1'), 'utf8')).toBe('# the top page\n');
     expect(records(r.stdout).map((record) => path.basename(String(record.savedPath)))).toEqual(['page.gmi', 'page.gmi.1']);
+  });
+
+  it.concurrent('--output-dir: a file created at the final name during the fetch is not replaced; the body stays in .partial, savedPath says so', async () => {
+    const dir = scratch('gemfetch-saved-');
+    const r = await runCli(cli.home, ['--json', '--output-dir', dir, cli.server.url(`/taken.txt?${encodeURIComponent(dir)}`)]);
+    expect(r.code).toBe(1);
+    expect(fs.readFileSync(path.join(dir, 'taken.txt'), 'utf8')).toBe('someone else');
+    expect(fs.readFileSync(path.join(dir, 'taken.txt.partial'), 'utf8')).toBe('first half, second half');
+    expect(fs.readdirSync(dir).sort()).toEqual(['taken.txt', 'taken.txt.partial']);
+    expect(r.stderr).toContain('appeared during the fetch');
+    expect(records(r.stdout)[0]).toMatchObject({ complete: true, error: { code: 'ERR_OUTPUT' }, savedPath: path.join(dir, 'taken.txt.partial') });
   });
 
   it.concurrent('-o FILE: savedPath is FILE (a file named by the user is replaced, as curl -o does)', async () => {

@@ -26,7 +26,7 @@ import {
   type LimitsInForce,
 } from './messages.js';
 import { addOptionGroup, OUTPUT_OPTION_GROUP } from './option-spec.js';
-import { checkOutputPath, fileNameFromUrl, OutputFile, PARTIAL_SUFFIX, type OutputFileOptions, prepareDirectory, prepareOutputPath, resolveInside } from './output-file.js';
+import { checkOutputPath, fileNameFromUrl, FinalNameTakenError, OutputFile, PARTIAL_SUFFIX, type OutputFileOptions, prepareDirectory, prepareOutputPath, resolveInside } from './output-file.js';
 import type { ProgressLine } from './progress.js';
 import type { TerminalBodyWriter } from './terminal-output.js';
 import { formatBytes } from './units.js';
@@ -535,8 +535,12 @@ async function fileTarget(finalPath: string, options: OutputFileOptions, details
     },
     finish: async (record) => {
       const complete = record.complete && record.error === null;
-      const result = await file.finish(complete);
-      details.output = result.path;
+      try {
+        details.output = (await file.finish(complete)).path;
+      } catch (err) {
+        if (err instanceof FinalNameTakenError) details.output = err.keptIn;
+        throw err;
+      }
     },
   };
 }

@@ -231,9 +231,19 @@ async function exists(file: string): Promise<boolean> {
 /** Hard links for which the file system has no support: fall back to checking, then renaming. */
 const NO_LINK_SUPPORT = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK']);
 
+/** A file appeared at the final name during the fetch (with `noOverwrite`): the complete body stays in {@link keptIn}. */
+export class FinalNameTakenError extends Error {
+  readonly keptIn: string;
+
+  constructor(finalPath: string, keptIn: string) {
+    super(`${finalPath} appeared during the fetch; not replacing it (the body stays in ${keptIn})`);
+    this.keptIn = keptIn;
+  }
+}
+
 /** Renames `from` to `to` unless `to` exists (link then unlink: atomic where hard links work). */
 async function moveWithoutReplacing(from: string, to: string): Promise<void> {
-  const appeared = (): Error => new Error(`${to} appeared during the fetch; not replacing it (the body stays in ${from})`);
+  const appeared = (): Error => new FinalNameTakenError(to, from);
   try {
     await link(from, to);
   } catch (err) {
