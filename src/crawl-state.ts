@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { StateLockedError, StorageError } from './errors.js';
+import { makeDirectory } from './safe-dirs.js';
 import { DirectoryLock } from './state-lock.js';
 
 export { StorageError };
@@ -170,7 +171,9 @@ export class CrawlJournal<R extends { url: string }> {
     let fd = -1;
     let lock: DirectoryLock | undefined;
     try {
-      await fs.promises.mkdir(dir, { recursive: true });
+      await makeDirectory(dir).catch((err: StorageError) => {
+        throw new StorageError(`cannot open the crawl journal ${file}: ${err.message}`, file, err.cause);
+      });
       lock = DirectoryLock.acquire(dir);
       fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
       cutTornTail(fd);

@@ -79,8 +79,10 @@ export interface CrawlRecord extends FetchRecord {
   linksFromIncomplete: boolean;
   /** New URLs this response added to the frontier (links and redirect targets). */
   queued: number;
-  /** Where the body was mirrored, when mirroring. */
+  /** Where the body was mirrored, when mirroring: `NAME`, or `NAME.partial` for a body that was not complete (see `mirrorPartial`). */
   mirrorPath: string | null;
+  /** True when `mirrorPath` is a `.partial` file: the body was cut (limit, timeout, no close_notify...), so it never got the final name. */
+  mirrorPartial: boolean;
   /** Why a 2x body was not mirrored (`mirrorPath` is then null): a message naming the file; null otherwise. */
   mirrorError: string | null;
 }
@@ -410,8 +412,9 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       const record = crawlFields(got.record, q, attempts);
       const discovered = pageLinks(record, q, got);
       if (options.mirrorDir && got.body && isSuccess(record)) {
-        const mirrored = await writeMirror(options.mirrorDir, url, got.body, record.mimeType);
+        const mirrored = await writeMirror(options.mirrorDir, url, got.body, record.mimeType, record.complete && record.error === null);
         record.mirrorPath = mirrored.path;
+        record.mirrorPartial = mirrored.partial;
         record.mirrorError = mirrored.error;
       }
       if (warc && !finished && record.status !== null && record.termination !== null) {
@@ -615,6 +618,7 @@ function crawlFields(record: FetchRecord, q: QueuedUrl, attempts: number): Crawl
   out.linksFromIncomplete = false;
   out.queued = 0;
   out.mirrorPath = null;
+  out.mirrorPartial = false;
   out.mirrorError = null;
   return out;
 }

@@ -269,3 +269,141 @@ describe('the gemfetch command', () => {
     });
   });
 });
+
+/**
+ * Regression tests for saved files (issues 9 and 10): -O/--output-dir never
+ * overwrite (NAME.N), every record says where its bytes are (savedPath),
+ * -o DIR is refused before fetching, --allow-incomplete keeps the cut body in
+ * NAME.partial, names from URLs are visible and shell-safe, and directories
+ * that can never be created (under /proc) fail at once instead of spinning.
+ */
+describe('saved files', () => {
+  const scratch = scratchDirs();
+  const cli = cliFixture(
+    routes({
+      '/sub/page.gmi': respondWith('20 text/gemini', '# the sub page\n'),
+      '/page.gmi': respondWith('20 text/gemini', '# the top page\n'),
+      '/cut': respondWith('20 text/plain', 'cut body', 'fin'),
+      '/-rf': respondWith('20 text/plain', 'dash'),
+      '/.hidden': respondWith('20 text/plain', 'dot'),
+      '/a%E2%80%AEtxt.exe': respondWith('20 text/plain', 'bidi'),
+      '/x.gmi.partial': respondWith('20 text/plain', 'whole, despite its name'),
+      // Creates the final name (directory in the query) once the client's .partial has bytes, then ends the body whole.
+      '/taken.txt': async (ctx) => {
+        const dir = decodeURIComponent(ctx.url!.search.slice(1));
+        await ctx.write('20 text/plain\r\nfirst half, ');
+        const partial = path.join(dir, 'taken.txt.partial');
+        for (let i = 0; i < 200 && !(fs.existsSync(partial) && fs.statSync(partial).size > 0); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        fs.writeFileSync(path.join(dir, 'taken.txt'), 'someone else');
+        await ctx.write('second half');
+        ctx.endWithCloseNotify();
+      },
+    }),
+  );
+  const records = (stdout: Buffer): Array<Record<string, unknown>> =>
+    stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  it.concurrent('--output-dir: two URLs with one name give NAME and NAME.1; a file from before the run is kept; savedPath says where', async () => {
+    const dir = scratch('gemfetch-saved-');
+    fs.writeFileSync(path.join(dir, 'page.gmi'), 'from before the run');
+    const r = await runCli(cli.home, ['--json', '--output-dir', dir, cli.server.url('/sub/page.gmi'), cli.server.url('/page.gmi')]);
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(dir).sort()).toEqual(['page.gmi', 'page.gmi.1', 'page.gmi.2']);
+    expect(fs.readFileSync(path.join(dir, 'page.gmi'), 'utf8')).toBe('from before the run');
+    expect(fs.readFileSync(path.join(dir, 'page.gmi.1'), 'utf8')).toBe('# the sub page\n');
+    expect(fs.readFileSync(path.join(dir, 'page.gmi.2'), 'utf8')).toBe('# the top page\n');
+    expect(records(r.stdout).map((record) => record.savedPath)).toEqual([path.join(dir, 'page.gmi.1'), path.join(dir, 'page.gmi.2')]);
+    expect(r.stderr).toContain(`${path.join(dir, 'page.gmi')} already exists`);
+    expect(r.stderr).toContain(`saved ${cli.server.url('/page.gmi')} as ${path.join(dir, 'page.gmi.2')}`);
+  });
+
+  it.concurrent('-O (in the working directory) does the same: savedPath is the file written', async () => {
+    const dir = scratch('gemfetch-saved-');
+    const r = await runCli(cli.home, ['--json', '-O', cli.server.url('/sub/page.gmi'), cli.server.url('/page.gmi')], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(dir).sort()).toEqual(['page.gmi', 'page.gmi.1']);
+    expect(fs.readFileSync(path.join(dir, 'page.gmi.1'), 'utf8')).toBe('# the top page\n');
+    expect(records(r.stdout).map((record) => path.basename(String(record.savedPath)))).toEqual(['page.gmi', 'page.gmi.1']);
+  });
+
+  it.concurrent('--output-dir: a file created at the final name during the fetch is not replaced; the body stays in .partial, savedPath says so', async () => {
+    const dir = scratch('gemfetch-saved-');
+    const r = await runCli(cli.home, ['--json', '--output-dir', dir, cli.server.url(`/taken.txt?${encodeURIComponent(dir)}`)]);
+    expect(r.code).toBe(1);
+    expect(fs.readFileSync(path.join(dir, 'taken.txt'), 'utf8')).toBe('someone else');
+    expect(fs.readFileSync(path.join(dir, 'taken.txt.partial'), 'utf8')).toBe('first half, second half');
+    expect(fs.readdirSync(dir).sort()).toEqual(['taken.txt', 'taken.txt.partial']);
+    expect(r.stderr).toContain('appeared during the fetch');
+    expect(records(r.stdout)[0]).toMatchObject({ complete: true, error: { code: 'ERR_OUTPUT' }, savedPath: path.join(dir, 'taken.txt.partial') });
+  });
+
+  it.concurrent('-o FILE: savedPath is FILE (a file named by the user is replaced, as curl -o does)', async () => {
+    const file = path.join(scratch('gemfetch-saved-'), 'mine.gmi');
+    fs.writeFileSync(file, 'old');
+    const r = await runCli(cli.home, ['--json', '-o', file, cli.server.url('/page.gmi')]);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(file, 'utf8')).toBe('# the top page\n');
+    expect(records(r.stdout)[0]!.savedPath).toBe(file);
+  });
+
+  it.concurrent('-o DIR (an existing directory) is refused before fetching: clear message, exit 2, no DIR.partial left', async () => {
+    const parent = scratch('gemfetch-saved-');
+    const dir = path.join(parent, 'existing');
+    fs.mkdirSync(dir);
+    const before = cli.server.requests.length;
+    const r = await runCli(cli.home, ['-o', dir, cli.server.url('/page.gmi?dir')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`-o ${dir}: that is a directory`);
+    expect(r.stderr).not.toMatch(/EISDIR|rename|\n\s+at /);
+    expect(fs.readdirSync(parent)).toEqual(['existing']);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(cli.server.requests.slice(before).filter((line) => line.endsWith('?dir'))).toEqual([]);
+  });
+
+  it.concurrent('--allow-incomplete -o FILE: exit 0, the cut body stays in FILE.partial (never FILE), stderr and savedPath say so', async () => {
+    const file = path.join(scratch('gemfetch-saved-'), 'cut.txt');
+    const r = await runCli(cli.home, ['--json', '--allow-incomplete', '-o', file, cli.server.url('/cut')]);
+    expect(r.code).toBe(0);
+    expect(fs.existsSync(file)).toBe(false);
+    expect(fs.readFileSync(`${file}.partial`, 'utf8')).toBe('cut body');
+    expect(r.stderr).toContain(`the incomplete body is in ${file}.partial (not ${file}:`);
+    expect(records(r.stdout)[0]).toMatchObject({ complete: false, savedPath: `${file}.partial` });
+  });
+
+  it.concurrent('-O names are visible and shell-safe: no leading - or ., no bidi override, no complete file named .partial', async () => {
+    const dir = scratch('gemfetch-saved-');
+    const urls = ['/-rf', '/.hidden', '/a%E2%80%AEtxt.exe', '/x.gmi.partial'].map((p) => cli.server.url(p));
+    const r = await runCli(cli.home, ['--json', '--output-dir', dir, ...urls]);
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(dir).sort()).toEqual(['_hidden', '_rf', 'a_txt.exe', 'x.gmi_partial']);
+    expect(fs.readFileSync(path.join(dir, '_rf'), 'utf8')).toBe('dash');
+    expect(fs.readFileSync(path.join(dir, 'a_txt.exe'), 'utf8')).toBe('bidi');
+    expect(records(r.stdout).map((record) => path.basename(String(record.savedPath)))).toEqual(['_rf', '_hidden', 'a_txt.exe', 'x.gmi_partial']);
+  });
+
+  describe.skipIf(!fs.existsSync('/proc/1/status'))('a directory that cannot be created (under /proc)', () => {
+    // Node's recursive mkdir loops forever there: each run is killed after 10 s without the fix.
+    it.concurrent.each([
+      ['-o', ['-o', '/proc/1/gemfetch-x/y'], '-o /proc/1/gemfetch-x/y: cannot create the directory /proc/1/gemfetch-x'],
+      ['--output-dir', ['--output-dir', '/proc/1/gemfetch-x'], '--output-dir /proc/1/gemfetch-x: cannot create the directory /proc/1/gemfetch-x'],
+    ])('%s fails at once, exit 1, naming the option and the directory', async (_option, args, message) => {
+      const r = await runCli(cli.home, [...args, cli.server.url('/page.gmi')], { timeoutMs: 10_000 });
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+
+    it.concurrent('crawl --state fails at once, exit 1, naming the directory', async () => {
+      const r = await runCli(cli.home, ['crawl', '--state', '/proc/1/gemfetch-x', '--delay', '0', cli.server.url('/page.gmi')], { timeoutMs: 10_000 });
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('cannot create the directory /proc/1/gemfetch-x');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+  });
+});

@@ -146,6 +146,27 @@ describe('-O file names and the output directory', () => {
     expect(fileNameFromUrl('gemini://h/%2e%2e', 'text/gemini')).toBe('index.gmi');
   });
 
+  it('makes names visible and shell-safe: no leading -, . or ~, no control, format, bidi or odd space characters, no .partial ending', () => {
+    const cases: Array<[string, string]> = [
+      ['-rf', '_rf'],
+      ['--help', '_help'],
+      ['~root', '_root'],
+      ['.-x', '_x'],
+      ['a%E2%80%AEcod.exe', 'a_cod.exe'], // RIGHT-TO-LEFT OVERRIDE
+      ['a%E2%81%A6b%E2%81%A9', 'a_b_'], // isolates
+      ['zero%E2%80%8Bwidth', 'zero_width'],
+      ['soft%C2%ADhyphen', 'soft_hyphen'],
+      ['no%C2%A0break', 'no_break'],
+      ['line%E2%80%A8sep', 'line_sep'],
+      ['%C2%9Bcsi', '_csi'], // C1 control
+      ['%EE%80%80private', '_private'],
+      ['x.gmi.partial', 'x.gmi_partial'],
+      ['two%20words.gmi', 'two words.gmi'], // an ordinary space is kept
+      ['caf%C3%A9-x.gmi', 'café-x.gmi'], // a - inside a name is kept
+    ];
+    for (const [segment, expected] of cases) expect(fileNameFromUrl(`gemini://h/${segment}`), segment).toBe(expected);
+  });
+
   it('caps long names', () => {
     expect(Buffer.byteLength(fileNameFromUrl(`gemini://h/${'é'.repeat(300)}`))).toBeLessThanOrEqual(200);
   });

@@ -26,7 +26,7 @@ import {
   type LimitsInForce,
 } from './messages.js';
 import { addOptionGroup, OUTPUT_OPTION_GROUP } from './option-spec.js';
-import { checkOutputPath, fileNameFromUrl, OutputFile, PARTIAL_SUFFIX, resolveInside } from './output-file.js';
+import { checkOutputPath, fileNameFromUrl, FinalNameTakenError, OutputFile, PARTIAL_SUFFIX, type OutputFileOptions, prepareDirectory, prepareOutputPath, resolveInside } from './output-file.js';
 import type { ProgressLine } from './progress.js';
 import type { PromptResult } from './prompt.js';
 import type { TerminalBodyWriter } from './terminal-output.js';
@@ -91,6 +91,7 @@ class OutputError extends Error {}
 export async function runFetch(args: FetchCommandArgs, io: CliIo): Promise<number> {
   const urls = [...(args.urls ?? [])].map(String);
   validateCombination(args, urls);
+  await prepareOutputs(args);
   const requestOptions = await requestOptionsFromArgs(args);
   let client: Client;
   try {
@@ -112,6 +113,13 @@ function validateCombination(args: FetchCommandArgs, urls: string[]): void {
   if (args.outputDir !== undefined && args.outputDir.trim() === '') throw new UsageError('--output-dir needs a directory name');
 }
 
+/** Checks and creates where files will go, before anything is fetched (see prepareOutputPath). */
+async function prepareOutputs(args: FetchCommandArgs): Promise<void> {
+  const { output, outputDir } = args;
+  if (output !== undefined && output !== '-') await prepareOutputPath(output, outputDir !== undefined ? joinDir(outputDir, output) : output);
+  else if (outputDir !== undefined) await prepareDirectory(`--output-dir ${outputDir}`, outputDir);
+}
+
 /** One invocation of the fetch command: shared state across its URLs. */
 class FetchRun {
   readonly #client: Client;
@@ -122,6 +130,8 @@ class FetchRun {
   readonly #limits: LimitsInForce;
   #interrupted = false;
   #stdoutClosed = false;
+  /** Files saved by this run, never overwritten by a later URL of it. */
+  readonly #claimed = new Set<string>();
 
   constructor(client: Client, options: RequestOptions, args: FetchCommandArgs, io: CliIo) {
     this.#client = client;
@@ -194,7 +204,7 @@ class FetchRun {
   }
 
   #noDetails(): FetchDetails {
-    return { completion: undefined, output: undefined, refusedBinary: false, refusedCharset: undefined, outputError: undefined };
+    return { completion: undefined, output: undefined, requestedOutput: undefined, refusedBinary: false, refusedCharset: undefined, outputError: undefined };
   }
 
   /** Fetches `target` (reported as `url`), routing the body to its destination. */
@@ -278,13 +288,13 @@ class FetchRun {
     }
     if (response.category !== 2) return undefined;
 
-    const filePath = this.#outputPath(response);
-    if (filePath !== undefined) {
+    const file = this.#outputPath(response);
+    if (file !== undefined) {
       try {
-        return { target: await fileTarget(filePath, details), toTerminal: false };
+        return { target: await fileTarget(file.path, { noOverwrite: file.fromUrl, claimed: this.#claimed }, details), toTerminal: false };
       } catch (err) {
         response.cancel();
-        details.outputError = `cannot write ${filePath}: ${(err as Error).message}`;
+        details.outputError = `cannot write ${file.path}: ${(err as Error).message}`;
         return undefined;
       }
     }
@@ -316,13 +326,13 @@ class FetchRun {
     return { target: this.#terminalTarget(writer), toTerminal: true };
   }
 
-  /** The file the body goes to, or undefined for stdout. */
-  #outputPath(response: StreamingResponse): string | undefined {
+  /** The file the body goes to (and whether its name comes from the URL), or undefined for stdout. */
+  #outputPath(response: StreamingResponse): { path: string; fromUrl: boolean } | undefined {
     const { output, outputDir, remoteName } = this.#args;
     if (output === '-') return undefined;
-    if (output !== undefined) return outputDir !== undefined ? joinDir(outputDir, output) : output;
+    if (output !== undefined) return { path: outputDir !== undefined ? joinDir(outputDir, output) : output, fromUrl: false };
     if (remoteName || outputDir !== undefined) {
-      return resolveInside(outputDir ?? '.', fileNameFromUrl(response.url, response.mimeType));
+      return { path: resolveInside(outputDir ?? '.', fileNameFromUrl(response.url, response.mimeType)), fromUrl: true };
     }
     return undefined;
   }
@@ -398,11 +408,11 @@ class FetchRun {
       if (!args.quiet) say(line);
     };
     const url = plain(record.url);
-    if (args.json && !this.#stdoutClosed) await this.#writeStdout(`${jsonLine(record)}\n`).catch(() => {});
+    if (args.json && !this.#stdoutClosed) await this.#writeStdout(`${jsonLine({ ...record, savedPath: details.output ?? null })}\n`).catch(() => {});
 
     if (this.#interrupted) {
       warn(`gemfetch: ${url}: interrupted`);
-      if (details.output?.endsWith(PARTIAL_SUFFIX)) warn(`gemfetch: kept the incomplete body in ${plain(details.output)}`);
+      if (details.output?.endsWith(PARTIAL_SUFFIX)) warn(`gemfetch: ${keptPartialMessage(details.output)}`);
       return ExitCode.Interrupted;
     }
     if (this.#stdoutClosed) return ExitCode.Network;
@@ -455,7 +465,10 @@ class FetchRun {
         warn(`gemfetch: ${url}: ${statusLabel(status)}${meta ? `: ${meta}` : ''}`);
     }
     if (details.output) {
-      if (details.output.endsWith(PARTIAL_SUFFIX)) warn(`gemfetch: kept the incomplete body as ${plain(details.output)}`);
+      const renamed = details.requestedOutput !== undefined && details.output !== details.requestedOutput && details.output !== details.requestedOutput + PARTIAL_SUFFIX;
+      if (renamed) warn(`gemfetch: ${plain(details.requestedOutput!)} already exists (or was saved earlier in this run): not overwriting it`);
+      if (details.output.endsWith(PARTIAL_SUFFIX)) warn(`gemfetch: ${keptPartialMessage(details.output)}`);
+      else if (renamed) warn(`gemfetch: saved ${url} as ${plain(details.output)}`);
       else if (args.verbose) say(`* saved ${plain(details.output)} (${formatBytes(record.bytes)})`);
     }
     return code;
@@ -513,8 +526,10 @@ interface ChosenTarget {
 /** What happened around one fetch, beyond its record. */
 interface FetchDetails {
   completion: Completion | undefined;
-  /** Where the body was saved (`NAME` or `NAME.partial`). */
+  /** Where the body was saved (`NAME` or `NAME.partial`): the record's `savedPath`. */
   output: string | undefined;
+  /** The name asked for, when the body went to a file (`output` is `requestedOutput.N` when that was taken). */
+  requestedOutput: string | undefined;
   /** A binary body was not shown on the terminal. */
   refusedBinary: boolean;
   /** A body in this unknown charset was not shown on the terminal. */
@@ -523,8 +538,9 @@ interface FetchDetails {
   outputError: string | undefined;
 }
 
-async function fileTarget(finalPath: string, details: FetchDetails): Promise<BodyTarget> {
-  const file = await OutputFile.open(finalPath);
+async function fileTarget(finalPath: string, options: OutputFileOptions, details: FetchDetails): Promise<BodyTarget> {
+  const file = await OutputFile.open(finalPath, options);
+  details.requestedOutput = file.requestedPath;
   return {
     write: async (chunk) => {
       try {
@@ -535,10 +551,20 @@ async function fileTarget(finalPath: string, details: FetchDetails): Promise<Bod
     },
     finish: async (record) => {
       const complete = record.complete && record.error === null;
-      const result = await file.finish(complete);
-      details.output = result.path;
+      try {
+        details.output = (await file.finish(complete)).path;
+      } catch (err) {
+        if (err instanceof FinalNameTakenError) details.output = err.keptIn;
+        throw err;
+      }
     },
   };
+}
+
+/** Where the body of an incomplete response is, and why not under its final name. */
+function keptPartialMessage(partialPath: string): string {
+  const finalPath = partialPath.slice(0, -PARTIAL_SUFFIX.length);
+  return `the incomplete body is in ${plain(partialPath)} (not ${plain(finalPath)}: only a complete body gets its final name)`;
 }
 
 /**
@@ -546,7 +572,7 @@ async function fileTarget(finalPath: string, details: FetchDetails): Promise<Bod
  * bidi overrides raw; they are escaped too (still valid, equal JSON) so a
  * record shown on a terminal cannot drive it.
  */
-export function jsonLine(record: FetchRecord): string {
+export function jsonLine(record: FetchRecord & { savedPath?: string | null }): string {
   return JSON.stringify(record).replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

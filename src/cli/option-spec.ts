@@ -71,14 +71,14 @@ export const FETCH_OPTION_GROUP: OptionGroup = {
 export const OUTPUT_OPTION_GROUP: OptionGroup = {
   heading: 'Output options:',
   options: [
-    { name: 'output', alias: 'o', type: 'string', conflicts: 'remote-name', describe: 'write the body to FILE (- = stdout); kept as FILE.partial if incomplete' },
-    { name: 'remote-name', alias: 'O', type: 'boolean', describe: 'write the body to a file named after the URL (index.gmi for /)' },
+    { name: 'output', alias: 'o', type: 'string', conflicts: 'remote-name', describe: 'write the body to FILE (- = stdout; an existing FILE is replaced); an incomplete body stays in FILE.partial' },
+    { name: 'remote-name', alias: 'O', type: 'boolean', describe: 'write the body to a file named after the URL (index.gmi for /), made shell-safe; never overwrites: NAME.1, NAME.2...' },
     { name: 'output-dir', type: 'string', describe: 'directory for -o/-O files (implies -O); URL names never escape it' },
     { name: 'include', alias: 'i', type: 'boolean', conflicts: 'json', describe: 'print the response header line before the body' },
     { name: 'head', alias: 'I', type: 'boolean', describe: 'print the response header line only, close after it' },
     { name: 'json', type: 'boolean', describe: 'print one JSON record per URL on stdout instead of the body' },
     { name: 'raw', type: 'boolean', describe: 'do not render text/gemini on a terminal (control characters are still removed); show a body in an unknown charset as UTF-8' },
-    { name: 'allow-incomplete', type: 'boolean', describe: 'exit 0 for a response that is incomplete but otherwise successful' },
+    { name: 'allow-incomplete', type: 'boolean', describe: 'exit 0 for a response that is incomplete but otherwise successful (a saved body still stays in NAME.partial)' },
     { name: 'quiet', alias: 'q', type: 'boolean', describe: 'no warnings, status lines or progress on stderr (errors still shown)' },
     { name: 'verbose', alias: 'v', type: 'boolean', describe: 'show TLS version, cipher, fingerprint, trust decision, redirects, timings' },
     { name: 'color', type: 'boolean', default: true, describe: 'colours on a terminal (--no-color or NO_COLOR=1 to turn off)' },

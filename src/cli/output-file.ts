@@ -5,8 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { lstat, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { StorageError } from '../errors.js';
+import { makeDirectory } from '../safe-dirs.js';
 import { UsageError } from './usage-error.js';
 
 /** Suffix of a file still being written, or kept because the response was incomplete. */
@@ -29,24 +31,33 @@ const EXTENSIONS: Readonly<Record<string, string>> = {
 
 /**
  * A file name for the body of `url`, from the last segment of its path,
- * percent-decoded. Guarantees the result is a single, non-empty path segment:
- * no `/`, `\`, NUL or other control characters (replaced by `_`), never `.` or
- * `..`, no leading `.` (so a URL cannot plant a dotfile such as `.bashrc`), at
- * most 200 bytes. An empty segment (`/`, `/dir/`) gives `index` plus an
- * extension for `mimeType` (`index.gmi` for text/gemini).
+ * percent-decoded, made safe to use in a shell and visible in a listing.
+ * Guarantees the result is a single, non-empty path segment of at most 200
+ * bytes where:
+ * - `/`, `\`, control, format (bidi overrides such as U+202E, zero-width
+ *   characters), private-use and unassigned characters, line and paragraph
+ *   separators and every space other than U+0020 are replaced by `_`;
+ * - leading and trailing spaces are removed; a leading run of `.`, `-` or `~`
+ *   becomes one `_` (no dotfile such as `.bashrc`, nothing a command takes
+ *   for an option such as `-rf`, no `~` expansion); `.` and `..` become `index`;
+ * - a name ending in `.partial` ends in `_partial` instead (that suffix only
+ *   ever marks an incomplete body).
+ * An empty result (`/`, `/dir/`) gives `index` plus an extension for
+ * `mimeType` (`index.gmi` for text/gemini).
  */
 export function fileNameFromUrl(url: string, mimeType?: string): string {
   const pathPart = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/i.exec(url)?.[1] ?? '';
   const segment = pathPart.slice(pathPart.lastIndexOf('/') + 1);
-  let name = percentDecode(segment)
-    .replace(/[\u0000-\u001f\u007f-\u009f/\\]/g, '_')
-    .trim();
+  let name = percentDecode(segment).replace(UNSAFE_CHARACTERS, '_').trim();
   if (/^\.+$/.test(name)) name = '';
-  name = name.replace(/^\.+/, '_');
+  name = name.replace(/^[.\-~]+/, '_').replace(/\.partial$/, '_partial');
   name = truncateUtf8(name, MAX_NAME_BYTES);
   if (name === '') name = `index${(mimeType && EXTENSIONS[mimeType]) ?? ''}`;
   return name;
 }
+
+/** Characters never kept in a file name: separators, invisible or misleading ones (see {@link fileNameFromUrl}). */
+const UNSAFE_CHARACTERS = /[\p{C}\p{Zl}\p{Zp}/\\]|[^\S ]/gu;
 
 /**
  * `name` resolved inside `dir`, refusing anything that would land outside it
@@ -62,6 +73,23 @@ export function resolveInside(dir: string, name: string): string {
   }
   return target;
 }
+
+/** Options of {@link OutputFile.open}. */
+export interface OutputFileOptions {
+  /**
+   * Never replace an existing file (for names taken from URLs, as wget does
+   * without -N/-nc): when `NAME` or `NAME.partial` exists, or `NAME` is in
+   * `claimed`, the body goes to the first free `NAME.1`, `NAME.2`... (up to
+   * {@link MAX_NUMBERED_NAMES}); the finished file is linked into place, so a
+   * file created meanwhile is not replaced either.
+   */
+  noOverwrite?: boolean;
+  /** Final names already used by this run; the chosen name is added. */
+  claimed?: Set<string>;
+}
+
+/** Highest number tried for `NAME.N` when `NAME` is taken. */
+export const MAX_NUMBERED_NAMES = 9999;
 
 /** What {@link OutputFile.finish} did. */
 export interface OutputResult {
@@ -85,36 +113,46 @@ export interface OutputResult {
  * only the directory entry.
  */
 export class OutputFile {
+  /** The path asked for; {@link finalPath} differs when it was taken (see {@link OutputFileOptions.noOverwrite}). */
+  readonly requestedPath: string;
   readonly finalPath: string;
   readonly partialPath: string;
   #handle: FileHandle | undefined;
   /** Device and inode of our file, to make sure `partialPath` is still ours before renaming or deleting it. */
   readonly #identity: FileIdentity;
+  readonly #noOverwrite: boolean;
   #bytes = 0;
 
-  private constructor(finalPath: string, handle: FileHandle, identity: FileIdentity) {
+  private constructor(requestedPath: string, finalPath: string, handle: FileHandle, identity: FileIdentity, noOverwrite: boolean) {
+    this.requestedPath = requestedPath;
     this.finalPath = finalPath;
     this.partialPath = finalPath + PARTIAL_SUFFIX;
     this.#handle = handle;
     this.#identity = identity;
+    this.#noOverwrite = noOverwrite;
   }
 
   /**
-   * Creates the parent directory if needed, creates a new empty file and puts
-   * it at `finalPath.partial` (replacing any entry there, see the class).
-   * @throws the file-system error (the caller reports it as an I/O failure),
-   *   or an error with code `ELOOP` when `finalPath.partial` is a symbolic link.
+   * Creates the parent directory if needed (one component at a time, see
+   * safe-dirs.ts), chooses the final name (see {@link OutputFileOptions}),
+   * creates a new empty file and puts it at `finalPath.partial` (replacing any
+   * entry there, see the class).
+   * @throws a StorageError when the directory cannot be created, the
+   *   file-system error (the caller reports it as an I/O failure), or an
+   *   error with code `ELOOP` when `finalPath.partial` is a symbolic link.
    */
-  static async open(finalPath: string): Promise<OutputFile> {
-    const dir = path.dirname(finalPath);
-    await mkdir(dir, { recursive: true });
+  static async open(requestedPath: string, options: OutputFileOptions = {}): Promise<OutputFile> {
+    const dir = await makeDirectory(path.dirname(requestedPath));
+    const noOverwrite = options.noOverwrite === true;
+    const finalPath = noOverwrite ? await freeName(requestedPath, options.claimed) : requestedPath;
+    options.claimed?.add(finalPath);
     const partialPath = finalPath + PARTIAL_SUFFIX;
     await refuseSymbolicLink(partialPath);
     const { tempPath, handle } = await createUniqueFile(dir);
     try {
       const { dev, ino } = await handle.stat({ bigint: true });
       await rename(tempPath, partialPath);
-      return new OutputFile(finalPath, handle, { dev, ino });
+      return new OutputFile(requestedPath, finalPath, handle, { dev, ino }, noOverwrite);
     } catch (err) {
       await handle.close().catch(() => {});
       await unlink(tempPath).catch(() => {});
@@ -135,7 +173,8 @@ export class OutputFile {
 
   /**
    * Closes the file; renames it to `finalPath` when `complete`, keeps the `.partial` otherwise.
-   * @throws when `complete` but `finalPath.partial` is no longer our file (it was replaced during the fetch): nothing is renamed then.
+   * @throws when `complete` but `finalPath.partial` is no longer our file (it was replaced during the fetch), or
+   *   (with `noOverwrite`) a file appeared at `finalPath` during the fetch: nothing is renamed then.
    */
   async finish(complete: boolean): Promise<OutputResult> {
     await this.#close();
@@ -143,7 +182,8 @@ export class OutputFile {
       if (!(await this.#partialIsOurs())) {
         throw new Error(`${this.partialPath} was replaced by another file during the fetch; not renaming it to ${this.finalPath}`);
       }
-      await rename(this.partialPath, this.finalPath);
+      if (this.#noOverwrite) await moveWithoutReplacing(this.partialPath, this.finalPath);
+      else await rename(this.partialPath, this.finalPath);
       return { path: this.finalPath, partial: false, bytes: this.#bytes };
     }
     return { path: this.partialPath, partial: true, bytes: this.#bytes };
@@ -169,6 +209,52 @@ export class OutputFile {
     this.#handle = undefined;
     await handle?.close();
   }
+}
+
+/** The first of `wanted`, `wanted.1`, `wanted.2`... that is not claimed and exists neither as is nor as `.partial`. */
+async function freeName(wanted: string, claimed: ReadonlySet<string> | undefined): Promise<string> {
+  for (let n = 0; n <= MAX_NUMBERED_NAMES; n++) {
+    const candidate = n === 0 ? wanted : `${wanted}.${n}`;
+    if (claimed?.has(candidate)) continue;
+    if (!(await exists(candidate)) && !(await exists(candidate + PARTIAL_SUFFIX))) return candidate;
+  }
+  throw new Error(`${wanted} and ${wanted}.1 to ${wanted}.${MAX_NUMBERED_NAMES} all exist; not overwriting any of them`);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return lstat(file).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
+  );
+}
+
+/** Hard links for which the file system has no support: fall back to checking, then renaming. */
+const NO_LINK_SUPPORT = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK']);
+
+/** A file appeared at the final name during the fetch (with `noOverwrite`): the complete body stays in {@link keptIn}. */
+export class FinalNameTakenError extends Error {
+  readonly keptIn: string;
+
+  constructor(finalPath: string, keptIn: string) {
+    super(`${finalPath} appeared during the fetch; not replacing it (the body stays in ${keptIn})`);
+    this.keptIn = keptIn;
+  }
+}
+
+/** Renames `from` to `to` unless `to` exists (link then unlink: atomic where hard links work). */
+async function moveWithoutReplacing(from: string, to: string): Promise<void> {
+  const appeared = (): Error => new FinalNameTakenError(to, from);
+  try {
+    await link(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') throw appeared();
+    if (!NO_LINK_SUPPORT.has(code)) throw err;
+    if (await exists(to)) throw appeared();
+    await rename(from, to);
+    return;
+  }
+  await unlink(from);
 }
 
 interface FileIdentity {
@@ -240,5 +326,41 @@ function truncateUtf8(text: string, maxBytes: number): string {
 /** Ensures a user-given `-o` path is usable: not empty, not a directory name. */
 export function checkOutputPath(file: string): void {
   if (file.trim() === '') throw new UsageError('-o needs a file name (or - for standard output)');
-  if (file.endsWith('/') || file.endsWith(path.sep)) throw new UsageError(`-o ${file}: that is a directory; use --output-dir DIR to choose a directory`);
+  if (file.endsWith('/') || file.endsWith(path.sep)) throw new UsageError(isDirectoryMessage(file));
+}
+
+/**
+ * Prepares the file `-o` names (`file`, already joined to --output-dir):
+ * refuses an existing directory there, and creates its parent directory, so
+ * that both fail before anything is fetched.
+ * @throws UsageError when `file` is a directory; StorageError (naming `-o`
+ *   and the directory) when its directory cannot be created.
+ */
+export async function prepareOutputPath(option: string, file: string): Promise<void> {
+  if (await isDirectory(file)) throw new UsageError(isDirectoryMessage(option));
+  await prepareDirectory(`-o ${option}`, path.dirname(file));
+}
+
+/**
+ * Creates `dir` (see safe-dirs.ts) before anything is fetched.
+ * @throws StorageError whose message starts with `what` (the option and its value).
+ */
+export async function prepareDirectory(what: string, dir: string): Promise<void> {
+  try {
+    await makeDirectory(dir);
+  } catch (err) {
+    if (!(err instanceof StorageError)) throw err;
+    throw new StorageError(`${what}: ${err.message}`, err.path, err.cause);
+  }
+}
+
+async function isDirectory(file: string): Promise<boolean> {
+  return stat(file).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}
+
+function isDirectoryMessage(option: string): string {
+  return `-o ${option}: that is a directory; name a file (-o DIR/NAME), or use --output-dir DIR to save under names from the URLs`;
 }

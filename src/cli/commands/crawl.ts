@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
       .option('robots-agent', { type: 'string', choices: ['researcher', 'indexer', 'archiver'], describe: 'robots.txt virtual agent obeyed besides * (default researcher)' })
       .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
       .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
-      .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH)' })
+      .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
       .option('warc', { type: 'string', requiresArg: true, describe: 'append the raw responses to this WARC 1.1 file' }),
   );
   const args = (await parser.parseAsync()) as unknown as CrawlArgs;
