@@ -105,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     for await (const record of records) await session.output.write(record);
   } catch (err) {
-    if (!(err instanceof StorageError)) throw err;
+    if (!(err instanceof StorageError)) return session.outputFailure('crawl', err);
     storageFailure = err;
   } finally {
     session.close();

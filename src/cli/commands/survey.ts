@@ -36,6 +36,8 @@ export async function run(argv: string[]): Promise<number> {
       await session.output.write(record);
       session.status.update(() => `survey: ${records.length} capsules`);
     }
+  } catch (err) {
+    return session.outputFailure('survey', err);
   } finally {
     session.close();
   }
