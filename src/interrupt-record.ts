@@ -36,3 +36,8 @@ export function interruptedRecord(url: string, last: FetchRecord | undefined, wa
   }
   return last;
 }
+
+/** Whether the run's abort is what ended this attempt (rather than its own outcome). */
+export function cutByAbort(record: FetchRecord): boolean {
+  return !record.complete && (record.termination === 'aborted' || record.error?.code === 'ERR_ABORTED');
+}
