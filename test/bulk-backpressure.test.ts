@@ -10,6 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { batch } from '../src/batch.js';
+import { survey } from '../src/survey.js';
 import { BIN, childEnv, requireBuild, scratchDirs } from './support/cli.js';
 import { respondWith, routes, startGeminiServer, type GeminiHandler, type GeminiTestServer } from './support/gemini-server.js';
 import { until } from './support/harness.js';
@@ -58,6 +59,25 @@ describe('batch with a slow consumer', () => {
       seen.add(record.url);
     }
     expect(seen.size).toBe(500);
+  });
+});
+
+describe('survey with a slow consumer', () => {
+  it('reads at most readAhead hosts ahead of the consumer, and yields one record per host', async () => {
+    let read = 0;
+    function* hosts(): Generator<string> {
+      for (let i = 0; i < 100_000; i++) {
+        read++;
+        yield `bad host ${i}`;
+      }
+    }
+    let taken = 0;
+    for await (const record of survey(hosts(), { readAhead: 10 })) {
+      await sleep(0);
+      expect(record.error?.code).toBe('ERR_INVALID_URL');
+      if (++taken === 50) break;
+    }
+    expect(read).toBeLessThanOrEqual(50 + 10 + 1);
   });
 });
 
