@@ -8,7 +8,8 @@ import { BATCH_OPTION_RULES, validateOptions } from './options.js';
 import { errorRecord, type FetchRecord } from './record.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
 import { parseGeminiUrl, type GeminiUrl } from './url.js';
-import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type BulkOptions } from './bulk.js';
+import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, Wakeup, type BulkOptions } from './bulk.js';
+import { interruptedRecord } from './interrupt-record.js';
 
 /** One line of `gemfetch batch`: a {@link FetchRecord} plus the number of attempts made. */
 export interface BatchRecord extends FetchRecord {
@@ -37,12 +38,16 @@ export const DEFAULT_BATCH_RETRIES = 0;
  * caller's to filter; an invalid URL yields a record with `error.code`
  * `ERR_INVALID_URL` or `ERR_URL_TOO_LONG` and `attempts: 0`; a URL of a host
  * set aside yields `ERR_HOST_SET_ASIDE` when it was never tried, else the
- * outcome of its last attempt), unless `signal` aborts or the
- * consumer stops early. `url` is the input string as given. Politeness per
- * {@link HostPolicy} (hosts keyed by `host:port`); duplicate inputs are
- * fetched again. Redirects are followed as `requestOptions` say (a redirect to
- * another host is not delayed by that host's politeness). Bodies are hashed,
- * never kept.
+ * outcome of its last attempt), unless the consumer stops early. When
+ * `signal` aborts, reading stops and every URL already read still yields its
+ * record: the ones cut short (running, queued, waiting to retry) with
+ * `error.code` `ERR_ABORTED` and the `bytes` received (see
+ * {@link interruptedRecord}); then the iteration ends. `url` is the input
+ * string as given. Politeness per {@link HostPolicy} (hosts keyed by
+ * `host:port`); duplicate inputs are fetched again. Redirects are followed as
+ * `requestOptions` say (a redirect to another host is not delayed by that
+ * host's politeness). Bodies are hashed, never kept. A slow consumer slows
+ * the run: at most `readAhead` URLs are held, whatever the pace of either side.
  * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts).
  */
 export async function* batch(urls: Iterable<string> | AsyncIterable<string>, options: BatchOptions = {}): AsyncGenerator<BatchRecord> {
@@ -56,64 +61,85 @@ export async function* batch(urls: Iterable<string> | AsyncIterable<string>, opt
   const out = new RecordChannel<BatchRecord>();
   const highWater = Math.max(64, (options.concurrency ?? 16) * 4);
   const scheduler = new HostScheduler(options, () => out.length < highWater);
-  out.onPull = () => scheduler.pump();
-  let outstanding = 0;
+  /** URLs read and not yet reported. */
+  const pending = new Set<PendingUrl>();
   let inputDone = false;
-  let progress: (() => void) | undefined;
+  const room = new Wakeup();
+  // Taking a record out makes room for both the scheduler and the reader of the input.
+  out.onPull = () => {
+    scheduler.pump();
+    room.wake();
+  };
 
-  const report = (record: BatchRecord): void => {
-    if (controller.signal.aborted) return;
-    outstanding--;
-    out.push(record);
-    progress?.();
-    if (inputDone && outstanding === 0) out.end();
+  const endIfDone = (): void => {
+    if ((inputDone || controller.signal.aborted) && pending.size === 0) out.end();
+  };
+  const report = (entry: PendingUrl, record: FetchRecord): void => {
+    if (!pending.delete(entry)) return;
+    out.push(toBatchRecord(record, entry.input, entry.attempts));
+    endIfDone();
   };
 
   const submit = (input: string): void => {
-    outstanding++;
+    const entry: PendingUrl = { input, attempts: 0, last: undefined, running: false };
+    pending.add(entry);
     let target: GeminiUrl;
     try {
       target = parseGeminiUrl(input);
     } catch (err) {
-      report({ ...errorRecord(input, err), attempts: 0 });
+      report(entry, errorRecord(input, err));
       return;
     }
-    let attempts = 0;
-    let last: FetchRecord | undefined;
     scheduler.submit({
       hostKey: target.hostPort,
       run: async (attempt) => {
-        attempts = attempt;
+        entry.attempts = attempt;
+        entry.running = true;
         const { record } = await fetchAttempt(client, target.href, requestOptions);
-        last = record;
+        entry.running = false;
+        entry.last = record;
         const outcome = classifyRecord(record, attempt, retries, slowDownRetries);
-        if (!outcome.retry || controller.signal.aborted) report(toBatchRecord(record, input, attempts));
+        if (controller.signal.aborted) report(entry, interruptedRecord(input, record));
+        else if (!outcome.retry) report(entry, record);
         return controller.signal.aborted ? { ...outcome, retry: false } : outcome;
       },
       // a URL already tried keeps the outcome of its last attempt
-      setAside: (reason) => report(toBatchRecord(last ?? setAsideRecord(input, reason), input, attempts)),
+      setAside: (reason) => report(entry, entry.last ?? setAsideRecord(input, reason)),
     });
   };
 
   const feed = async (): Promise<void> => {
     for await (const input of urls) {
-      if (controller.signal.aborted) return;
-      while (outstanding + out.length >= readAhead && !controller.signal.aborted) {
-        await new Promise<void>((resolve) => (progress = resolve));
-        progress = undefined;
-      }
+      // an input read is an input owed a record, even when the run was just interrupted
       submit(input);
+      if (controller.signal.aborted) break;
+      while (pending.size + out.length >= readAhead && !controller.signal.aborted) await room.wait();
+      if (controller.signal.aborted) break;
     }
     inputDone = true;
-    if (outstanding === 0) out.end();
+    endIfDone();
   };
-  const stopAll = (): void => {
+  /** Stops starting requests; the URLs not running get their record now, the running ones when their request ends. */
+  const interrupt = (): void => {
     scheduler.stop();
-    out.end();
-    progress?.();
+    for (const entry of [...pending]) {
+      if (!entry.running) report(entry, interruptedRecord(entry.input, entry.last, entry.last !== undefined));
+    }
+    room.wake();
+    endIfDone();
   };
-  controller.signal.addEventListener('abort', stopAll, { once: true });
+  controller.signal.addEventListener('abort', interrupt, { once: true });
   yield* deliver(out, controller, feed);
+}
+
+/** A URL read from the input and not yet reported. */
+interface PendingUrl {
+  input: string;
+  attempts: number;
+  /** The record of its last attempt, once one ended. */
+  last: FetchRecord | undefined;
+  /** Whether an attempt is running now. */
+  running: boolean;
 }
 
 /**

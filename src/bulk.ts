@@ -10,6 +10,7 @@ import type { Client, RequestOptions } from './client.js';
 import { errorRecord, fetchToRecord, type FetchRecord } from './record.js';
 import type { ResponseFields, StreamingResponse } from './response.js';
 import { ERR_HOST_SET_ASIDE, type HostPolicy } from './host-scheduler.js';
+import type { interruptedRecord } from './interrupt-record.js';
 
 /** Options shared by `batch`, `crawl` and `survey`. */
 export interface BulkOptions extends HostPolicy {
@@ -21,7 +22,12 @@ export interface BulkOptions extends HostPolicy {
   retries?: number;
   /** Retries of a URL answered with 44 (default 5); the 44 itself is the record after that. */
   slowDownRetries?: number;
-  /** Stops everything: no record is yielded after the abort, in-flight requests are cancelled. */
+  /**
+   * Interrupts the run: no new request starts, requests in flight are
+   * cancelled, and every input already taken in still yields one record (the
+   * ones cut short with `error.code` `ERR_ABORTED`, see
+   * {@link interruptedRecord}) before the iteration ends.
+   */
   signal?: AbortSignal;
 }
 
@@ -166,6 +172,26 @@ export class RecordChannel<T> implements AsyncIterable<T> {
       }
       await new Promise<void>((resolve) => (this.#wake = resolve));
     }
+  }
+}
+
+/**
+ * Where a producer waits for room: `wait()` resolves at the next `wake()`.
+ * Whoever makes room (the consumer taking a record, a run being stopped)
+ * must call `wake()`, or the producer waits forever.
+ */
+export class Wakeup {
+  #waiters: Array<() => void> = [];
+
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  wake(): void {
+    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
   }
 }
 

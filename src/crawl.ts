@@ -7,7 +7,7 @@ import { InvalidOptionError } from './errors.js';
 import { CRAWL_OPTION_RULES, validateOptions } from './options.js';
 import { decodeBody } from './charset.js';
 import { extractLinks } from './gemtext.js';
-import { classifyRecord, HostScheduler } from './host-scheduler.js';
+import { classifyRecord, HostScheduler, type AttemptOutcome } from './host-scheduler.js';
 import { errorRecord, type FetchRecord } from './record.js';
 import { parseRobots, type RobotsRules } from './robots.js';
 import { parseGeminiUrl, resolveReference, type GeminiUrl } from './url.js';
@@ -15,6 +15,7 @@ import { CrawlJournal, HashSet64, HostQueue, type QueuedUrl } from './crawl-stat
 import { regexFromText, regexText, resolveCrawlSettings } from './crawl-settings.js';
 import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './bulk.js';
 import { writeMirror } from './mirror.js';
+import { cutByAbort, interruptedRecord } from './interrupt-record.js';
 import { WarcWriter } from './warc.js';
 
 export { StorageError } from './crawl-state.js';
@@ -132,6 +133,8 @@ interface Discovered extends QueuedUrl {
 interface RobotsEntry {
   rules: RobotsRules | undefined;
   ready: Promise<void>;
+  /** Sets `rules` and resolves `ready` (once). */
+  settle: (rules: RobotsRules) => void;
 }
 
 /**
@@ -214,6 +217,10 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   let pagesRequested = 0;
   let outstanding = 0;
   let finished = false;
+  /** URL jobs running now (between their start and their record). */
+  let running = 0;
+  /** URLs waiting in the scheduler to be retried, with what emits their record if the crawl is interrupted first. */
+  const retrying = new Map<QueuedUrl, () => void>();
   let journal: CrawlJournal<CrawlRecord> | undefined;
   let warc: WarcWriter | undefined;
   // The frontier: one packed queue per host; the scheduler holds at most `window` not-yet-started jobs of a host.
@@ -328,6 +335,34 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     if (outstanding === 0) finish();
   };
 
+  /**
+   * Yields the record of a URL the interrupt cut short, without journaling it:
+   * the URL stays in the journal's frontier, so a resumed crawl fetches it.
+   */
+  const emitInterrupted = (q: QueuedUrl, last: FetchRecord | undefined, attempts: number, waitingToRetry = false): void => {
+    if (finished) return;
+    const record = crawlFields(interruptedRecord(q.url, last, waitingToRetry), q, attempts);
+    stats.records++;
+    stats.errors++;
+    out.push(record);
+  };
+
+  /** The abort (Ctrl-C, a caller's signal): nothing new starts; the crawl ends once every running URL has its record. */
+  const interrupt = (): void => {
+    if (finished) return;
+    scheduler.stop();
+    hosts = new Map(); // queued URLs are dropped (they stay in the journal's frontier)
+    for (const entry of robots.values()) entry.settle(ALLOW_ALL); // no URL job may wait for rules that will never come
+    for (const emitRecord of retrying.values()) emitRecord();
+    retrying.clear();
+    if (running === 0) finish();
+  };
+  /** A URL job ended; after an interrupt the last one ends the crawl. */
+  const jobEnded = (): void => {
+    running--;
+    if (signal.aborted && running === 0) finish();
+  };
+
   // ---- scope
 
   const seedUrls: GeminiUrl[] = [];
@@ -367,11 +402,12 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const ensureRobots = (hostKey: string): void => {
     if (!robotsEnabled || robots.has(hostKey)) return;
     let ready!: () => void;
-    const entry: RobotsEntry = { rules: undefined, ready: new Promise<void>((resolve) => (ready = resolve)) };
     const settle = (rules: RobotsRules): void => {
+      if (entry.rules !== undefined) return;
       entry.rules = rules;
       ready();
     };
+    const entry: RobotsEntry = { rules: undefined, ready: new Promise<void>((resolve) => (ready = resolve)), settle };
     robots.set(hostKey, entry);
     const robotsHref = parseGeminiUrl(`gemini://${hostKey}/robots.txt?gemfetch`).href;
     scheduler.submit(
@@ -519,6 +555,39 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       feedSoon(host);
     };
     const disallowed = (): boolean => robotsEnabled && robots.get(host.key)?.rules?.isAllowed(robotsPath(url)) === false;
+    const runJob = async (attempt: number): Promise<AttemptOutcome> => {
+      attempts = attempt;
+      if (attempt === 1) {
+        const entry = robots.get(host.key);
+        if (entry && entry.rules === undefined) await entry.ready;
+        if (signal.aborted) {
+          emitInterrupted(q, undefined, 0);
+          return { contacted: false, health: 'neutral', retry: false };
+        }
+        if (disallowed()) {
+          emit(disallowedRecord(q, url), []);
+          return { contacted: false, health: 'neutral', retry: false };
+        }
+        pagesRequested++;
+      }
+      const date = new Date();
+      const keep = (r: { category: number; mimeType: string | undefined }): boolean =>
+        r.category === 2 && (r.mimeType === 'text/gemini' || warc !== undefined || options.mirrorDir !== undefined);
+      const got = await fetchAttempt(client, q.url, requestOptions, keep);
+      last = got;
+      const outcome = classifyRecord(got.record, attempt, retries, slowDownRetries);
+      if (signal.aborted && (outcome.retry || cutByAbort(got.record))) {
+        emitInterrupted(q, got.record, attempts, !cutByAbort(got.record));
+        return { ...outcome, retry: false };
+      }
+      if (outcome.retry) {
+        // waits in the scheduler for its backoff: an interrupt meanwhile owes it a record
+        retrying.set(q, () => emitInterrupted(q, got.record, attempts, true));
+        return outcome;
+      }
+      await finishPage(q, url, got, attempts, date);
+      return { ...outcome, retry: false };
+    };
     scheduler.submit({
       hostKey: host.key,
       skip: () => {
@@ -537,36 +606,25 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       },
       run: async (attempt) => {
         left();
-        attempts = attempt;
-        if (attempt === 1) {
-          const entry = robots.get(host.key);
-          if (entry && entry.rules === undefined) await entry.ready;
-          if (disallowed()) {
-            emit(disallowedRecord(q, url), []);
-            return { contacted: false, health: 'neutral', retry: false };
-          }
-          pagesRequested++;
+        retrying.delete(q);
+        running++;
+        try {
+          return await runJob(attempt);
+        } finally {
+          jobEnded();
         }
-        const date = new Date();
-        const keep = (r: { category: number; mimeType: string | undefined }): boolean =>
-          r.category === 2 && (r.mimeType === 'text/gemini' || warc !== undefined || options.mirrorDir !== undefined);
-        const got = await fetchAttempt(client, q.url, requestOptions, keep);
-        last = got;
-        const outcome = classifyRecord(got.record, attempt, retries, slowDownRetries);
-        if (outcome.retry && !signal.aborted) return outcome;
-        await finishPage(q, url, got, attempts, date);
-        return { ...outcome, retry: false };
       },
       // a URL already tried keeps the outcome of its last attempt
       setAside: (reason) => {
         left();
+        retrying.delete(q);
         if (last) void finishPage(q, url, last, attempts, new Date());
         else emit(crawlFields(setAsideRecord(q.url, reason), q, attempts), []);
       },
     });
   };
 
-  signal.addEventListener('abort', () => finish(), { once: true });
+  signal.addEventListener('abort', interrupt, { once: true });
 
   // ---- start: resumed frontier, then new seeds
 

@@ -160,6 +160,7 @@ export const BATCH_OPTION_RULES = {
 
 export const SURVEY_OPTION_RULES = {
   ...BULK_OPTION_RULES,
+  readAhead: integer(1),
   missing: boolean,
 } as const satisfies RulesOf<SurveyOptions>;
 

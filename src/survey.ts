@@ -9,12 +9,15 @@ import { SURVEY_OPTION_RULES, validateOptions } from './options.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
 import { errorRecord, type FetchRecord } from './record.js';
 import { fromUserInput, parseGeminiUrl, type GeminiUrl } from './url.js';
-import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './bulk.js';
+import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, Wakeup, type Attempt, type BulkOptions } from './bulk.js';
+import { cutByAbort, interruptedRecord } from './interrupt-record.js';
 
 /** Options of {@link survey}. */
 export interface SurveyOptions extends BulkOptions {
   /** Also request a page that does not exist, to see how error pages end (default false). */
   missing?: boolean;
+  /** Hosts read ahead of their completion (default 10 000): at most this many are held at once, however long the input. */
+  readAhead?: number;
 }
 
 /** One request of a survey. */
@@ -86,7 +89,11 @@ export const DEFAULT_SURVEY_RETRIES = 0;
  * (default `insecure`: a survey observes, it does not decide trust).
  * Politeness as in {@link HostScheduler}: the root and the missing page of a
  * host are requested one after the other, `delay` apart. Bodies are hashed,
- * never kept. Every input yields exactly one record unless aborted.
+ * never kept. Every input yields exactly one record unless the consumer stops
+ * early; when `signal` aborts, reading stops and every host already read
+ * still yields its record, the requests cut short with `error.code`
+ * `ERR_ABORTED` (see {@link interruptedRecord}). A slow consumer slows the
+ * run: at most `readAhead` hosts are held.
  * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts).
  */
 export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, options: SurveyOptions = {}): AsyncGenerator<SurveyRecord> {
@@ -96,24 +103,37 @@ export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, o
   const requestOptions = { trust: 'insecure' as const, totalTimeout: 30_000, maxBytes: 1024 * 1024, ...options.requestOptions, signal: controller.signal };
   const retries = options.retries ?? DEFAULT_SURVEY_RETRIES;
   const slowDownRetries = options.slowDownRetries ?? DEFAULT_SLOW_DOWN_RETRIES;
+  const readAhead = Math.max(1, options.readAhead ?? 10_000);
   const out = new RecordChannel<SurveyRecord>();
   const scheduler = new HostScheduler(options, () => out.length < 256);
-  out.onPull = () => scheduler.pump();
+  const room = new Wakeup();
+  out.onPull = () => {
+    scheduler.pump();
+    room.wake();
+  };
   let outstanding = 1; // held until all input is read
+  /** Hosts read and not yet reported, with what reports one if the run is interrupted. */
+  const inProgress = new Map<HostInProgress, () => void>();
   const report = (record: SurveyRecord): void => {
-    if (controller.signal.aborted) return;
     out.push(record);
     if (--outstanding === 0) out.end();
   };
 
-  /** Queues one request; `then` gets its final attempt. */
-  const request = (hostKey: string, href: string, then: (got: Attempt) => void, setAside: (reason: string) => void): void => {
+  /** Queues one request of `host`; `then` gets its final attempt (cut short by an interrupt: see {@link interruptedRecord}). */
+  const request = (host: HostInProgress, href: string, then: (got: Attempt) => void, setAside: (reason: string) => void): void => {
     scheduler.submit({
-      hostKey,
+      hostKey: host.hostKey,
       run: async (attempt) => {
+        host.running = true;
         const got = await fetchAttempt(client, href, requestOptions);
+        host.running = false;
         const outcome = classifyRecord(got.record, attempt, retries, slowDownRetries);
-        if (outcome.retry && !controller.signal.aborted) return outcome;
+        if (controller.signal.aborted) {
+          const retried = outcome.retry && !cutByAbort(got.record);
+          then({ ...got, record: interruptedRecord(href, got.record, retried) });
+          return { ...outcome, retry: false };
+        }
+        if (outcome.retry) return outcome;
         then(got);
         return { ...outcome, retry: false };
       },
@@ -131,23 +151,37 @@ export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, o
       return;
     }
     const asideRecord = (reason: string): Attempt => ({ record: setAsideRecord(url.href, reason), response: undefined, body: undefined });
+    const host: HostInProgress = { hostKey: url.hostPort, running: false, root: undefined };
+    const done = (root: Attempt, missing: Attempt | null): void => {
+      if (!inProgress.delete(host)) return;
+      report(buildRecord(input, url, root, missing));
+    };
+    // an interrupt reports a host at once unless one of its requests is running (that one reports when it ends)
+    inProgress.set(host, () => {
+      if (host.running) return;
+      const cut: Attempt = { record: interruptedRecord(url.href, undefined), response: undefined, body: undefined };
+      if (host.root) done(host.root, cut);
+      else done(cut, null);
+    });
+    if (controller.signal.aborted) return inProgress.get(host)!(); // read as the run was interrupted
     request(
-      url.hostPort,
+      host,
       url.href,
       (root) => {
-        if (!options.missing || root.response === undefined) {
-          report(buildRecord(input, url, root, null));
+        host.root = root;
+        if (!options.missing || root.response === undefined || controller.signal.aborted) {
+          done(root, null);
           return;
         }
         const missingHref = `gemini://${url.hostPort}/gemfetch-survey-missing-${randomBytes(6).toString('hex')}`;
         request(
-          url.hostPort,
+          host,
           parseGeminiUrl(missingHref).href,
-          (missing) => report(buildRecord(input, url, root, missing)),
-          (reason) => report(buildRecord(input, url, root, asideRecord(reason))),
+          (missing) => done(root, missing),
+          (reason) => done(root, asideRecord(reason)),
         );
       },
-      (reason) => report(buildRecord(input, url, asideRecord(reason), null)),
+      (reason) => done(asideRecord(reason), null),
     );
   };
 
@@ -155,17 +189,30 @@ export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, o
     'abort',
     () => {
       scheduler.stop();
-      out.end();
+      for (const reportNow of [...inProgress.values()]) reportNow();
+      room.wake();
+      if (outstanding === 0) out.end();
     },
     { once: true },
   );
   yield* deliver(out, controller, async () => {
-    for await (const host of hosts) {
-      if (controller.signal.aborted) return;
-      if (host.trim() !== '') surveyHost(host.trim());
+    for await (const raw of hosts) {
+      const host = raw.trim();
+      if (host !== '') surveyHost(host); // a host read is owed a record, even when the run was just interrupted
+      if (controller.signal.aborted) break;
+      while (outstanding - 1 + out.length >= readAhead && !controller.signal.aborted) await room.wait();
     }
     if (--outstanding === 0) out.end();
   });
+}
+
+/** A host being surveyed. */
+interface HostInProgress {
+  hostKey: string;
+  /** Whether one of its requests is running now. */
+  running: boolean;
+  /** Its root's final attempt, once known. */
+  root: Attempt | undefined;
 }
 
 function check(got: Attempt): SurveyCheck {
@@ -209,7 +256,14 @@ function buildRecord(host: string, url: GeminiUrl | null, root: Attempt, missing
 
 /** Counts a survey's records. */
 export function summarizeSurvey(records: Iterable<SurveyRecord>): SurveySummary {
-  const summary: SurveySummary = {
+  const summary = emptySurveySummary();
+  for (const r of records) addToSurveySummary(summary, r);
+  return summary;
+}
+
+/** The summary of no record, to count records into one at a time with {@link addToSurveySummary}. */
+export function emptySurveySummary(): SurveySummary {
+  return {
     capsules: 0,
     reachable: 0,
     successChecked: 0,
@@ -221,24 +275,25 @@ export function summarizeSurvey(records: Iterable<SurveyRecord>): SurveySummary 
     caIssued: 0,
     expired: 0,
   };
-  for (const r of records) {
-    summary.capsules++;
-    if (r.tls === null) continue;
-    summary.reachable++;
-    summary.tlsVersions[r.tls.protocol] = (summary.tlsVersions[r.tls.protocol] ?? 0) + 1;
-    if (r.closeNotifyOnSuccess !== null) {
-      summary.successChecked++;
-      if (r.closeNotifyOnSuccess) summary.closeNotifyOnSuccess++;
-    }
-    if (r.closeNotifyOnError !== null) {
-      summary.errorChecked++;
-      if (r.closeNotifyOnError) summary.closeNotifyOnError++;
-    }
-    if (r.certificate?.selfSigned) summary.selfSigned++;
-    else if (r.certificate) summary.caIssued++;
-    if (r.certificate?.expired) summary.expired++;
+}
+
+/** Counts one record into `summary` (so a long survey needs no list of its records). */
+export function addToSurveySummary(summary: SurveySummary, r: SurveyRecord): void {
+  summary.capsules++;
+  if (r.tls === null) return;
+  summary.reachable++;
+  summary.tlsVersions[r.tls.protocol] = (summary.tlsVersions[r.tls.protocol] ?? 0) + 1;
+  if (r.closeNotifyOnSuccess !== null) {
+    summary.successChecked++;
+    if (r.closeNotifyOnSuccess) summary.closeNotifyOnSuccess++;
   }
-  return summary;
+  if (r.closeNotifyOnError !== null) {
+    summary.errorChecked++;
+    if (r.closeNotifyOnError) summary.closeNotifyOnError++;
+  }
+  if (r.certificate?.selfSigned) summary.selfSigned++;
+  else if (r.certificate) summary.caIssued++;
+  if (r.certificate?.expired) summary.expired++;
 }
 
 /** The summary as a small text table (for stderr). First line: "N of M capsules send close_notify on success, K on error pages". */

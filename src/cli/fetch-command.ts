@@ -14,6 +14,7 @@ import { combineExitCodes, ExitCode, exitCodeForRecord } from './exit-codes.js';
 import type { FetchArgs } from './fetch-options.js';
 import { requestOptionsFromArgs } from './fetch-options.js';
 import type { CliIo } from './io.js';
+import { jsonLine } from './ndjson-output.js';
 import {
   describeError,
   describeRedirectNotFollowed,
@@ -32,6 +33,9 @@ import type { PromptResult } from './prompt.js';
 import type { TerminalBodyWriter } from './terminal-output.js';
 import { formatBytes } from './units.js';
 import { UsageError } from './usage-error.js';
+
+/** The record as one line of JSON: the CLI's one JSON writer (./ndjson-output.ts), re-exported for its tests. */
+export { jsonLine };
 
 /** The output options of the fetch command (on top of {@link FetchArgs}). */
 export interface OutputArgs {
@@ -565,15 +569,6 @@ async function fileTarget(finalPath: string, options: OutputFileOptions, details
 function keptPartialMessage(partialPath: string): string {
   const finalPath = partialPath.slice(0, -PARTIAL_SUFFIX.length);
   return `the incomplete body is in ${plain(partialPath)} (not ${plain(finalPath)}: only a complete body gets its final name)`;
-}
-
-/**
- * The record as one line of JSON. JSON.stringify leaves DEL, C1 controls and
- * bidi overrides raw; they are escaped too (still valid, equal JSON) so a
- * record shown on a terminal cannot drive it.
- */
-export function jsonLine(record: FetchRecord & { savedPath?: string | null }): string {
-  return JSON.stringify(record).replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Columns of the terminal on stdout (80 when it does not say, at least 20). */

@@ -41,6 +41,8 @@ export async function run(argv: string[]): Promise<number> {
       codes.add(exitCodeForRecord(record));
       session.status.update(() => `batch: ${count} done, ${errors} errors, ${incomplete} incomplete, ${rate(count, started)}`);
     }
+  } catch (err) {
+    return session.outputFailure('batch', err);
   } finally {
     session.close();
   }

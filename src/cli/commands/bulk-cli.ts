@@ -2,17 +2,21 @@
  * What the bulk commands (`batch`, `crawl`, `survey`) share: the politeness
  * options, the yargs parser, input lines, NDJSON output, the TTY status line,
  * Ctrl-C, and the session tying output, Ctrl-C and status line together.
+ * Records are written by the CLI's one JSON writer (../ndjson-output.ts).
  */
 import fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import yargs, { type Argv } from 'yargs';
 import type { BulkOptions } from '../../bulk.js';
 import { StorageError } from '../../errors.js';
-import { EXIT_CODE_TABLE } from '../exit-codes.js';
+import { EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
 import { requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
 import { refuseRepeatedOptions } from '../repeated-options.js';
 import { parseDuration } from '../units.js';
+import { NdjsonOutput, OutputClosedError } from '../ndjson-output.js';
 import { UsageError } from '../usage-error.js';
+
+export { NdjsonOutput, OutputClosedError };
 
 /** Politeness options shared by batch, crawl and survey. */
 export interface PolitenessArgs {
@@ -136,68 +140,6 @@ async function* linesOf(file: string): AsyncGenerator<string> {
   }
 }
 
-/** Where NDJSON records go: stdout, or a file opened for appending. */
-export class NdjsonOutput {
-  readonly #fd: number | undefined;
-  #closed = false;
-
-  readonly #file: string | undefined;
-
-  /**
-   * Opens `file` for appending (creating it), or stdout when undefined.
-   * @throws StorageError (exit 1) naming the file when it cannot be opened (a directory, no permission...).
-   */
-  constructor(file: string | undefined) {
-    if (file !== undefined && file !== '-') {
-      this.#file = file;
-      try {
-        this.#fd = fs.openSync(file, 'a');
-      } catch (err) {
-        throw new StorageError(`--output ${file}: cannot open the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, file, err);
-      }
-    }
-  }
-
-  /**
-   * Writes one record as a line: synchronously to a file, with backpressure to stdout.
-   * @throws StorageError naming the file when the write fails (disk full, EIO...).
-   */
-  async write(record: unknown): Promise<void> {
-    if (this.#closed) return;
-    const line = `${JSON.stringify(record)}\n`;
-    if (this.#fd !== undefined) {
-      const bytes = Buffer.from(line, 'utf8');
-      let offset = 0;
-      try {
-        while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
-      } catch (err) {
-        throw new StorageError(`--output ${this.#file}: cannot write to the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, this.#file!, err);
-      }
-      return;
-    }
-    if (process.stdout.destroyed) {
-      this.#closed = true;
-      return;
-    }
-    if (!process.stdout.write(line)) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          process.stdout.off('drain', done);
-          process.stdout.off('close', done);
-          resolve();
-        };
-        process.stdout.once('drain', done);
-        process.stdout.once('close', done);
-      });
-    }
-  }
-
-  close(): void {
-    if (this.#fd !== undefined && !this.#closed) fs.closeSync(this.#fd);
-    this.#closed = true;
-  }
-}
-
 /** A one-line status on stderr, drawn only on a terminal, at most 5 times a second. */
 export class StatusLine {
   readonly #enabled: boolean;
@@ -266,6 +208,18 @@ export class BulkSession {
   /** Whether Ctrl-C (SIGINT/SIGTERM) stopped the run. */
   get interrupted(): boolean {
     return this.#controller.signal.aborted;
+  }
+
+  /**
+   * The exit code and message of a run that stopped because `err` was thrown
+   * while writing records: stdout's reader went away (EPIPE) gives a
+   * one-line message on stderr and 1; anything else is rethrown.
+   */
+  outputFailure(command: string, err: unknown): number {
+    if (!(err instanceof OutputClosedError)) throw err;
+    this.status.clear();
+    process.stderr.write(`gemfetch ${command}: ${err.message}\n`);
+    return ExitCode.Network;
   }
 
   /** Clears the status line, closes the output, removes the signal handlers. */

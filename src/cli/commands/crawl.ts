@@ -111,7 +111,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     for await (const record of records) await session.output.write(record);
   } catch (err) {
-    if (!(err instanceof StorageError)) throw err;
+    if (!(err instanceof StorageError)) return session.outputFailure('crawl', err);
     storageFailure = err;
   } finally {
     session.close();
@@ -135,7 +135,9 @@ function regex(option: string, pattern: string): RegExp {
 /**
  * Makes the output file hold every journaled record: it holds a prefix of
  * them (records are journaled, then written out), so the ones after its last
- * complete line are appended. A torn last line is cut first.
+ * complete line are appended. A torn last line is cut first. Records of URLs
+ * an interrupt cut short (`ERR_ABORTED`) are in the output but not in the
+ * journal (their URLs stay in its frontier): they are not counted.
  */
 async function catchUpOutput(stateDir: string, file: string, output: NdjsonOutput): Promise<void> {
   let lines = 0;
@@ -143,11 +145,25 @@ async function catchUpOutput(stateDir: string, file: string, output: NdjsonOutpu
     const text = fs.readFileSync(file);
     const end = text.lastIndexOf(0x0a) + 1;
     if (end !== text.length) fs.truncateSync(file, end);
-    for (let i = 0; i < end; i++) if (text[i] === 0x0a) lines++;
+    for (let start = 0; start < end; ) {
+      const next = text.indexOf(0x0a, start) + 1;
+      if (!isInterruptRecord(text.subarray(start, next))) lines++;
+      start = next;
+    }
   }
   let index = 0;
   for await (const record of journalRecords<CrawlRecord>(stateDir)) {
     if (index++ >= lines) await output.write(record);
+  }
+}
+
+/** Whether an output line is the record of a URL an interrupt cut short (never journaled). */
+function isInterruptRecord(line: Buffer): boolean {
+  if (!line.includes('"ERR_ABORTED"')) return false;
+  try {
+    return (JSON.parse(line.toString('utf8')) as Partial<CrawlRecord>).error?.code === 'ERR_ABORTED';
+  } catch {
+    return false;
   }
 }
 

@@ -2,7 +2,7 @@
  * `gemfetch survey HOST...`: does each capsule end its responses with TLS
  * close_notify? One NDJSON record per host, then a summary table on stderr.
  */
-import { formatSurveySummary, summarizeSurvey, survey, DEFAULT_SURVEY_RETRIES, type SurveyRecord } from '../../survey.js';
+import { addToSurveySummary, emptySurveySummary, formatSurveySummary, survey, DEFAULT_SURVEY_RETRIES } from '../../survey.js';
 import { ExitCode } from '../exit-codes.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { UsageError } from '../usage-error.js';
@@ -28,18 +28,20 @@ export async function run(argv: string[]): Promise<number> {
   if (askedForHelp(argv)) return ExitCode.Ok;
   const options = await bulkOptionsFromArgs(args, '0');
   const session = new BulkSession(args);
-  const records: SurveyRecord[] = [];
+  const summary = emptySurveySummary(); // counted as records arrive: no list of them is kept
   try {
     const hosts = inputLines(args._.map(String), args.file);
     for await (const record of survey(hosts, { ...options, signal: session.signal, missing: args.missing === true })) {
-      records.push(record);
+      addToSurveySummary(summary, record);
       await session.output.write(record);
-      session.status.update(() => `survey: ${records.length} capsules`);
+      session.status.update(() => `survey: ${summary.capsules} capsules`);
     }
+  } catch (err) {
+    return session.outputFailure('survey', err);
   } finally {
     session.close();
   }
-  if (records.length === 0 && !session.interrupted) throw new UsageError('survey needs at least one host (arguments, -f FILE or stdin)');
-  if (!args.quiet) process.stderr.write(`${formatSurveySummary(summarizeSurvey(records))}\n`);
+  if (summary.capsules === 0 && !session.interrupted) throw new UsageError('survey needs at least one host (arguments, -f FILE or stdin)');
+  if (!args.quiet) process.stderr.write(`${formatSurveySummary(summary)}\n`);
   return session.interrupted ? ExitCode.Interrupted : ExitCode.Ok;
 }
