@@ -11,6 +11,7 @@ import { findHeaderEnd, MAX_HEADER_BYTES, parseHeaderLine, type ResponseHeader }
 import {
   headerFields,
   type Completion,
+  type PeerInfo,
   type ResponseFields,
   type StreamingResponse,
   type Termination,
@@ -142,6 +143,8 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     redirectNotFollowed: undefined,
     tls: tlsInfo,
     timings,
+    rawHeader: reader.rawHeader,
+    peer: peerOf(connection),
   };
   return {
     ...fields,
@@ -149,6 +152,15 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     done: reader.done,
     closed,
     cancel: () => reader.finish('aborted'),
+  };
+}
+
+/** The server's address and the certificate it presented, read while the connection is open. */
+function peerOf(connection: TlsConnection): PeerInfo {
+  return {
+    address: connection.raw.remoteAddress,
+    port: connection.raw.remotePort,
+    certificate: connection.socket.getPeerX509Certificate()?.raw,
   };
 }
 
@@ -200,6 +212,8 @@ function beforeDeadline<T>(
  */
 class ResponseReader {
   readonly header: Promise<ResponseHeader>;
+  /** The header line as received (CRLF or LF included); set when `header` resolves. */
+  rawHeader: Buffer = Buffer.alloc(0);
   readonly done: Promise<Completion>;
   readonly body: Readable;
 
@@ -296,6 +310,7 @@ class ResponseReader {
       return;
     }
     this.#timings.header = performance.now() - this.#started;
+    this.rawHeader = Buffer.from(buffered.subarray(0, end.bodyStart));
     this.#headerBytes = Buffer.alloc(0);
     clearTimeout(this.#timers.header);
     this.#parsed = header;
