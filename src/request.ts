@@ -113,6 +113,8 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     throw err;
   }
 
+  // Read before the trust check: after it (and once the connection closed) the socket may no longer give the certificate.
+  const peer = peerOf(connection);
   let tlsInfo: TlsInfo;
   try {
     // The trust check may wait for the known-hosts lock: bound it by the deadline and the signal too.
@@ -144,7 +146,7 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     tls: tlsInfo,
     timings,
     rawHeader: reader.rawHeader,
-    peer: peerOf(connection),
+    peer,
   };
   return {
     ...fields,
@@ -155,12 +157,16 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
   };
 }
 
-/** The server's address and the certificate it presented, read while the connection is open. */
+/**
+ * The server's address and the certificate it presented. Read before the trust
+ * check: Node hands the peer certificate out once (getPeerX509Certificate,
+ * used there, takes it), and not at all once the connection has closed.
+ */
 function peerOf(connection: TlsConnection): PeerInfo {
   return {
     address: connection.raw.remoteAddress,
     port: connection.raw.remotePort,
-    certificate: connection.socket.getPeerX509Certificate()?.raw,
+    certificate: connection.socket.getPeerCertificate()?.raw,
   };
 }
 

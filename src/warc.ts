@@ -89,7 +89,7 @@ export class WarcWriter {
     this.gzip = options.gzip ?? /\.gz$/i.test(file);
     let fd: number;
     try {
-      fd = fs.openSync(file, 'a+');
+      fd = fs.openSync(file, 'a'); // write-only: a FIFO must see its reader go (EPIPE)
     } catch (err) {
       throw storageError('cannot open the WARC file', file, err);
     }
@@ -313,18 +313,29 @@ const HEAD_WINDOW = 64 * 1024;
  */
 function dropTornTail(fd: number, file: string, gzip: boolean): number {
   let size: number;
+  let reader: number;
   try {
-    size = fs.fstatSync(fd).size;
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile() || stat.size === 0) return 0;
+    size = stat.size;
+    reader = fs.openSync(file, 'r');
   } catch (err) {
     throw storageError('cannot read the WARC file', file, err);
   }
-  if (size === 0) return 0;
+  try {
+    return walkAndTruncate(fd, reader, size, file, gzip);
+  } finally {
+    fs.closeSync(reader);
+  }
+}
+
+function walkAndTruncate(fd: number, reader: number, size: number, file: string, gzip: boolean): number {
   const read = (offset: number, length: number): Buffer => {
     const buffer = Buffer.alloc(Math.min(length, size - offset));
     let got = 0;
     try {
       while (got < buffer.length) {
-        const n = fs.readSync(fd, buffer, got, buffer.length - got, offset + got);
+        const n = fs.readSync(reader, buffer, got, buffer.length - got, offset + got);
         if (n === 0) break;
         got += n;
       }
