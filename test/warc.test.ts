@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crawl, StorageError, type CrawlOptions, type CrawlRecord } from '../src/crawl.js';
 import type { Termination } from '../src/response.js';
@@ -194,6 +195,31 @@ describe('WARC output of a crawl', () => {
     expect(code).toBe(1);
     expect(stderr).toContain(`gemfetch crawl: cannot open the WARC file ${dir}: EISDIR`);
     expect(stderr).not.toContain('internal error');
+  });
+
+  const cli = path.resolve(__dirname, '../bin/gemfetch.js');
+  const built = fs.existsSync(path.resolve(__dirname, '../dist/cli/commands/crawl.js'));
+  /** Runs the CLI to its exit; resolves with the exit code and stderr. */
+  const runCli = async (args: string[]): Promise<{ code: unknown; stderr: string }> => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    return { code, stderr };
+  };
+
+  it.skipIf(!built)('`gemfetch crawl --warc FILE --warc-gzip` writes gzip members; --warc-gzip alone is a usage error', async () => {
+    const file = path.join(dir, 'cli.warc');
+    const { code } = await runCli(['crawl', '-k', '-q', '--delay', '0', '--max-pages', '1', '--warc', file, '--warc-gzip', space.get('w').url('/')]);
+    expect(code).toBe(0);
+    const bytes = fs.readFileSync(file);
+    expect([...bytes.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+    const text = zlib.gunzipSync(bytes).toString('latin1');
+    expect(text.startsWith('WARC/1.1\r\nWARC-Type: warcinfo\r\n')).toBe(true);
+    expect(text).toContain('WARC-Type: response');
+    const usage = await runCli(['crawl', '--warc-gzip', space.get('w').url('/')]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--warc-gzip needs --warc FILE');
   });
 
   it('encodes sha1 digests in base32', () => {
