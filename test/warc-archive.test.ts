@@ -8,12 +8,18 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { WARCParser } from 'warcio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '../src/client.js';
 import { crawl, type CrawlRecord } from '../src/crawl.js';
+import { createCertificate } from '../src/selfsigned.js';
 import { WarcWriter, type WarcExchange } from '../src/warc.js';
+import { sendRaw, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
 
 interface ReadRecord {
@@ -275,4 +281,64 @@ describe('WARC file reopened after a kill tore its last record', () => {
     expect(() => new WarcWriter(gz)).toThrow('not a gzip member written by gemfetch at byte 0');
     expect(zlib.gunzipSync(fs.readFileSync(gz)).toString()).toBe('WARC/1.1\r\n');
   });
+});
+
+describe('what a response exposes for archiving', () => {
+  let server: GeminiTestServer;
+  const cert = createCertificate({ commonName: 'raw', ipAddresses: ['127.0.0.1'] });
+  beforeAll(async () => {
+    server = await startGeminiServer({ host: '127.0.0.1', cert, handler: sendRaw('20\n\r\nbody after a bare-LF header') });
+  });
+  afterAll(async () => server?.close());
+
+  it('rawHeader is the header line as received; peer gives the address and, on a full handshake, the certificate DER', async () => {
+    const client = new Client({ trust: 'insecure' });
+    const first = await client.fetch(`gemini://127.0.0.1:${server.port}/`);
+    expect(first.rawHeader).toEqual(Buffer.from('20\n'));
+    expect(first.meta).toBe('');
+    expect(first.body.toString()).toBe('\r\nbody after a bare-LF header');
+    expect(first.peer.address).toBe('127.0.0.1');
+    expect(first.peer.port).toBe(server.port);
+    expect(first.peer.certificate).toEqual(new X509Certificate(cert.cert).raw);
+    // a resumed session presents no certificate: peer says so instead of guessing
+    const second = await client.fetch(`gemini://127.0.0.1:${server.port}/`);
+    if (second.tls.resumed) expect(second.peer.certificate).toBeUndefined();
+    else expect(second.peer.certificate).toEqual(new X509Certificate(cert.cert).raw);
+    expect(second.tls.fingerprint).toBe(cert.fingerprint);
+  });
+});
+
+const distWarc = path.resolve(__dirname, '../dist/warc.js');
+
+describe.skipIf(!fs.existsSync(distWarc))('WARC file after a real kill -9 of its writer', () => {
+  for (const name of ['killed.warc', 'killed.warc.gz']) {
+    it(`${name}: wherever the kill lands, reopening and appending leaves a file warcio reads to the end`, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemfetch-warc-kill-'));
+      try {
+        const file = path.join(dir, name);
+        // writes up to 400 exchanges of 64 KiB (random: gzip cannot shrink them); killed once the file has grown past 1 MB
+        const script = `
+          const { WarcWriter } = await import(${JSON.stringify(pathToFileURL(distWarc).href)});
+          const w = new WarcWriter(${JSON.stringify(file)});
+          const body = (await import('node:crypto')).randomBytes(64 * 1024);
+          for (let i = 0; i < 400; i++) w.writeExchange({ targetUri: 'gemini://h.example/' + i, date: new Date(), rawHeader: Buffer.from('20 text/plain\\r\\n'), body, complete: true, termination: 'close_notify' });
+          w.close();`;
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+        let running = true;
+        const exited = new Promise((resolve) => child.once('exit', resolve)).finally(() => (running = false));
+        for (let i = 0; i < 2000 && running && !(fs.existsSync(file) && fs.statSync(file).size > 1_000_000); i++) await sleep(5);
+        child.kill('SIGKILL');
+        await exited;
+        const writer = new WarcWriter(file);
+        writer.writeExchange({ targetUri: 'gemini://h.example/after', date: new Date(), rawHeader: Buffer.from('51 Not found\r\n'), body: Buffer.alloc(0), complete: true, termination: 'close_notify' });
+        writer.close();
+        const records = await readWithWarcio(file);
+        expect(records.at(-1)!.headers.get('WARC-Target-URI')).toBe('gemini://h.example/after');
+        expect(records.filter((r) => r.type === 'warcinfo')).toHaveLength(2);
+        for (const record of records) expect(Number(record.headers.get('Content-Length'))).toBe(record.block.length);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
