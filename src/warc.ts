@@ -5,10 +5,10 @@
  * Records: one `warcinfo` when the writer opens; then per exchange a
  * `request` record (block: the request line sent, `URL CRLF`), a `response`
  * record (block: the header line exactly as received, then the body bytes
- * received), both `application/gemini; msgtype=...` and tied by
+ * received; a non-2x response has none, whatever followed its header), both `application/gemini; msgtype=...` and tied by
  * `WARC-Concurrent-To`; and, the first time a host shows a certificate, a
  * `metadata` record holding it (DER, `application/pkix-cert`) that refers to
- * that response. Field by field: README, "WARC files".
+ * that response (once per host and certificate for the writer's life). Field by field: README, "WARC files".
  *
  * Digests are `sha1:` + base32. A Gemini block has no HTTP headers to strip,
  * so its payload is the whole block (as warcio and pywb take it):
