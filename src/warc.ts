@@ -304,6 +304,7 @@ export function gzipMember(bytes: Buffer): Buffer {
 
 /** Bytes read to find one record's header (WARC headers we write are far smaller). */
 const HEAD_WINDOW = 64 * 1024;
+const SMALL_HEAD_WINDOW = 4096;
 
 /**
  * Walks the records of an existing file and truncates a last record that
@@ -330,25 +331,40 @@ function dropTornTail(fd: number, file: string, gzip: boolean): number {
 }
 
 function walkAndTruncate(fd: number, reader: number, size: number, file: string, gzip: boolean): number {
+  // one 64 KiB window, reloaded when a read falls outside it: small records cost no syscall each
+  const window = Buffer.alloc(HEAD_WINDOW);
+  let windowStart = 0;
+  let windowLength = 0;
   const read = (offset: number, length: number): Buffer => {
-    const buffer = Buffer.alloc(Math.min(length, size - offset));
-    let got = 0;
-    try {
-      while (got < buffer.length) {
-        const n = fs.readSync(reader, buffer, got, buffer.length - got, offset + got);
-        if (n === 0) break;
-        got += n;
+    const want = Math.min(length, size - offset);
+    if (offset < windowStart || offset + want > windowStart + windowLength) {
+      windowStart = offset;
+      windowLength = 0;
+      try {
+        while (windowLength < Math.min(window.length, size - offset)) {
+          const n = fs.readSync(reader, window, windowLength, window.length - windowLength, offset + windowLength);
+          if (n === 0) break;
+          windowLength += n;
+        }
+      } catch (err) {
+        throw storageError('cannot read the WARC file', file, err);
       }
-    } catch (err) {
-      throw storageError('cannot read the WARC file', file, err);
     }
-    return buffer.subarray(0, got);
+    const start = offset - windowStart;
+    return window.subarray(start, Math.min(start + want, windowLength));
   };
   const notOurs = (offset: number, what: string): StorageError =>
     new StorageError(`cannot append to the WARC file ${file}: ${what} at byte ${offset}; it was left as it is`, file);
   let offset = 0;
   while (offset < size) {
-    const next = gzip ? nextMember(read(offset, GZIP_HEADER_BYTES + EXTRA_BYTES), offset) : nextRecord(read(offset, HEAD_WINDOW), offset, size);
+    let next: number | 'torn' | 'foreign';
+    if (gzip) next = nextMember(read(offset, GZIP_HEADER_BYTES + EXTRA_BYTES), offset);
+    else {
+      // most headers fit in the small read; only a long one needs the large one
+      const first = nextRecord(read(offset, SMALL_HEAD_WINDOW), offset, size);
+      const second = first === 'longer' ? nextRecord(read(offset, HEAD_WINDOW), offset, size) : first;
+      next = second === 'longer' ? 'foreign' : second;
+    }
     if (next === 'foreign') throw notOurs(offset, gzip ? 'not a gzip member written by gemfetch' : 'not a WARC record');
     if (next === 'torn' || next > size) break;
     offset = next;
@@ -362,12 +378,12 @@ function walkAndTruncate(fd: number, reader: number, size: number, file: string,
   return size - offset;
 }
 
-/** The end of the plain WARC record starting at `offset`, or what stops the walk there. */
-function nextRecord(head: Buffer, offset: number, size: number): number | 'torn' | 'foreign' {
+/** The end of the plain WARC record starting at `offset`, or what stops the walk there (`longer`: its header goes past `head`). */
+function nextRecord(head: Buffer, offset: number, size: number): number | 'torn' | 'foreign' | 'longer' {
   const prefix = 'WARC/1.';
   if (head.subarray(0, prefix.length).toString('latin1') !== prefix.slice(0, Math.min(prefix.length, head.length))) return 'foreign';
   const end = head.indexOf('\r\n\r\n');
-  if (end < 0) return offset + head.length >= size ? 'torn' : 'foreign';
+  if (end < 0) return offset + head.length >= size ? 'torn' : 'longer';
   const length = /\r\nContent-Length:[ \t]*(\d+)[ \t]*\r\n/i.exec(head.subarray(0, end + 2).toString('latin1'));
   if (!length) return 'foreign';
   const recordEnd = offset + end + 4 + Number(length[1]) + 4;

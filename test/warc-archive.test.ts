@@ -271,6 +271,20 @@ describe('WARC file reopened after a kill tore its last record', () => {
     });
   }
 
+  it('walks records whose header is longer than its first 4 KiB read', async () => {
+    const file = path.join(dir, 'long.warc');
+    const writer = new WarcWriter(file);
+    writer.writeExchange({ ...exchange(1), targetUri: `gemini://h.example/${'l'.repeat(5000)}` });
+    writer.writeExchange(exchange(2));
+    writer.close();
+    fs.truncateSync(file, fs.statSync(file).size - 7);
+    const again = new WarcWriter(file);
+    expect(again.droppedBytes).toBeGreaterThan(7);
+    again.close();
+    const records = await readWithWarcio(file);
+    expect(records.map((r) => r.type)).toEqual(['warcinfo', 'request', 'response', 'request', 'warcinfo']);
+  });
+
   it('a file that holds something else is refused with a StorageError naming it, and left untouched', () => {
     const file = path.join(dir, 'notes.warc');
     fs.writeFileSync(file, 'my notes, not a WARC file\n');
