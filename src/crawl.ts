@@ -58,8 +58,10 @@ export interface CrawlOptions extends BulkOptions {
   stateDir?: string;
   /** Mirror 2x bodies into this directory (see mirror.ts). */
   mirrorDir?: string;
-  /** Append a WARC 1.1 record per response to this file (see warc.ts). */
+  /** Append WARC 1.1 request and response records of every response (robots.txt included) to this file (see warc.ts). */
   warcFile?: string;
+  /** Gzip each WARC record as its own member (default: when `warcFile` ends in `.gz`). */
+  warcGzip?: boolean;
   /** Called after every record and once at the end with the live figures. */
   onProgress?: (stats: CrawlStats) => void;
 }
@@ -270,7 +272,13 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       frontier = opened.contents.frontier;
       stats.resumedRecords = opened.contents.recordCount;
     }
-    if (options.warcFile) warc = new WarcWriter(options.warcFile, { software: 'gemfetch', description: `crawl of ${seeds.join(' ')}` });
+    if (options.warcFile) {
+      warc = new WarcWriter(options.warcFile, {
+        software: 'gemfetch',
+        description: `crawl of ${seeds.join(' ')}`,
+        ...(options.warcGzip !== undefined ? { gzip: options.warcGzip } : {}),
+      });
+    }
   } catch (err) {
     journal?.close();
     controller.abort();
@@ -414,6 +422,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       {
         hostKey,
         run: async (attempt) => {
+          const date = new Date();
           const got = await fetchAttempt(client, robotsHref, requestOptions, (r) => r.category === 2);
           // network failures are not retried here: URL jobs waiting for the rules would hold the host's slot
           const outcome = classifyRecord(got.record, attempt, 0, slowDownRetries);
@@ -425,6 +434,11 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
             // a robots.txt we cannot read allows everything, like one we cannot have; URL jobs must not wait forever
           }
           settle(rules);
+          try {
+            archive(got, date);
+          } catch (err) {
+            fail(err);
+          }
           return { ...outcome, retry: false };
         },
         setAside: () => settle(ALLOW_ALL),
@@ -453,21 +467,29 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
         record.mirrorPartial = mirrored.partial;
         record.mirrorError = mirrored.error;
       }
-      if (warc && !finished && record.status !== null && record.termination !== null) {
-        warc.writeResponse({
-          targetUri: q.url,
-          date,
-          status: record.status,
-          meta: record.meta ?? '',
-          body: got.body ?? Buffer.alloc(0),
-          complete: record.complete,
-          termination: record.termination,
-        });
-      }
+      archive(got, date);
       emit(record, discovered);
     } catch (err) {
       fail(err);
     }
+  };
+
+  /** Appends an attempt's request and response to the WARC file, when writing one and a response arrived. Throws a StorageError when the write fails. */
+  const archive = (got: Attempt, date: Date): void => {
+    const response = got.response;
+    const termination = got.record.termination;
+    if (!warc || finished || !response || termination === null) return;
+    warc.writeExchange({
+      targetUri: response.url,
+      date,
+      rawHeader: response.rawHeader,
+      body: got.body ?? Buffer.alloc(0),
+      complete: got.record.complete,
+      termination,
+      ipAddress: response.peer.address,
+      tls: response.tls,
+      certificate: response.peer.certificate,
+    });
   };
 
   /** Notes a 2x body's hash and queues its links, or queues a redirect's target; returns what was queued. */

@@ -14,7 +14,7 @@ export type { Timeouts } from './request.js';
 export { DEFAULT_DNS_CACHE_TTL } from './dns-cache.js';
 export type { LookupFunction } from './dns-cache.js';
 export { GeminiResponse } from './response.js';
-export type { Completion, ResponseFields, StreamingResponse, Termination, TlsInfo, Timings } from './response.js';
+export type { Completion, PeerInfo, ResponseFields, StreamingResponse, Termination, TlsInfo, Timings } from './response.js';
 export * from './errors.js';
 export { parseGeminiUrl, resolveReference, withInput, fromUserInput, MAX_REQUEST_BYTES } from './url.js';
 export type { GeminiUrl } from './url.js';
@@ -56,3 +56,4 @@ export type { SurveyOptions, SurveyRecord, SurveySummary, SurveyCheck } from './
 export { ERR_HOST_SET_ASIDE } from './host-scheduler.js';
 export type { HostPolicy } from './host-scheduler.js';
 export { WarcWriter } from './warc.js';
+export type { WarcExchange, WarcExchangeIds, WarcWriterOptions } from './warc.js';

@@ -178,6 +178,7 @@ export const CRAWL_OPTION_RULES = {
   stateDir: filePath,
   mirrorDir: filePath,
   warcFile: filePath,
+  warcGzip: boolean,
   onProgress: func,
 } as const satisfies RulesOf<CrawlOptions>;
 

@@ -11,6 +11,7 @@ import { findHeaderEnd, MAX_HEADER_BYTES, parseHeaderLine, type ResponseHeader }
 import {
   headerFields,
   type Completion,
+  type PeerInfo,
   type ResponseFields,
   type StreamingResponse,
   type Termination,
@@ -117,6 +118,8 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     throw err;
   }
 
+  // Read before the trust check: after it (and once the connection closed) the socket may no longer give the certificate.
+  const peer = peerOf(connection);
   let tlsInfo: TlsInfo;
   try {
     // The trust check may wait for the known-hosts lock: bound it by the deadline and the signal too,
@@ -154,6 +157,8 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     redirectNotFollowed: undefined,
     tls: tlsInfo,
     timings,
+    rawHeader: reader.rawHeader,
+    peer,
   };
   return {
     ...fields,
@@ -161,6 +166,20 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     done: reader.done,
     closed,
     cancel: () => reader.finish('aborted'),
+  };
+}
+
+/**
+ * The server's address and the certificate it presented. Read before the trust
+ * check: Node hands the peer certificate out once (getPeerX509Certificate,
+ * used there, takes it), and not at all once the connection has closed.
+ */
+function peerOf(connection: TlsConnection): PeerInfo {
+  return {
+    address: connection.raw.remoteAddress,
+    port: connection.raw.remotePort,
+    // a resumed session presents none; getPeerCertificate costs about 60 µs (it also computes fingerprints)
+    certificate: connection.socket.isSessionReused() ? undefined : connection.socket.getPeerCertificate()?.raw,
   };
 }
 
@@ -214,6 +233,8 @@ function beforeDeadline<T>(
  */
 class ResponseReader {
   readonly header: Promise<ResponseHeader>;
+  /** The header line as received (CRLF or LF included); set when `header` resolves. */
+  rawHeader: Buffer = Buffer.alloc(0);
   readonly done: Promise<Completion>;
   readonly body: Readable;
 
@@ -310,6 +331,7 @@ class ResponseReader {
       return;
     }
     this.#timings.header = performance.now() - this.#started;
+    this.rawHeader = Buffer.from(buffered.subarray(0, end.bodyStart));
     this.#headerBytes = Buffer.alloc(0);
     clearTimeout(this.#timers.header);
     this.#parsed = header;

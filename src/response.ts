@@ -55,6 +55,18 @@ export interface TlsInfo {
   clientCertificate: boolean;
 }
 
+/** The server end of the connection a response came on, for archives (WARC). */
+export interface PeerInfo {
+  /** The IP address connected to (e.g. `127.0.0.1`, `::1`); undefined if the socket no longer knew it. */
+  address: string | undefined;
+  port: number | undefined;
+  /**
+   * The server certificate (DER) presented on this connection; undefined when
+   * none was presented (a resumed TLS session shows none: see `tls.fingerprint`).
+   */
+  certificate: Buffer | undefined;
+}
+
 /** Milliseconds from the start of the request (the last request of a redirect chain). */
 export interface Timings {
   connect: number;
@@ -91,6 +103,10 @@ export interface ResponseFields {
   readonly redirectNotFollowed: { target: string; reason: 'other-scheme' | 'cross-host' | 'disabled' } | undefined;
   readonly tls: TlsInfo;
   readonly timings: Timings;
+  /** The header line exactly as received, its CRLF included. */
+  readonly rawHeader: Buffer;
+  /** Where the response came from. */
+  readonly peer: PeerInfo;
 }
 
 /** Builds the header-derived fields. @internal */
@@ -147,6 +163,8 @@ export class GeminiResponse implements ResponseFields {
   readonly redirectNotFollowed: ResponseFields['redirectNotFollowed'];
   readonly tls: TlsInfo;
   readonly timings: Timings;
+  readonly rawHeader: Buffer;
+  readonly peer: PeerInfo;
   /** The body bytes received, also when the response was cut (empty for non-2x). */
   readonly body: Buffer;
   /** True only when close_notify arrived after a well-formed response and no limit of ours cut it. */
@@ -169,6 +187,8 @@ export class GeminiResponse implements ResponseFields {
     this.redirectNotFollowed = fields.redirectNotFollowed;
     this.tls = fields.tls;
     this.timings = fields.timings;
+    this.rawHeader = fields.rawHeader;
+    this.peer = fields.peer;
     this.body = body;
     this.complete = completion.complete;
     this.termination = completion.termination;

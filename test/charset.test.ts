@@ -427,7 +427,7 @@ describe('single-byte tables (generated from iconv)', () => {
 describe('the response says whether its charset is known, and text() decodes by the declaration', () => {
   const responseFor = (header: string, body: Uint8Array) =>
     new GeminiResponse(
-      { ...headerFields(parseHeaderLine(Buffer.from(header))), url: 'gemini://h.example/', redirects: [], redirectNotFollowed: undefined, tls: undefined as never, timings: { connect: 0, secure: 0, header: 0 } },
+      { ...headerFields(parseHeaderLine(Buffer.from(header))), url: 'gemini://h.example/', redirects: [], redirectNotFollowed: undefined, tls: undefined as never, timings: { connect: 0, secure: 0, header: 0 }, rawHeader: Buffer.from(`${header}\r\n`), peer: { address: '127.0.0.1', port: 1965, certificate: undefined } },
       Buffer.from(body),
       { complete: true, termination: 'close_notify', bytes: body.length },
     );

@@ -3,8 +3,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crawl, StorageError, type CrawlOptions, type CrawlRecord } from '../src/crawl.js';
+import type { Termination } from '../src/response.js';
 import { sha1Base32, truncationOf, WarcWriter } from '../src/warc.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
 
@@ -64,7 +66,7 @@ describe('WARC output of a crawl', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes warcinfo then one parseable response record per response, with the verdict', async () => {
+  it('writes warcinfo, then a request and a response record per response, each response block the raw header and body', async () => {
     const file = path.join(dir, 'crawl.warc');
     const records: CrawlRecord[] = [];
     const options = { delay: 5, warcFile: file, requestOptions: { trust: 'insecure' as const, maxBytes: 1000, idleTimeout: 150, totalTimeout: 1500 } };
@@ -73,24 +75,28 @@ describe('WARC output of a crawl', () => {
     const warc = readWarc(fs.readFileSync(file));
     expect(warc[0]!.fields.get('WARC-Type')).toBe('warcinfo');
     expect(warc[0]!.block.toString()).toContain('format: WARC File Format 1.1');
-    const responses = warc.slice(1);
-    expect(responses).toHaveLength(records.filter((r) => r.status !== null).length);
+    const responses = warc.filter((w) => w.fields.get('WARC-Type') === 'response');
+    // robots.txt (51 here) is archived too
+    expect(responses).toHaveLength(records.filter((r) => r.status !== null).length + 1);
+    expect(warc.filter((w) => w.fields.get('WARC-Type') === 'request')).toHaveLength(responses.length);
     const ids = new Set(warc.map((w) => w.fields.get('WARC-Record-ID')));
     expect(ids.size).toBe(warc.length);
     for (const w of responses) {
-      const record = records.find((r) => r.url === w.fields.get('WARC-Target-URI'))!;
-      expect(record).toBeDefined();
-      expect(w.fields.get('WARC-Type')).toBe('response');
+      const record = records.find((r) => r.url === w.fields.get('WARC-Target-URI'));
+      if (!record) {
+        expect(w.fields.get('WARC-Target-URI')).toBe(space.get('w').url('/robots.txt?gemfetch'));
+        continue;
+      }
       expect(w.fields.get('WARC-Record-ID')).toMatch(/^<urn:uuid:[0-9a-f-]{36}>$/);
       expect(w.fields.get('WARC-Date')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
       expect(w.fields.get('WARC-Warcinfo-ID')).toBe(warc[0]!.fields.get('WARC-Record-ID'));
       expect(w.fields.get('WARC-Block-Digest')).toBe(sha1Base32(w.block));
+      expect(w.fields.get('WARC-Payload-Digest')).toBe(sha1Base32(w.block));
       const header = `${record.status} ${record.meta}\r\n`;
       expect(w.block.subarray(0, header.length).toString()).toBe(header);
       const payload = w.block.subarray(Buffer.byteLength(header));
       expect(payload.length).toBe(record.bytes);
       expect(createHash('sha256').update(payload).digest('hex')).toBe(record.sha256);
-      expect(w.fields.get('WARC-Payload-Digest')).toBe(sha1Base32(payload));
       expect(w.fields.get('WARC-Gemini-Complete')).toBe(String(record.complete));
       expect(w.fields.get('WARC-Gemini-Termination')).toBe(record.termination);
       expect(w.fields.get('WARC-Truncated')).toBe(truncationOf(record.termination!));
@@ -98,20 +104,33 @@ describe('WARC output of a crawl', () => {
     const truncation = (p: string): string | undefined => responses.find((w) => w.fields.get('WARC-Target-URI') === space.get('w').url(p))?.fields.get('WARC-Truncated');
     expect(truncation('/big')).toBe('length');
     expect(truncation('/stall')).toBe('time');
-    expect(truncation('/cut')).toBeUndefined(); // cut by the server, not by us
-    expect(responses.find((w) => w.fields.get('WARC-Target-URI') === space.get('w').url('/cut'))?.fields.get('WARC-Gemini-Termination')).toBe('tcp_fin');
+    expect(truncation('/cut')).toBe('disconnect'); // cut by the server
+    expect(truncation('/bin')).toBeUndefined();
   });
 
   it('appends to an existing file with a new warcinfo', () => {
     const file = path.join(dir, 'append.warc');
     for (let i = 0; i < 2; i++) {
       const writer = new WarcWriter(file);
-      writer.writeResponse({ targetUri: 'gemini://h/', date: new Date(), status: 51, meta: 'Not found', body: Buffer.alloc(0), complete: true, termination: 'close_notify' });
+      writer.writeExchange({ targetUri: 'gemini://h/', date: new Date(), rawHeader: Buffer.from('51 Not found\r\n'), body: Buffer.alloc(0), complete: true, termination: 'close_notify' });
       writer.close();
     }
     const warc = readWarc(fs.readFileSync(file));
-    expect(warc.map((w) => w.fields.get('WARC-Type'))).toEqual(['warcinfo', 'response', 'warcinfo', 'response']);
-    expect(warc[1]!.block.toString()).toBe('51 Not found\r\n');
+    expect(warc.map((w) => w.fields.get('WARC-Type'))).toEqual(['warcinfo', 'request', 'response', 'warcinfo', 'request', 'response']);
+    expect(warc[2]!.block.toString()).toBe('51 Not found\r\n');
+    expect(warc[1]!.block.toString()).toBe('gemini://h/\r\n');
+  });
+
+  it('maps every termination to its WARC-Truncated value', () => {
+    expect(['close_notify', 'size_limit', 'timeout', 'tcp_fin', 'tcp_reset', 'tls_error', 'aborted'].map((t) => truncationOf(t as Termination))).toEqual([
+      undefined,
+      'length',
+      'time',
+      'disconnect',
+      'disconnect',
+      'disconnect',
+      'unspecified',
+    ]);
   });
 
   /** Runs a crawl to its end; resolves with the records and the error it rejected with, if any. */
@@ -176,6 +195,31 @@ describe('WARC output of a crawl', () => {
     expect(code).toBe(1);
     expect(stderr).toContain(`gemfetch crawl: cannot open the WARC file ${dir}: EISDIR`);
     expect(stderr).not.toContain('internal error');
+  });
+
+  const cli = path.resolve(__dirname, '../bin/gemfetch.js');
+  const built = fs.existsSync(path.resolve(__dirname, '../dist/cli/commands/crawl.js'));
+  /** Runs the CLI to its exit; resolves with the exit code and stderr. */
+  const runCli = async (args: string[]): Promise<{ code: unknown; stderr: string }> => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    return { code, stderr };
+  };
+
+  it.skipIf(!built)('`gemfetch crawl --warc FILE --warc-gzip` writes gzip members; --warc-gzip alone is a usage error', async () => {
+    const file = path.join(dir, 'cli.warc');
+    const { code } = await runCli(['crawl', '-k', '-q', '--delay', '0', '--max-pages', '1', '--warc', file, '--warc-gzip', space.get('w').url('/')]);
+    expect(code).toBe(0);
+    const bytes = fs.readFileSync(file);
+    expect([...bytes.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+    const text = zlib.gunzipSync(bytes).toString('latin1');
+    expect(text.startsWith('WARC/1.1\r\nWARC-Type: warcinfo\r\n')).toBe(true);
+    expect(text).toContain('WARC-Type: response');
+    const usage = await runCli(['crawl', '--warc-gzip', space.get('w').url('/')]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--warc-gzip needs --warc FILE');
   });
 
   it('encodes sha1 digests in base32', () => {

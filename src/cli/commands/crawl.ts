@@ -32,6 +32,7 @@ interface CrawlArgs extends PolitenessArgs, FetchArgs {
   state?: string;
   mirror?: string;
   warc?: string;
+  warcGzip?: boolean;
 }
 
 const DEFAULT_DELAY = '1s';
@@ -59,7 +60,8 @@ export async function run(argv: string[]): Promise<number> {
       .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
       .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
       .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
-      .option('warc', { type: 'string', requiresArg: true, describe: 'append the raw responses to this WARC 1.1 file' }),
+      .option('warc', { type: 'string', requiresArg: true, describe: 'append every request and raw response (robots.txt included) to this WARC 1.1 file; FILE.gz: gzipped per record' })
+      .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (default: when the --warc name ends in .gz)' }),
   );
   const args = (await parser.parseAsync()) as unknown as CrawlArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
@@ -76,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   const maxDepth = whole('max-depth', args.maxDepth);
   const maxPages = whole('max-pages', args.maxPages);
+  if (args.warcGzip !== undefined && !args.warc) throw new UsageError('--warc-gzip needs --warc FILE');
 
   if (args.ignoreRobots && !args.quiet) {
     process.stderr.write('gemfetch crawl: WARNING: --ignore-robots: robots.txt is NOT fetched nor obeyed. Capsule owners ask bots to respect it.\n');
@@ -104,6 +107,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(args.state ? { stateDir: args.state } : {}),
       ...(args.mirror ? { mirrorDir: args.mirror } : {}),
       ...(args.warc ? { warcFile: args.warc } : {}),
+      ...(args.warcGzip !== undefined ? { warcGzip: args.warcGzip } : {}),
       onProgress: (s) => {
         stats = s;
         session.status.update(() => `crawl: ${s.records} done, ${s.frontier} queued, ${s.hosts} hosts, ${rate(s.records, s.startedAt)}, ${s.errors} errors`);
