@@ -3,7 +3,7 @@
  * policy around single transactions (redirects, input, limits).
  */
 import { createHash, type X509Certificate } from 'node:crypto';
-import tls from 'node:tls';
+import * as tls from 'node:tls';
 import { BoundedCache } from './bounded-cache.js';
 import { DEFAULT_DNS_CACHE_TTL, DnsCache, type LookupFunction } from './dns-cache.js';
 import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from './errors.js';

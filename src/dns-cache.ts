@@ -5,8 +5,8 @@
  * crawls connect to the same hosts over and over; each lookup otherwise costs
  * a resolver round trip, or at least a trip through the thread pool.
  */
-import dns from 'node:dns';
-import type net from 'node:net';
+import * as dns from 'node:dns';
+import type * as net from 'node:net';
 import { BoundedCache } from './bounded-cache.js';
 
 /** A resolver with the signature of `dns.lookup` (what `net.connect` takes as `lookup`). */

@@ -5,7 +5,7 @@
  * client's job (client.ts); this file does exactly one request.
  */
 import { Readable } from 'node:stream';
-import type tls from 'node:tls';
+import type * as tls from 'node:tls';
 import { AbortError, HeaderError, NetworkError, TimeoutError, TlsError } from './errors.js';
 import { findHeaderEnd, MAX_HEADER_BYTES, parseHeaderLine, type ResponseHeader } from './header.js';
 import {

@@ -12,8 +12,8 @@
  * internals lives in this file, and `test/transport.test.ts` proves it on every
  * supported Node major.
  */
-import net from 'node:net';
-import tls from 'node:tls';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { AbortError, NetworkError, TimeoutError, TlsError } from './errors.js';
