@@ -5,8 +5,8 @@
  * journal, so it is refused, saying what differs; values not given on resume
  * are taken from the file (`gemfetch crawl --state DIR` resumes as started).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import fs from 'node:fs';
+import path from 'node:path';
 import { CrawlStateMismatchError } from './errors.js';
 import { storageError } from './crawl-state.js';
 import { parseGeminiUrl } from './url.js';

@@ -16,8 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import fs from 'node:fs';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { StateLockedError, StorageError } from './errors.js';
 import { makeDirectory } from './safe-dirs.js';

@@ -5,7 +5,7 @@
  * crawls connect to the same hosts over and over; each lookup otherwise costs
  * a resolver round trip, or at least a trip through the thread pool.
  */
-import * as dns from 'node:dns';
+import dns from 'node:dns';
 import type * as net from 'node:net';
 import { BoundedCache } from './bounded-cache.js';
 

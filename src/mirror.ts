@@ -23,8 +23,8 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { confirmNoLinksBelow, makeDirectory } from './safe-dirs.js';
 import type { GeminiUrl } from './url.js';
 

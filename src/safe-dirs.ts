@@ -6,8 +6,8 @@
  * through a symbolic link (a link planted in a mirror tree must not send the
  * files elsewhere).
  */
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { StorageError } from './errors.js';
 
 /** Options of {@link makeDirectory}. */

@@ -5,8 +5,8 @@
  * module carries a minimal DER encoder and assembles the certificate itself.
  * Used by `gemfetch demo` at run time and by the test fixtures.
  */
-import * as crypto from 'node:crypto';
-import * as net from 'node:net';
+import crypto from 'node:crypto';
+import net from 'node:net';
 import { InvalidOptionError } from './errors.js';
 
 /** Key algorithms {@link createCertificate} can generate or reuse. */

@@ -10,9 +10,9 @@
  * which file to remove once that crawl is known to be gone.
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { StateLockedError } from './errors.js';
 
 /** Name of the lock file inside the locked directory. */

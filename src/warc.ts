@@ -21,8 +21,8 @@
  * records appended after it would be unreadable too.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as zlib from 'node:zlib';
+import fs from 'node:fs';
+import zlib from 'node:zlib';
 import { StorageError, storageError } from './crawl-state.js';
 import type { Termination } from './response.js';
 

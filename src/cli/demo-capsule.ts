@@ -3,8 +3,8 @@
  * 127.0.0.1 (a free port, a self-signed certificate made at start) with a few
  * pages, one of which it cuts off without TLS close_notify.
  */
-import * as net from 'node:net';
-import * as tls from 'node:tls';
+import net from 'node:net';
+import tls from 'node:tls';
 import { createCertificate } from '../selfsigned.js';
 
 /** A running demo capsule. */

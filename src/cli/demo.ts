@@ -4,8 +4,8 @@
  * what a complete response and a cut one look like. Needs no network.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import os from 'node:os';
+import path from 'node:path';
 import { Client } from '../client.js';
 import { fetchToRecord, type FetchRecord } from '../record.js';
 import { DEMO_STORY_LOST, startDemoCapsule } from './demo-capsule.js';

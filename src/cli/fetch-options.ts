@@ -5,7 +5,7 @@
  * {@link requestOptionsFromArgs}, so every mistake gets one clear message.
  */
 import { readFile } from 'node:fs/promises';
-import * as tls from 'node:tls';
+import tls from 'node:tls';
 import type { Argv } from 'yargs';
 import type { RequestOptions, TrustMode } from '../client.js';
 import { addOptionGroup, FETCH_OPTION_GROUP } from './option-spec.js';

@@ -2,7 +2,7 @@
  * The process streams the CLI talks to, gathered so commands do not reach for
  * globals (and stdin is only opened when a prompt needs it).
  */
-import * as tty from 'node:tty';
+import tty from 'node:tty';
 
 /** Standard streams and environment of one CLI run. */
 export interface CliIo {

@@ -4,7 +4,7 @@
  * commands write their lines through {@link NdjsonOutput} (stdout with
  * backpressure and a clear end when the reader goes away, or a file).
  */
-import * as fs from 'node:fs';
+import fs from 'node:fs';
 import { StorageError } from '../errors.js';
 
 /**

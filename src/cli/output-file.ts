@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { link, lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import * as path from 'node:path';
+import path from 'node:path';
 import { StorageError } from '../errors.js';
 import { makeDirectory } from '../safe-dirs.js';
 import { UsageError } from './usage-error.js';

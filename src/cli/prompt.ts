@@ -3,7 +3,7 @@
  * server asks for input and both stdin and stderr are terminals.
  */
 import { StringDecoder } from 'node:string_decoder';
-import * as readline from 'node:readline';
+import readline from 'node:readline';
 
 /** A terminal input stream (process.stdin). */
 export interface PromptInput extends NodeJS.ReadableStream {

@@ -4,7 +4,7 @@
  * Ctrl-C, and the session tying output, Ctrl-C and status line together.
  * Records are written by the CLI's one JSON writer (../ndjson-output.ts).
  */
-import * as fs from 'node:fs';
+import fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import yargs, { type Argv } from 'yargs';
 import type { BulkOptions } from '../../bulk.js';

@@ -9,7 +9,7 @@
  * previous runs are not written again; a record journaled in the instant
  * before a kill may be missing from stdout (use --output for exactly-once).
  */
-import * as fs from 'node:fs';
+import fs from 'node:fs';
 import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../crawl.js';
 import { journalRecords } from '../../crawl-state.js';
 import { DirectoryLock } from '../../state-lock.js';
