@@ -6,12 +6,12 @@
  * (`ERR_INVALID_OPTION`) naming the option, what it must be, and the value.
  */
 import { InvalidOptionError } from './errors.js';
-import type { BatchOptions } from './batch.js';
-import type { BulkOptions } from './bulk.js';
-import type { ClientOptions, RequestOptions } from './client.js';
-import type { CrawlOptions } from './crawl.js';
-import type { SurveyOptions } from './survey.js';
-import { KnownHostsStore } from './tofu.js';
+import type { BatchOptions } from './bulk/batch.js';
+import type { BulkOptions } from './bulk/bulk.js';
+import type { ClientOptions, RequestOptions } from './net/client.js';
+import type { CrawlOptions } from './bulk/crawl.js';
+import type { SurveyOptions } from './bulk/survey.js';
+import { KnownHostsStore } from './trust/tofu.js';
 
 /** Every option of T has a rule, and only those (an option added without a rule does not compile). */
 type RulesOf<T> = Record<keyof Required<T>, OptionRule>;

@@ -4,11 +4,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { batch, type BatchRecord } from '../src/batch.js';
-import { fetchAttempt } from '../src/bulk.js';
-import { Client } from '../src/client.js';
-import { HostScheduler, classifyRecord } from '../src/host-scheduler.js';
-import { errorRecord } from '../src/record.js';
+import { batch, type BatchRecord } from '../src/bulk/batch.js';
+import { fetchAttempt } from '../src/bulk/bulk.js';
+import { Client } from '../src/net/client.js';
+import { HostScheduler, classifyRecord } from '../src/bulk/host-scheduler.js';
+import { errorRecord } from '../src/net/record.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
 
 /** Several hundred KB: arrives in many chunks. */

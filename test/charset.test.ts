@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { SINGLE_BYTE_TABLES } from '../src/charset-tables.js';
-import { createStreamDecoder, decodeBody, isKnownCharset } from '../src/charset.js';
-import { parseHeaderLine } from '../src/header.js';
-import { GeminiResponse, headerFields } from '../src/response.js';
+import { SINGLE_BYTE_TABLES } from '../src/protocol/charset-tables.js';
+import { createStreamDecoder, decodeBody, isKnownCharset } from '../src/protocol/charset.js';
+import { parseHeaderLine } from '../src/protocol/header.js';
+import { GeminiResponse, headerFields } from '../src/net/response.js';
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const utf16le = (s: string) => new Uint8Array(Buffer.from(s, 'utf16le'));

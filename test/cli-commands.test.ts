@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createCertificate } from '../src/selfsigned.js';
+import { createCertificate } from '../src/trust/selfsigned.js';
 import { respondWith, startGeminiServer } from './support/gemini-server.js';
 import { cliFixture, ROOT, runCli, tempDir } from './support/cli.js';
 

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificate } from '../src/selfsigned.js';
+import { createCertificate } from '../src/trust/selfsigned.js';
 import {
   bigBody,
   bigBodyPattern,

@@ -1,18 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { FetchRecord } from '../src/record.js';
+import type { FetchRecord } from '../src/net/record.js';
 import { combineExitCodes, EXIT_CODE_TABLE, ExitCode, exitCodeForRecord } from '../src/cli/exit-codes.js';
-import { jsonLine } from '../src/cli/fetch-command.js';
+import { jsonLine } from '../src/cli/commands/fetch.js';
 import { parseProxy, requestOptionsFromArgs } from '../src/cli/fetch-options.js';
 import { describeTermination, plain, statusLabel } from '../src/cli/messages.js';
 import { fileNameFromUrl, OutputFile, resolveInside } from '../src/cli/output-file.js';
 import { ProgressLine } from '../src/cli/progress.js';
-import { createStreamDecoder } from '../src/charset.js';
+import { createStreamDecoder } from '../src/protocol/charset.js';
 import { TerminalBodyWriter } from '../src/cli/terminal-output.js';
 import { formatBytes, formatDuration, formatSizeOption, parseDuration, parseSize } from '../src/cli/units.js';
 import { UsageError } from '../src/cli/usage-error.js';
-import { createCertificate } from '../src/selfsigned.js';
+import { createCertificate } from '../src/trust/selfsigned.js';
 import { scratchDirs } from './support/cli.js';
 
 const scratch = scratchDirs();

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { Client, type RequestOptions } from '../src/client.js';
+import { Client, type RequestOptions } from '../src/net/client.js';
 import { GeminiError, TimeoutError } from '../src/errors.js';
 import {
   bigBody,

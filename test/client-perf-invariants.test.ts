@@ -7,10 +7,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { Client } from '../src/client.js';
-import { createCertificate } from '../src/selfsigned.js';
-import { KnownHostsStore } from '../src/tofu.js';
-import { connectTls } from '../src/transport.js';
+import { Client } from '../src/net/client.js';
+import { createCertificate } from '../src/trust/selfsigned.js';
+import { KnownHostsStore } from '../src/trust/tofu.js';
+import { connectTls } from '../src/net/transport.js';
 import {
   bigBody,
   bigBodyPattern,

@@ -6,9 +6,9 @@
 import dns from 'node:dns';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { Client } from '../src/client.js';
+import { Client } from '../src/net/client.js';
 import { RedirectError } from '../src/errors.js';
-import { createCertificate } from '../src/selfsigned.js';
+import { createCertificate } from '../src/trust/selfsigned.js';
 import {
   inputPrompt,
   redirect,

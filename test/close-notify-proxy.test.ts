@@ -17,10 +17,10 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '../src/client.js';
+import { Client } from '../src/net/client.js';
 import { GeminiError } from '../src/errors.js';
-import { createCertificate } from '../src/selfsigned.js';
-import { connectTls, isTlsProtocolError } from '../src/transport.js';
+import { createCertificate } from '../src/trust/selfsigned.js';
+import { connectTls, isTlsProtocolError } from '../src/net/transport.js';
 import { bigBodyPattern, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
 import { clientForVersion } from './support/harness.js';
 import { startTlsProxy, tlsRecordBoundaries, type ProxyOptions, type RecordSelector, type TlsProxy, type TlsRecord } from './support/tls-proxy.js';

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crawl, type CrawlRecord } from '../src/crawl.js';
-import { CrawlJournal, JOURNAL_FILE } from '../src/crawl-state.js';
-import { LOCK_FILE } from '../src/state-lock.js';
+import { crawl, type CrawlRecord } from '../src/bulk/crawl.js';
+import { CrawlJournal, JOURNAL_FILE } from '../src/bulk/crawl-state.js';
+import { LOCK_FILE } from '../src/bulk/state-lock.js';
 import { execFileSync } from 'node:child_process';
 import { startGeminispace, treePaths, type Geminispace } from './support/geminispace.js';
 

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { crawl, type CrawlOptions, type CrawlRecord } from '../src/crawl.js';
-import { CrawlJournal, HashSet64, HostQueue, StorageError } from '../src/crawl-state.js';
-import { MAX_MIRROR_NAME_BYTES, mirrorPath } from '../src/mirror.js';
-import { parseGeminiUrl } from '../src/url.js';
+import { crawl, type CrawlOptions, type CrawlRecord } from '../src/bulk/crawl.js';
+import { CrawlJournal, HashSet64, HostQueue, StorageError } from '../src/bulk/crawl-state.js';
+import { MAX_MIRROR_NAME_BYTES, mirrorPath } from '../src/files/mirror.js';
+import { parseGeminiUrl } from '../src/protocol/url.js';
 import { startGeminispace, treePaths, type Capsule, type CapsuleDef, type Geminispace } from './support/geminispace.js';
 
 const fast = { trust: 'insecure' as const, connectTimeout: 500, handshakeTimeout: 500, headerTimeout: 500, idleTimeout: 200, totalTimeout: 1500 };

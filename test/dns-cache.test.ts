@@ -8,8 +8,8 @@
 import dns from 'node:dns';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { Client } from '../src/client.js';
-import { DnsCache, type LookupFunction } from '../src/dns-cache.js';
+import { Client } from '../src/net/client.js';
+import { DnsCache, type LookupFunction } from '../src/net/dns-cache.js';
 import { respondWith } from './support/gemini-server.js';
 import { INSECURE_OPTIONS, perTestCleanup, rejection } from './support/harness.js';
 

@@ -8,7 +8,7 @@ import { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createCertificate } from '../src/selfsigned.js';
+import { createCertificate } from '../src/trust/selfsigned.js';
 import {
   bigBody,
   bigBodyPattern,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractLinks, GemtextParser, parseGemtext, splitLines } from '../src/gemtext.js';
+import { extractLinks, GemtextParser, parseGemtext, splitLines } from '../src/protocol/gemtext.js';
 
 const whatwgResolve = (base: string, ref: string): string => new URL(ref, base).href;
 

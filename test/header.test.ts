@@ -6,7 +6,7 @@ import {
   describeBytes,
   findHeaderEnd,
   parseHeaderLine,
-} from '../src/header.js';
+} from '../src/protocol/header.js';
 
 function errorOf(fn: () => unknown): HeaderError {
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MIME, parseMimeType } from '../src/mime.js';
+import { DEFAULT_MIME, parseMimeType } from '../src/protocol/mime.js';
 
 const params = (meta: string) => Object.fromEntries(parseMimeType(meta).params);
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crawl, type CrawlOptions, type CrawlRecord } from '../src/crawl.js';
+import { crawl, type CrawlOptions, type CrawlRecord } from '../src/bulk/crawl.js';
 import { respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
 import { scratchDirs } from './support/cli.js';
 

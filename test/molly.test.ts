@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { Client } from '../src/client.js';
+import { Client } from '../src/net/client.js';
 import { bigBodyPattern } from './support/gemini-server.js';
 import { makeTempDir, removeDir } from './support/harness.js';
 import { startMolly, type Molly } from './support/molly.js';

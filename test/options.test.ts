@@ -5,9 +5,9 @@
  * holds to the options interfaces), so an option added later is covered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batch } from '../src/batch.js';
-import { Client } from '../src/client.js';
-import { crawl } from '../src/crawl.js';
+import { batch } from '../src/bulk/batch.js';
+import { Client } from '../src/net/client.js';
+import { crawl } from '../src/bulk/crawl.js';
 import { GeminiError } from '../src/errors.js';
 import {
   BATCH_OPTION_RULES,
@@ -17,7 +17,7 @@ import {
   type OptionKind,
   type OptionRule,
 } from '../src/options.js';
-import { survey } from '../src/survey.js';
+import { survey } from '../src/bulk/survey.js';
 import { respondWith, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
 import { INSECURE_OPTIONS } from './support/harness.js';
 

@@ -109,8 +109,7 @@ async function typeCheck(tsc: string, compilerOptions: Record<string, unknown>, 
 describe('TypeScript consumers of the packed declarations', () => {
   it('import Node modules as namespaces or by name, never by default import (TS1192 without esModuleInterop)', () => {
     const dist = path.join(ROOT, 'dist');
-    const offending = fs
-      .readdirSync(dist)
+    const offending = (fs.readdirSync(dist, { recursive: true }) as string[])
       .filter((f) => f.endsWith('.d.ts'))
       .flatMap((f) => fs.readFileSync(path.join(dist, f), 'utf8').split('\n').filter((line) => /^import (type )?[A-Za-z_$][\w$]* from 'node:/.test(line)).map((line) => `${f}: ${line}`));
     expect(offending).toEqual([]);

@@ -8,9 +8,9 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { Client, type RequestOptions } from '../src/client.js';
-import { fetchToRecord, type FetchRecord } from '../src/record.js';
-import type { StreamingResponse } from '../src/response.js';
+import { Client, type RequestOptions } from '../src/net/client.js';
+import { fetchToRecord, type FetchRecord } from '../src/net/record.js';
+import type { StreamingResponse } from '../src/net/response.js';
 import { bigBody, bigBodyPattern, redirect, respondWith, routes } from './support/gemini-server.js';
 import { connectionsClosed, INSECURE_OPTIONS, perTestCleanup } from './support/harness.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_ROBOTS_PATTERN_LENGTH, parseRobots } from '../src/robots.js';
+import { MAX_ROBOTS_PATTERN_LENGTH, parseRobots } from '../src/protocol/robots.js';
 
 describe('parseRobots', () => {
   it('applies the * group and the requested virtual agent as a union', () => {

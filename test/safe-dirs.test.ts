@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../src/errors.js';
-import { confirmNoLinksBelow, makeDirectory } from '../src/safe-dirs.js';
+import { confirmNoLinksBelow, makeDirectory } from '../src/files/safe-dirs.js';
 import { scratchDirs } from './support/cli.js';
 
 describe('makeDirectory', () => {

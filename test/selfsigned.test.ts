@@ -7,7 +7,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../src/errors.js';
-import { createCertificate, type CertificateKeyType, type GeneratedCertificate } from '../src/selfsigned.js';
+import { createCertificate, type CertificateKeyType, type GeneratedCertificate } from '../src/trust/selfsigned.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gemfetch-selfsigned-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -13,7 +13,7 @@ import {
   isValidStatus,
   statusCategory,
   statusName,
-} from '../src/status.js';
+} from '../src/protocol/status.js';
 
 describe('Status constants', () => {
   it('define every code of the specification', () => {

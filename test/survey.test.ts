@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificate } from '../src/selfsigned.js';
-import { formatSurveySummary, summarizeSurvey, survey, type SurveyRecord } from '../src/survey.js';
+import { createCertificate } from '../src/trust/selfsigned.js';
+import { formatSurveySummary, summarizeSurvey, survey, type SurveyRecord } from '../src/bulk/survey.js';
 import { startGeminispace, type CapsuleDef, type Geminispace } from './support/geminispace.js';
 
 const fast = { connectTimeout: 500, handshakeTimeout: 500, headerTimeout: 500, idleTimeout: 200, totalTimeout: 1500 };

@@ -14,7 +14,7 @@ import {
   publicKeyFingerprint,
   type KnownHost,
   type PresentedCertificate,
-} from '../src/tofu.js';
+} from '../src/trust/tofu.js';
 
 const execFileP = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -581,9 +581,9 @@ describe('concurrency', () => {
 
   // Node 20 cannot run .ts in a child process, so the children import the compiled
   // store from dist/ (`npm test` builds it first). GEMFETCH_TOFU_MODULE overrides the path.
-  const compiled = process.env.GEMFETCH_TOFU_MODULE ?? join(root, 'dist', 'tofu.js');
+  const compiled = process.env.GEMFETCH_TOFU_MODULE ?? join(root, 'dist', 'trust', 'tofu.js');
   it.skipIf(!existsSync(compiled))(
-    'keeps every pin when several processes write at once (needs dist/tofu.js: run `npm run build`)',
+    'keeps every pin when several processes write at once (needs dist/trust/tofu.js: run `npm run build`)',
     async () => {
       const writer = join(root, 'test', 'support', 'tofu-writer.mjs');
       const prefixes = ['w0', 'w1', 'w2'];

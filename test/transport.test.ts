@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GeminiError } from '../src/errors.js';
-import { connectTls, isResetError, isTlsProtocolError, type StreamEnd, type TlsConnection } from '../src/transport.js';
+import { connectTls, isResetError, isTlsProtocolError, type StreamEnd, type TlsConnection } from '../src/net/transport.js';
 import {
   bigBody,
   bigBodyPattern,

@@ -7,7 +7,7 @@ import {
   parseGeminiUrl,
   resolveReference,
   withInput,
-} from '../src/url.js';
+} from '../src/protocol/url.js';
 
 function errorOf(fn: () => unknown): InvalidUrlError {
   try {

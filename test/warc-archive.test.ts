@@ -15,10 +15,10 @@ import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { WARCParser } from 'warcio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '../src/client.js';
-import { crawl, type CrawlRecord } from '../src/crawl.js';
-import { createCertificate } from '../src/selfsigned.js';
-import { WarcWriter, type WarcExchange } from '../src/warc.js';
+import { Client } from '../src/net/client.js';
+import { crawl, type CrawlRecord } from '../src/bulk/crawl.js';
+import { createCertificate } from '../src/trust/selfsigned.js';
+import { WarcWriter, type WarcExchange } from '../src/files/warc.js';
 import { sendRaw, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
 
@@ -322,7 +322,7 @@ describe('what a response exposes for archiving', () => {
   });
 });
 
-const distWarc = path.resolve(__dirname, '../dist/warc.js');
+const distWarc = path.resolve(__dirname, '../dist/files/warc.js');
 
 describe.skipIf(!fs.existsSync(distWarc))('WARC file after a real kill -9 of its writer', () => {
   for (const name of ['killed.warc', 'killed.warc.gz']) {

@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crawl, StorageError, type CrawlOptions, type CrawlRecord } from '../src/crawl.js';
-import type { Termination } from '../src/response.js';
-import { sha1Base32, truncationOf, WarcWriter } from '../src/warc.js';
+import { crawl, StorageError, type CrawlOptions, type CrawlRecord } from '../src/bulk/crawl.js';
+import type { Termination } from '../src/net/response.js';
+import { sha1Base32, truncationOf, WarcWriter } from '../src/files/warc.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
 
 interface WarcRecord {

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { createCertificate } from '../selfsigned.js';
+import { createCertificate } from '../trust/selfsigned.js';
 
 /** A running demo capsule. */
 export interface DemoCapsule {

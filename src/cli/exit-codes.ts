@@ -2,7 +2,7 @@
  * The exit codes of gemfetch: a stable contract for scripts. Documented in
  * `--help` (from {@link EXIT_CODE_TABLE}) and in the README.
  */
-import type { FetchRecord } from '../record.js';
+import type { FetchRecord } from '../net/record.js';
 
 /** Every exit code gemfetch uses. These numbers never change meaning. */
 export const ExitCode = {

@@ -10,7 +10,7 @@
  * makes it answer `undefined`, and the caller falls back to yargs, whose
  * messages and behaviour then apply unchanged.
  */
-import type { FetchCommandArgs } from './fetch-command.js';
+import type { FetchCommandArgs } from './commands/fetch.js';
 import { camelCaseKey, FETCH_OPTION_GROUP, OUTPUT_OPTION_GROUP, type OptionGroup, type OptionSpec } from './option-spec.js';
 
 /** Tokens that make yargs do something other than parse options: always left to it. */

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { Argv } from 'yargs';
-import type { RequestOptions, TrustMode } from '../client.js';
+import type { RequestOptions, TrustMode } from '../net/client.js';
 import { addOptionGroup, FETCH_OPTION_GROUP } from './option-spec.js';
 import { parseDuration, parseSize } from './units.js';
 import { UsageError } from './usage-error.js';

@@ -11,7 +11,7 @@ import type { Argv } from 'yargs';
 import { GeminiError } from '../errors.js';
 import { EXIT_CODE_TABLE, ExitCode } from './exit-codes.js';
 import { fastFetchArgs } from './fast-args.js';
-import { addOutputOptions, runFetch, type FetchCommandArgs } from './fetch-command.js';
+import { addOutputOptions, runFetch, type FetchCommandArgs } from './commands/fetch.js';
 import { addFetchOptions } from './fetch-options.js';
 import { FETCH_OPTION_GROUP, OUTPUT_OPTION_GROUP } from './option-spec.js';
 import { rejectRepeatedOptions } from './repeated-options.js';
@@ -172,7 +172,7 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
           .example('gemfetch tofu trust example.org', 'pin the key example.org presents now, replacing the old pin'),
       async (args) => {
         rejectRepeatedOptions(args, ['host', 'known-hosts', 'connect-timeout']);
-        const { runTofu } = await import('./tofu-command.js');
+        const { runTofu } = await import('./commands/tofu.js');
         setExitCode(await runTofu(args, io));
       },
     )
@@ -181,7 +181,7 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
       'start a small capsule on this machine and show complete vs cut responses (no network needed)',
       (y) => y.option('color', { type: 'boolean', default: true, describe: 'colours on a terminal (--no-color or NO_COLOR=1 to turn off)' }),
       async (args) => {
-        const { runDemo } = await import('./demo.js');
+        const { runDemo } = await import('./commands/demo.js');
         setExitCode(await runDemo({ color: args.color }, io));
       },
     );

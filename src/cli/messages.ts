@@ -4,9 +4,9 @@
  * scripts use exit codes and `--json`. Server-provided text passed in must
  * already be sanitized by the caller when it goes to a terminal.
  */
-import type { Termination } from '../response.js';
-import { isValidStatus, statusName } from '../status.js';
-import type { TrustDecision } from '../tofu.js';
+import type { Termination } from '../net/response.js';
+import { isValidStatus, statusName } from '../protocol/status.js';
+import type { TrustDecision } from '../trust/tofu.js';
 import { formatBytes, formatDuration, formatSizeOption } from './units.js';
 
 /** The limits in force, to name them in messages (`stopped at --max-size 10M`). */

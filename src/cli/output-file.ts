@@ -8,7 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { link, lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { StorageError } from '../errors.js';
-import { makeDirectory } from '../safe-dirs.js';
+import { makeDirectory } from '../files/safe-dirs.js';
 import { UsageError } from './usage-error.js';
 
 /** Suffix of a file still being written, or kept because the response was incomplete. */

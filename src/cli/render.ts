@@ -3,7 +3,7 @@
  * streamed (even endless) responses can be shown as they arrive.
  */
 
-import { GemtextParser, splitLines, type GemtextLine } from '../gemtext.js';
+import { GemtextParser, splitLines, type GemtextLine } from '../protocol/gemtext.js';
 import { displayWidth, sanitizeForTerminal, wrapSpans, type LineSpan } from './terminal-text.js';
 
 /** Options of {@link GemtextRenderer} and {@link renderGemtext}. */

@@ -5,7 +5,7 @@
  * line, each line as soon as it is whole. Loaded only when stdout is a
  * terminal (it pulls in the renderer).
  */
-import { createStreamDecoder, type StreamDecoder } from '../charset.js';
+import { createStreamDecoder, type StreamDecoder } from '../protocol/charset.js';
 import { GemtextRenderer } from './render.js';
 import { sanitizeForTerminal } from './terminal-text.js';
 

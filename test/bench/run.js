@@ -387,8 +387,8 @@ async function case6() {
   const delay = 50;
   const goal = { op: '>=', value: 0.8 };
   const name = `crawl ${capsules}x${pages} pages, ${delay} ms delay: pages/s`;
-  if (!fs.existsSync(path.join(ROOT, 'dist/crawl.js'))) {
-    notRun('6', name, 'crawl() is not built yet (dist/crawl.js missing)', goal);
+  if (!fs.existsSync(path.join(ROOT, 'dist/bulk/crawl.js'))) {
+    notRun('6', name, 'crawl() is not built yet (dist/bulk/crawl.js missing)', goal);
     return;
   }
   const hosts = Array.from({ length: capsules }, (_, i) => `127.0.0.${i + 2}`);
@@ -427,7 +427,7 @@ async function case6() {
 /** Case 6, memory: heap per 100k URLs queued in a crawl frontier. */
 async function case6Queue(fast) {
   const name = 'crawl frontier: heap per 100k queued URLs';
-  if (!fs.existsSync(path.join(ROOT, 'dist/crawl.js'))) return notRun('6q', name, 'dist/crawl.js missing');
+  if (!fs.existsSync(path.join(ROOT, 'dist/bulk/crawl.js'))) return notRun('6q', name, 'dist/bulk/crawl.js missing');
   try {
     const links = 100_000;
     const r = await runJson(NODE, ['--expose-gc', path.join(BENCH, 'drivers/gemfetch-client.js'), JSON.stringify({ mode: 'queue', url: `gemini://127.0.0.1:${fast.port}/many/${links}` })]);

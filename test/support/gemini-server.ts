@@ -14,7 +14,7 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
-import { createCertificate, type GeneratedCertificate } from '../../src/selfsigned.js';
+import { createCertificate, type GeneratedCertificate } from '../../src/trust/selfsigned.js';
 
 /** How a handler ends a response. */
 export type Ending =

@@ -10,7 +10,7 @@
  * tests can check politeness from the server's point of view.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCertificate } from '../../src/selfsigned.js';
+import { createCertificate } from '../../src/trust/selfsigned.js';
 import { startGeminiServer, type Ending, type GeminiTestServer, type RequestContext } from './gemini-server.js';
 
 /** A page: header (default `20 text/gemini`), body, ending (default the capsule's). */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect } from 'vitest';
 import type tls from 'node:tls';
-import { Client, type ClientOptions, type RequestOptions } from '../../src/client.js';
+import { Client, type ClientOptions, type RequestOptions } from '../../src/net/client.js';
 import { GeminiError } from '../../src/errors.js';
 import { startGeminiServer, type GeminiHandler, type GeminiTestServer, type GeminiTestServerOptions } from './gemini-server.js';
 

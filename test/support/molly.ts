@@ -15,7 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCertificate, type GeneratedCertificate } from '../../src/selfsigned.js';
+import { createCertificate, type GeneratedCertificate } from '../../src/trust/selfsigned.js';
 
 /** Where the Debian package installs molly-brown. */
 export const MOLLY_PATH = '/usr/bin/molly-brown';

@@ -2,8 +2,8 @@
  * `gemfetch batch [URL...] [-f FILE]`: fetch a list of URLs politely, one
  * NDJSON record per input URL (stdout or --output FILE), in completion order.
  */
-import { batch, DEFAULT_BATCH_RETRIES } from '../../batch.js';
-import { fromUserInput } from '../../url.js';
+import { batch, DEFAULT_BATCH_RETRIES } from '../../bulk/batch.js';
+import { fromUserInput } from '../../protocol/url.js';
 import { combineExitCodes, ExitCode, exitCodeForRecord } from '../exit-codes.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { formatDuration } from '../units.js';

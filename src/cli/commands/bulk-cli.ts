@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import yargs, { type Argv } from 'yargs';
-import type { BulkOptions } from '../../bulk.js';
+import type { BulkOptions } from '../../bulk/bulk.js';
 import { StorageError } from '../../errors.js';
 import { EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
 import { requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';

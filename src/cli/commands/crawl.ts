@@ -10,10 +10,10 @@
  * before a kill may be missing from stdout (use --output for exactly-once).
  */
 import fs from 'node:fs';
-import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../crawl.js';
-import { journalRecords } from '../../crawl-state.js';
-import { DirectoryLock } from '../../state-lock.js';
-import { fromUserInput } from '../../url.js';
+import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
+import { journalRecords } from '../../bulk/crawl-state.js';
+import { DirectoryLock } from '../../bulk/state-lock.js';
+import { fromUserInput } from '../../protocol/url.js';
 import { ExitCode } from '../exit-codes.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { formatDuration } from '../units.js';

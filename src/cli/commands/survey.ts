@@ -2,7 +2,7 @@
  * `gemfetch survey HOST...`: does each capsule end its responses with TLS
  * close_notify? One NDJSON record per host, then a summary table on stderr.
  */
-import { addToSurveySummary, emptySurveySummary, formatSurveySummary, survey, DEFAULT_SURVEY_RETRIES } from '../../survey.js';
+import { addToSurveySummary, emptySurveySummary, formatSurveySummary, survey, DEFAULT_SURVEY_RETRIES } from '../../bulk/survey.js';
 import { ExitCode } from '../exit-codes.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { UsageError } from '../usage-error.js';

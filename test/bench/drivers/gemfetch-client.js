@@ -34,7 +34,7 @@ async function workers(n, c, task) {
 }
 
 async function runBatch() {
-  const { batch } = await import('../../../dist/batch.js');
+  const { batch } = await import('../../../dist/bulk/batch.js');
   const urls = Array.from({ length: o.count }, () => o.url);
   const records = batch(urls, { client, concurrency: o.concurrency, perHost: o.concurrency, requestOptions: { trust: 'insecure' } });
   for await (const record of records) {
@@ -44,7 +44,7 @@ async function runBatch() {
 }
 
 async function runCrawl() {
-  const { crawl } = await import('../../../dist/crawl.js');
+  const { crawl } = await import('../../../dist/bulk/crawl.js');
   let count = 0;
   const t0 = performance.now();
   let firstAt = 0;
@@ -63,7 +63,7 @@ async function runCrawl() {
  * arrives, per queued URL. Needs --expose-gc.
  */
 async function runQueue() {
-  const { crawl } = await import('../../../dist/crawl.js');
+  const { crawl } = await import('../../../dist/bulk/crawl.js');
   const controller = new AbortController();
   globalThis.gc();
   const before = process.memoryUsage();

@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const specs = process.argv.slice(2).length
   ? process.argv.slice(2)
-  : ['node:tls', 'yargs', './dist/client.js', './dist/index.js', './dist/cli/fetch-command.js', './dist/cli/main.js'];
+  : ['node:tls', 'yargs', './dist/net/client.js', './dist/index.js', './dist/cli/commands/fetch.js', './dist/cli/main.js'];
 const probe = (spec) => `const t0 = performance.now(); await import(${JSON.stringify(spec.startsWith('.') ? pathToFileURL(path.join(ROOT, spec)).href : spec)}); console.log(performance.now() - t0);`;
 for (const spec of specs) {
   const samples = Array.from({ length: 5 }, () => Number(execFileSync(process.execPath, ['--input-type=module', '-e', probe(spec)], { cwd: ROOT, encoding: 'utf8' })));

@@ -28,7 +28,7 @@ if (!layer) {
 const u = new URL(url);
 const host = u.hostname;
 const port = Number(u.port);
-const { connectTls } = await import('../../../dist/transport.js');
+const { connectTls } = await import('../../../dist/net/transport.js');
 const { Client } = await import('../../../dist/index.js');
 const client = new Client({ trust: 'insecure', sessionResumption: false });
 

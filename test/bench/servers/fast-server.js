@@ -23,7 +23,7 @@
  * On SIGTERM it prints `{"cpu":{user,system},"served":N}` (µs) to stdout and exits.
  */
 import tls from 'node:tls';
-import { createCertificate } from '../../../dist/selfsigned.js';
+import { createCertificate } from '../../../dist/trust/selfsigned.js';
 
 const config = { hosts: ['127.0.0.1'], port: 0, delay: 0, pages: 50, ...JSON.parse(process.argv[2] ?? '{}') };
 const cert = createCertificate({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: config.hosts });

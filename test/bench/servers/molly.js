@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCertificate } from '../../../dist/selfsigned.js';
+import { createCertificate } from '../../../dist/trust/selfsigned.js';
 
 export const MOLLY_PATH = '/usr/bin/molly-brown';
 

@@ -1,6 +1,6 @@
 // Measures the known-hosts store on a large file: time and peak RSS to check one
 // host (verify of a pinned host, and get of an unknown one) and to add one pin.
-// Not a test (no assertions): run by hand, `node test/bench/tofu/known-hosts-scale.mjs [pins] [dist/tofu.js]`.
+// Not a test (no assertions): run by hand, `node test/bench/tofu/known-hosts-scale.mjs [pins] [dist/trust/tofu.js]`.
 // Each measurement runs in a fresh child process so peak RSS is its own.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, createWriteStream } from 'node:fs';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [pinsText = '1000000', modulePath = 'dist/tofu.js', step] = process.argv.slice(2);
+const [pinsText = '1000000', modulePath = 'dist/trust/tofu.js', step] = process.argv.slice(2);
 const FP = (i) => i.toString(16).padStart(64, '0');
 
 if (step) {

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { StorageError } from './errors.js';
+import { StorageError } from '../errors.js';
 
 /** Options of {@link makeDirectory}. */
 export interface MakeDirectoryOptions {

@@ -9,8 +9,8 @@ import { link, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BoundedCache } from './bounded-cache.js';
-import { AbortError, CertificateError, InvalidOptionError, KnownHostsError } from './errors.js';
+import { BoundedCache } from '../net/bounded-cache.js';
+import { AbortError, CertificateError, InvalidOptionError, KnownHostsError } from '../errors.js';
 import {
   classifyFor,
   classifyLine,

@@ -6,13 +6,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '../client.js';
-import { fetchToRecord, type FetchRecord } from '../record.js';
-import { DEMO_STORY_LOST, startDemoCapsule } from './demo-capsule.js';
-import { ExitCode, exitCodeForRecord } from './exit-codes.js';
-import type { CliIo } from './io.js';
-import { describeTermination, plain, statusLabel } from './messages.js';
-import { formatBytes } from './units.js';
+import { Client } from '../../net/client.js';
+import { fetchToRecord, type FetchRecord } from '../../net/record.js';
+import { DEMO_STORY_LOST, startDemoCapsule } from '../demo-capsule.js';
+import { ExitCode, exitCodeForRecord } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { describeTermination, plain, statusLabel } from '../messages.js';
+import { formatBytes } from '../units.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoArgs {

@@ -6,8 +6,8 @@
  */
 import { Readable } from 'node:stream';
 import type * as tls from 'node:tls';
-import { AbortError, HeaderError, NetworkError, TimeoutError, TlsError } from './errors.js';
-import { findHeaderEnd, MAX_HEADER_BYTES, parseHeaderLine, type ResponseHeader } from './header.js';
+import { AbortError, HeaderError, NetworkError, TimeoutError, TlsError } from '../errors.js';
+import { findHeaderEnd, MAX_HEADER_BYTES, parseHeaderLine, type ResponseHeader } from '../protocol/header.js';
 import {
   headerFields,
   type Completion,
@@ -20,7 +20,7 @@ import {
 } from './response.js';
 import { connectTls, isResetError, isTlsProtocolError, type TlsConnection } from './transport.js';
 import { limitMs, timerDelay } from './timers.js';
-import type { GeminiUrl } from './url.js';
+import type { GeminiUrl } from '../protocol/url.js';
 import type { LookupFunction } from './dns-cache.js';
 
 /** Timeouts, in milliseconds. `Infinity` (or 0) disables one. */

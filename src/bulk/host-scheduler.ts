@@ -8,7 +8,7 @@
  * attempt and reports an {@link AttemptOutcome}; {@link classifyRecord} turns a
  * record into that outcome.
  */
-import type { FetchRecord } from './record.js';
+import type { FetchRecord } from '../net/record.js';
 
 /** Politeness settings of a {@link HostScheduler}. */
 export interface HostPolicy {

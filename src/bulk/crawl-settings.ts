@@ -7,9 +7,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CrawlStateMismatchError } from './errors.js';
+import { CrawlStateMismatchError } from '../errors.js';
 import { storageError } from './crawl-state.js';
-import { parseGeminiUrl } from './url.js';
+import { parseGeminiUrl } from '../protocol/url.js';
 
 /** Name of the settings file inside the state directory. */
 export const SETTINGS_FILE = 'crawl.json';

@@ -6,9 +6,9 @@
  * signal, and the iteration that ties them together ({@link deliver}).
  */
 import { setMaxListeners } from 'node:events';
-import type { Client, RequestOptions } from './client.js';
-import { errorRecord, fetchToRecord, type FetchRecord } from './record.js';
-import type { ResponseFields, StreamingResponse } from './response.js';
+import type { Client, RequestOptions } from '../net/client.js';
+import { errorRecord, fetchToRecord, type FetchRecord } from '../net/record.js';
+import type { ResponseFields, StreamingResponse } from '../net/response.js';
 import { ERR_HOST_SET_ASIDE, type HostPolicy } from './host-scheduler.js';
 import type { interruptedRecord } from './interrupt-record.js';
 

@@ -3,11 +3,11 @@
  * in completion order, as soon as each is known. The plumbing it shares with
  * `crawl` and `survey` is in `bulk.ts`.
  */
-import { Client, type RequestOptions } from './client.js';
-import { BATCH_OPTION_RULES, validateOptions } from './options.js';
-import { errorRecord, type FetchRecord } from './record.js';
+import { Client, type RequestOptions } from '../net/client.js';
+import { BATCH_OPTION_RULES, validateOptions } from '../options.js';
+import { errorRecord, type FetchRecord } from '../net/record.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
-import { parseGeminiUrl, type GeminiUrl } from './url.js';
+import { parseGeminiUrl, type GeminiUrl } from '../protocol/url.js';
 import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, Wakeup, type BulkOptions } from './bulk.js';
 import { interruptedRecord } from './interrupt-record.js';
 

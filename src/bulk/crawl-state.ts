@@ -19,8 +19,8 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { StateLockedError, StorageError } from './errors.js';
-import { makeDirectory } from './safe-dirs.js';
+import { StateLockedError, StorageError } from '../errors.js';
+import { makeDirectory } from '../files/safe-dirs.js';
 import { DirectoryLock } from './state-lock.js';
 
 export { StorageError };

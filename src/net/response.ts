@@ -3,10 +3,10 @@
  * buffer, and the completeness verdict.
  */
 import type { Readable } from 'node:stream';
-import { decodeBody, isKnownCharset } from './charset.js';
-import type { ResponseHeader } from './header.js';
-import { parseMimeType, type MimeType } from './mime.js';
-import type { TrustDecision } from './tofu.js';
+import { decodeBody, isKnownCharset } from '../protocol/charset.js';
+import type { ResponseHeader } from '../protocol/header.js';
+import { parseMimeType, type MimeType } from '../protocol/mime.js';
+import type { TrustDecision } from '../trust/tofu.js';
 
 /**
  * Why a response ended.

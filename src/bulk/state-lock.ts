@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StateLockedError } from './errors.js';
+import { StateLockedError } from '../errors.js';
 
 /** Name of the lock file inside the locked directory. */
 export const LOCK_FILE = 'lock';

@@ -8,7 +8,7 @@
  */
 import { domainToASCII, domainToUnicode } from 'node:url';
 import { isIPv4 } from 'node:net';
-import { InvalidUrlError } from './errors.js';
+import { InvalidUrlError } from '../errors.js';
 
 /** Maximum length of a request URL in bytes (UTF-8), CRLF not counted. */
 export const MAX_REQUEST_BYTES = 1024;

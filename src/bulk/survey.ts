@@ -4,11 +4,11 @@
  * close_notify, plus its TLS version, cipher and certificate.
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from './client.js';
-import { SURVEY_OPTION_RULES, validateOptions } from './options.js';
+import { Client } from '../net/client.js';
+import { SURVEY_OPTION_RULES, validateOptions } from '../options.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
-import { errorRecord, type FetchRecord } from './record.js';
-import { fromUserInput, parseGeminiUrl, type GeminiUrl } from './url.js';
+import { errorRecord, type FetchRecord } from '../net/record.js';
+import { fromUserInput, parseGeminiUrl, type GeminiUrl } from '../protocol/url.js';
 import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, Wakeup, type Attempt, type BulkOptions } from './bulk.js';
 import { cutByAbort, interruptedRecord } from './interrupt-record.js';
 

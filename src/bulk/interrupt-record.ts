@@ -3,8 +3,8 @@
  * on: every URL it had taken in still gets one, so nothing read is lost, and
  * its `error.code` is `ERR_ABORTED` so it never passes for a real outcome.
  */
-import { AbortError } from './errors.js';
-import { errorRecord, type FetchRecord } from './record.js';
+import { AbortError } from '../errors.js';
+import { errorRecord, type FetchRecord } from '../net/record.js';
 
 /**
  * Turns the outcome of a URL cut short by the run's abort into its record, in

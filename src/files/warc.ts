@@ -23,8 +23,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { StorageError, storageError } from './crawl-state.js';
-import type { Termination } from './response.js';
+import { StorageError, storageError } from '../bulk/crawl-state.js';
+import type { Termination } from '../net/response.js';
 
 /** One request and its response, to record. */
 export interface WarcExchange {

@@ -7,7 +7,7 @@
  */
 import crypto from 'node:crypto';
 import net from 'node:net';
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError } from '../errors.js';
 
 /** Key algorithms {@link createCertificate} can generate or reuse. */
 export type CertificateKeyType = 'ec-p256' | 'ed25519' | 'rsa-2048';

@@ -26,7 +26,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { confirmNoLinksBelow, makeDirectory } from './safe-dirs.js';
-import type { GeminiUrl } from './url.js';
+import type { GeminiUrl } from '../protocol/url.js';
 
 /** Suffix of a mirrored body that did not arrive complete. */
 export const MIRROR_PARTIAL_SUFFIX = '.partial';

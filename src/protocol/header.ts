@@ -7,7 +7,7 @@
  * end: the spec requires CRLF, and a bare LF is rejected (ERR_BAD_HEADER) rather
  * than guessed at (see README, "Response headers").
  */
-import { HeaderError } from './errors.js';
+import { HeaderError } from '../errors.js';
 
 /** A parsed response header. */
 export interface ResponseHeader {

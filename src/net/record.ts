@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { Client, RequestOptions } from './client.js';
-import { GeminiError } from './errors.js';
+import { GeminiError } from '../errors.js';
 import type { Completion, StreamingResponse, Termination, Timings } from './response.js';
 
 /** A record of one fetch. Every field is always present; `null` where it does not apply. */

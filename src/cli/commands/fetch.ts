@@ -5,16 +5,16 @@
  */
 import { Writable } from 'node:stream';
 import type { Argv } from 'yargs';
-import { Client, type RequestOptions } from '../client.js';
-import { InvalidUrlError } from '../errors.js';
-import { errorRecord, fetchToRecord, type FetchRecord } from '../record.js';
-import type { Completion, StreamingResponse } from '../response.js';
-import { fromUserInput, parseGeminiUrl, withInput } from '../url.js';
-import { combineExitCodes, ExitCode, exitCodeForRecord } from './exit-codes.js';
-import type { FetchArgs } from './fetch-options.js';
-import { requestOptionsFromArgs } from './fetch-options.js';
-import type { CliIo } from './io.js';
-import { jsonLine } from './ndjson-output.js';
+import { Client, type RequestOptions } from '../../net/client.js';
+import { InvalidUrlError } from '../../errors.js';
+import { errorRecord, fetchToRecord, type FetchRecord } from '../../net/record.js';
+import type { Completion, StreamingResponse } from '../../net/response.js';
+import { fromUserInput, parseGeminiUrl, withInput } from '../../protocol/url.js';
+import { combineExitCodes, ExitCode, exitCodeForRecord } from '../exit-codes.js';
+import type { FetchArgs } from '../fetch-options.js';
+import { requestOptionsFromArgs } from '../fetch-options.js';
+import type { CliIo } from '../io.js';
+import { jsonLine } from '../ndjson-output.js';
 import {
   describeError,
   describeRedirectNotFollowed,
@@ -25,14 +25,14 @@ import {
   plainLines,
   statusLabel,
   type LimitsInForce,
-} from './messages.js';
-import { addOptionGroup, OUTPUT_OPTION_GROUP } from './option-spec.js';
-import { checkOutputPath, fileNameFromUrl, FinalNameTakenError, OutputFile, PARTIAL_SUFFIX, type OutputFileOptions, prepareDirectory, prepareOutputPath, resolveInside } from './output-file.js';
-import type { ProgressLine } from './progress.js';
-import type { PromptResult } from './prompt.js';
-import type { TerminalBodyWriter } from './terminal-output.js';
-import { formatBytes } from './units.js';
-import { UsageError } from './usage-error.js';
+} from '../messages.js';
+import { addOptionGroup, OUTPUT_OPTION_GROUP } from '../option-spec.js';
+import { checkOutputPath, fileNameFromUrl, FinalNameTakenError, OutputFile, PARTIAL_SUFFIX, type OutputFileOptions, prepareDirectory, prepareOutputPath, resolveInside } from '../output-file.js';
+import type { ProgressLine } from '../progress.js';
+import type { PromptResult } from '../prompt.js';
+import type { TerminalBodyWriter } from '../terminal-output.js';
+import { formatBytes } from '../units.js';
+import { UsageError } from '../usage-error.js';
 
 /** The record as one line of JSON: the CLI's one JSON writer (./ndjson-output.ts), re-exported for its tests. */
 export { jsonLine };
@@ -229,7 +229,7 @@ class FetchRun {
           this.#noticeTrust(response);
           const target = this.#chooseTarget(response, details).then(async (chosen) => {
             if (chosen && this.#showsProgress(chosen.toTerminal)) {
-              const { ProgressLine } = await import('./progress.js');
+              const { ProgressLine } = await import('../progress.js');
               progress = new ProgressLine(this.#io.stderr, plain(url));
             }
             return chosen?.target;
@@ -316,7 +316,7 @@ class FetchRun {
       details.refusedCharset = response.charset;
       return undefined;
     }
-    const { TerminalBodyWriter } = await import('./terminal-output.js');
+    const { TerminalBodyWriter } = await import('../terminal-output.js');
     const writer = new TerminalBodyWriter({
       charset: response.charset,
       gemtext: mime === 'text/gemini' && !args.raw,
@@ -395,7 +395,7 @@ class FetchRun {
   }
 
   async #prompt(record: FetchRecord): Promise<PromptResult> {
-    const { promptForInput } = await import('./prompt.js');
+    const { promptForInput } = await import('../prompt.js');
     const question = plain(record.meta ?? '') || 'Input:';
     return promptForInput(question, { input: this.#io.stdin(), output: this.#io.stderr, sensitive: record.status === 11 });
   }

@@ -16,7 +16,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { AbortError, NetworkError, TimeoutError, TlsError } from './errors.js';
+import { AbortError, NetworkError, TimeoutError, TlsError } from '../errors.js';
 import { startLimitTimer } from './timers.js';
 
 /** How the server's stream of bytes ended, as far as the transport can tell. */

@@ -2,21 +2,21 @@
  * `crawl`: follow links from seed URLs, politely, resumably, and yield one
  * record per URL taken into the frontier.
  */
-import { Client } from './client.js';
-import { InvalidOptionError } from './errors.js';
-import { CRAWL_OPTION_RULES, validateOptions } from './options.js';
-import { decodeBody } from './charset.js';
-import { extractLinks } from './gemtext.js';
+import { Client } from '../net/client.js';
+import { InvalidOptionError } from '../errors.js';
+import { CRAWL_OPTION_RULES, validateOptions } from '../options.js';
+import { decodeBody } from '../protocol/charset.js';
+import { extractLinks } from '../protocol/gemtext.js';
 import { classifyRecord, HostScheduler, type AttemptOutcome } from './host-scheduler.js';
-import { errorRecord, type FetchRecord } from './record.js';
-import { parseRobots, type RobotsRules } from './robots.js';
-import { parseGeminiUrl, resolveReference, type GeminiUrl } from './url.js';
+import { errorRecord, type FetchRecord } from '../net/record.js';
+import { parseRobots, type RobotsRules } from '../protocol/robots.js';
+import { parseGeminiUrl, resolveReference, type GeminiUrl } from '../protocol/url.js';
 import { CrawlJournal, HashSet64, HostQueue, type QueuedUrl } from './crawl-state.js';
 import { regexFromText, regexText, resolveCrawlSettings } from './crawl-settings.js';
 import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './bulk.js';
-import { writeMirror } from './mirror.js';
+import { writeMirror } from '../files/mirror.js';
 import { cutByAbort, interruptedRecord } from './interrupt-record.js';
-import { WarcWriter } from './warc.js';
+import { WarcWriter } from '../files/warc.js';
 
 export { StorageError } from './crawl-state.js';
 

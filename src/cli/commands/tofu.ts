@@ -2,15 +2,15 @@
  * `gemfetch tofu list | check | forget HOST[:PORT] | trust HOST[:PORT]`:
  * managing the pinned server keys of the known-hosts file.
  */
-import { KnownHostsError } from '../errors.js';
-import { publicKeyFingerprint, KnownHostsStore, defaultKnownHostsPath } from '../tofu.js';
-import { connectTls } from '../transport.js';
-import { fromUserInput, parseGeminiUrl, type GeminiUrl } from '../url.js';
-import { ExitCode } from './exit-codes.js';
-import type { CliIo } from './io.js';
-import { plain } from './messages.js';
-import { parseDuration } from './units.js';
-import { UsageError } from './usage-error.js';
+import { KnownHostsError } from '../../errors.js';
+import { publicKeyFingerprint, KnownHostsStore, defaultKnownHostsPath } from '../../trust/tofu.js';
+import { connectTls } from '../../net/transport.js';
+import { fromUserInput, parseGeminiUrl, type GeminiUrl } from '../../protocol/url.js';
+import { ExitCode } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { plain } from '../messages.js';
+import { parseDuration } from '../units.js';
+import { UsageError } from '../usage-error.js';
 
 /** Arguments of the tofu command. */
 export interface TofuArgs {

@@ -6,13 +6,13 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { BoundedCache } from './bounded-cache.js';
 import { DEFAULT_DNS_CACHE_TTL, DnsCache, type LookupFunction } from './dns-cache.js';
-import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from './errors.js';
+import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from '../errors.js';
 import { sendRequest, type Timeouts } from './request.js';
 import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
-import { REQUEST_OPTION_RULES, validateOptions } from './options.js';
-import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from './tofu.js';
+import { REQUEST_OPTION_RULES, validateOptions } from '../options.js';
+import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from '../trust/tofu.js';
 import type { TlsConnection } from './transport.js';
-import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from './url.js';
+import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from '../protocol/url.js';
 
 /**
  * How server certificates are trusted.
