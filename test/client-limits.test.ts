@@ -127,6 +127,41 @@ describe('timeouts', () => {
     expect(res.completion.bytes).toBe(10);
   });
 
+  it('header: a header that arrived while the event loop was busy counts, although the limit ran out meanwhile', async () => {
+    const server = await serve((ctx) => {
+      void ctx.write('20 text/plain\r\nin time');
+      const busyUntil = performance.now() + 400; // the client's header timer is overdue when the loop runs again
+      while (performance.now() < busyUntil);
+      ctx.end('close_notify');
+    });
+    const res = await client.fetch(server.url(), { headerTimeout: 100 });
+    expect(res.status).toBe(20);
+    expect(res.body.toString()).toBe('in time');
+  });
+
+  it('idle: bytes that arrived while the event loop was busy count, although the limit ran out meanwhile', async () => {
+    // A busy machine (here: this process, busy on purpose) can run a timer whose limit has passed
+    // before reading bytes that arrived in time. Those bytes are read before the limit is judged.
+    let sawFirst!: () => void;
+    const firstSeen = new Promise<void>((resolve) => (sawFirst = resolve));
+    const server = await serve(async (ctx) => {
+      await ctx.write('20 text/plain\r\nfirst');
+      await firstSeen;
+      void ctx.write(' second');
+      const busyUntil = performance.now() + 400; // four idle limits: the client's timer is overdue when the loop runs again
+      while (performance.now() < busyUntil);
+    });
+    const res = await client.request(server.url(), { idleTimeout: 100, totalTimeout: 10_000 });
+    const chunks: Buffer[] = [];
+    for await (const chunk of res.body) {
+      chunks.push(chunk as Buffer);
+      if (chunks.length === 1) sawFirst();
+    }
+    const done = await res.done;
+    expect(done.termination).toBe('timeout'); // the server does stall after ' second'
+    expect(Buffer.concat(chunks).toString()).toBe('first second');
+  });
+
   it('idle: the clock is stopped while the consumer applies backpressure, and runs again afterwards', async () => {
     const size = 2 * 1024 * 1024;
     const server = await serve((ctx) => bigBody(ctx, size, 'none'));

@@ -291,7 +291,7 @@ class ResponseReader {
     const headerTimeout = limitMs(options.headerTimeout);
     if (headerTimeout !== Infinity) {
       this.#timers.header = setTimeout(
-        () => this.#failHeader(new TimeoutError('header', headerTimeout, { url: this.#url })),
+        () => afterPendingIo(() => this.#failHeader(new TimeoutError('header', headerTimeout, { url: this.#url }))),
         timerDelay(headerTimeout),
       );
     }
@@ -396,7 +396,14 @@ class ResponseReader {
     const left = this.#idleMs - (performance.now() - this.#lastActivity);
     // Node timers run on a millisecond clock: a timer may fire a fraction of a millisecond early.
     if (left > 0.5) this.#timers.idle = setTimeout(this.#onIdleTimer, timerDelay(left));
-    else this.finish('timeout', { timeout: 'idle' });
+    else {
+      const lastSeen = this.#lastActivity;
+      afterPendingIo(() => {
+        if (this.#phase !== 'body' || this.#idleStopped) return;
+        if (this.#lastActivity === lastSeen) this.finish('timeout', { timeout: 'idle' });
+        else this.#timers.idle ??= setTimeout(this.#onIdleTimer, timerDelay(this.#idleMs));
+      });
+    }
   };
 
   #onEnd = (): void => {
@@ -515,4 +522,15 @@ class ResponseReader {
     this.#socket.end();
     setTimeout(() => this.#connection.destroy(), 1000).unref();
   }
+}
+
+/**
+ * Runs `decide` once the event loop has read the I/O that is already waiting.
+ * Timers run before the poll phase in each turn of the loop: on a busy machine
+ * a limit can fire while the bytes that beat it sit unread in the socket. A
+ * limit that fires is judged after that phase, so late reading is not taken
+ * for a silent server.
+ */
+function afterPendingIo(decide: () => void): void {
+  setImmediate(decide);
 }
