@@ -325,6 +325,13 @@ describe('createStreamDecoder: multi-byte characters split between chunks (issue
     const body = bytes(0x81, 0x30, 0x81, 0x30, 0x0a); // U+0080, then LF
     for (const cut of [1, 2, 3]) expect(decodeInPieces('gb18030', body, [cut])).toBe('\u0080\n');
   });
+
+  it('does not throw on gbk bytes that start a four-byte sequence, split anywhere (ICU of Node 22 and 24 threw)', () => {
+    for (const body of [bytes(0x95, 0x35, 0x36), bytes(0x32, 0xcb, 0x34, 0xb9, 0xe2), bytes(0x81, 0x30, 0x81, 0x30, 0x0a)]) {
+      const whole = new TextDecoder('gbk').decode(body);
+      expect(decodeInPieces('gbk', body, Array.from({ length: body.length }, (_, k) => k))).toBe(whole);
+    }
+  });
 });
 
 /** A seeded PRNG (mulberry32): the same numbers on every run. */

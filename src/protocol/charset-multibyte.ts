@@ -2,7 +2,7 @@
  * Streaming decode of the legacy multi-byte charsets whose streaming mode in
  * Node's TextDecoder (ICU) throws "The encoded data was not valid" when a
  * character is split between chunks (euc-jp: `[0x8f, 0xe2]` then `[0x8b]`;
- * gb18030; iso-2022-jp), although it never throws decoding the same bytes
+ * gb18030 and, from Node 22, gbk; iso-2022-jp), although it never throws decoding the same bytes
  * at once. So these are never decoded in streaming mode: each chunk is cut
  * after the last byte where the decoder holds nothing back (a character
  * boundary, found by a small state machine per charset following the WHATWG
@@ -123,6 +123,9 @@ function iso2022JpScanner(): BoundaryScanner {
 const SCANNERS: ReadonlyMap<string, () => BoundaryScanner> = new Map([
   ['euc-jp', eucJpScanner],
   ['gb18030', gb18030Scanner],
+  // ICU's gbk takes gb18030's four-byte sequences too (Node 22 and 24 throw on them split; 20 does not):
+  // the same boundaries hold, as WHATWG's GBK decoder is the gb18030 decoder.
+  ['gbk', gb18030Scanner],
   ['iso-2022-jp', iso2022JpScanner],
 ]);
 
