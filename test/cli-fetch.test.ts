@@ -179,7 +179,7 @@ describe.concurrent('exit codes for failures', () => {
     expect((await gemfetch(['-4', '-6', cli.server.url('/')])).code).toBe(2);
     expect((await gemfetch(['-o', 'x', cli.server.url('/'), cli.server.url('/')])).code).toBe(2);
     expect((await gemfetch(['--tofu', 'maybe', cli.server.url('/')])).code).toBe(2);
-  });
+  }, 90_000); // a dozen CLI processes one after another: give a loaded machine time
 
   it('4, 5, 6: failure statuses, shown with their name and META (control characters removed)', async () => {
     const temp = await gemfetch([cli.server.url('/temp')]);
