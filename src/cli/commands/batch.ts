@@ -31,7 +31,7 @@ export async function run(argv: string[]): Promise<number> {
   let incomplete = 0;
   try {
     const urls = (async function* () {
-      for await (const line of inputLines(args._.map(String), args.file)) yield fromUserInput(line);
+      for await (const line of inputLines(args._.map(String), args.file, args.output)) yield fromUserInput(line);
     })();
     for await (const record of batch(urls, { ...options, signal: session.signal })) {
       await session.output.write(record);
