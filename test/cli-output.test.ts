@@ -364,6 +364,19 @@ describe('saved files', () => {
     expect(cli.server.requests.slice(before).filter((line) => line.endsWith('?dir'))).toEqual([]);
   });
 
+  // Without the check: the page was fetched, then a raw "EISDIR ... rename" message, exit 1.
+  it.concurrent('-o FILE where FILE.partial is a directory is refused before fetching: clear message, exit 2, nothing left behind', async () => {
+    const parent = scratch('gemfetch-saved-');
+    const file = path.join(parent, 'f.txt');
+    fs.mkdirSync(`${file}.partial`);
+    const r = await runCli(cli.home, ['-o', file, cli.server.url(`/page.gmi?${encodeURIComponent(parent)}`)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`-o ${file}: ${file}.partial is a directory`);
+    expect(r.stderr).not.toMatch(/EISDIR|rename|\n\s+at /);
+    expect(fs.readdirSync(parent)).toEqual(['f.txt.partial']);
+    expect(cli.server.requests.filter((line) => line.includes(encodeURIComponent(parent)))).toEqual([]);
+  });
+
   it.concurrent('--allow-incomplete -o FILE: exit 0, the cut body stays in FILE.partial (never FILE), stderr and savedPath say so', async () => {
     const file = path.join(scratch('gemfetch-saved-'), 'cut.txt');
     const r = await runCli(cli.home, ['--json', '--allow-incomplete', '-o', file, cli.server.url('/cut')]);

@@ -347,13 +347,16 @@ export function checkOutputPath(file: string): void {
 
 /**
  * Prepares the file `-o` names (`file`, already joined to --output-dir):
- * refuses an existing directory there, and creates its parent directory, so
+ * refuses an existing directory there or at `file.partial`, and creates its parent directory, so
  * that both fail before anything is fetched.
  * @throws UsageError when `file` is a directory; StorageError (naming `-o`
  *   and the directory) when its directory cannot be created.
  */
 export async function prepareOutputPath(option: string, file: string): Promise<void> {
   if (await isDirectory(file)) throw new UsageError(isDirectoryMessage(option));
+  if (await isDirectory(file + PARTIAL_SUFFIX)) {
+    throw new UsageError(`-o ${option}: ${file}${PARTIAL_SUFFIX} is a directory, and the body is written there first: move it away or choose another name`);
+  }
   if (await isTerminal(file)) throw new UsageError(`-o ${option}: that is a terminal; leave out -o to show the body there (rendered, control characters removed)`);
   await prepareDirectory(`-o ${option}`, path.dirname(file));
 }
