@@ -167,3 +167,21 @@ describe.concurrent('batch and survey: the output file is not also the input', (
     expect(fs.readFileSync(file, 'utf8')).toBe(text);
   });
 });
+
+// Without the bound, readline held the whole line: a 300 MB one took 2.7 GB and ended in "internal error: RangeError: Invalid string length".
+describe('batch: an input line longer than 64 KiB', () => {
+  const scratch = scratchDirs();
+
+  it('ends the input with a usage error naming the file and line (exit 2); the URLs read before it get their records', async () => {
+    const file = path.join(scratch('gemfetch-long-'), 'urls.txt');
+    const urls = [cli.server.url('/first'), cli.server.url('/second')];
+    fs.writeFileSync(file, `${urls.join('\n')}\n${'a'.repeat(1024 * 1024)}\n${cli.server.url('/after')}\n`);
+    const r = await runCli(cli.home, ['batch', '-q', '-k', '-f', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`-f ${file}: line 3 is longer than 64 KiB: this is not a list of URLs`);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    const records = r.stdout.toString().trim().split('\n').map((line) => JSON.parse(line) as { url: string; status: number });
+    expect(records.map((record) => record.url).sort()).toEqual([...urls].sort());
+    expect(records.every((record) => record.status === 20)).toBe(true);
+  });
+});

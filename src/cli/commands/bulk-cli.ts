@@ -5,10 +5,10 @@
  * Records are written by the CLI's one JSON writer (../ndjson-output.ts).
  */
 import fs from 'node:fs';
-import { createInterface } from 'node:readline';
 import yargs, { type Argv } from 'yargs';
 import type { BulkOptions } from '../../bulk/bulk.js';
 import { StorageError } from '../../errors.js';
+import { boundedLines, LineTooLongError } from '../bounded-lines.js';
 import { EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
 import { requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
 import { refuseRepeatedOptions } from '../repeated-options.js';
@@ -147,12 +147,13 @@ async function* linesOf(file: string, output: string | undefined): AsyncGenerato
     stream = fs.createReadStream(file);
   }
   try {
-    for await (const raw of createInterface({ input: stream, crlfDelay: Infinity })) {
+    for await (const raw of boundedLines(stream as AsyncIterable<Buffer | string>)) {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) continue;
       yield line;
     }
   } catch (err) {
+    if (err instanceof LineTooLongError) throw new UsageError(`${file === '-' ? 'standard input' : `-f ${file}`}: ${err.message}`);
     if (file === '-') throw err;
     throw new StorageError(`-f ${file}: cannot read the file (${(err as Error).message})`, file, err);
   }
