@@ -185,3 +185,18 @@ describe('batch: an input line longer than 64 KiB', () => {
     expect(records.every((record) => record.status === 20)).toBe(true);
   });
 });
+
+// Without the distinction, a full disk was reported as "its reader went away".
+describe.skipIf(!fs.existsSync('/dev/full'))('batch: standard output that fails (not EPIPE)', () => {
+  it('says the output failed, naming the error, and exits 1', async () => {
+    const full = fs.openSync('/dev/full', 'w');
+    const child = spawn(process.execPath, [BIN, 'batch', '-q', 'gemini://[::1'], { env: childEnv(cli.home), stdio: ['ignore', full, 'pipe'] });
+    fs.closeSync(full);
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain('cannot write to standard output (ENOSPC): the output failed, so the run was stopped');
+    expect(stderr).not.toContain('reader went away');
+  });
+});
