@@ -7,7 +7,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCertificate } from '../src/trust/selfsigned.js';
 import { respondWith, startGeminiServer } from './support/gemini-server.js';
-import { cliFixture, ROOT, runCli, tempDir } from './support/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, childEnv, cliFixture, ROOT, runCli, scratchDirs, tempDir } from './support/cli.js';
 
 const cli = cliFixture(respondWith('20 text/plain', 'hello'));
 
@@ -132,5 +133,70 @@ describe.concurrent('demo', () => {
     expect(out).toContain('What this shows');
     expect(out).not.toContain('\x1b'); // not a terminal: no colours
     expect(pinned).toBe(false); // throwaway pins only
+  });
+});
+
+// Without the check, batch read its own records back as URLs: with a long -f file, without end (66 MB in 20 s).
+describe.concurrent('batch and survey: the output file is not also the input', () => {
+  const scratch = scratchDirs();
+  const inputFile = (): { file: string; text: string } => {
+    const file = path.join(scratch('gemfetch-same-'), 'urls.txt');
+    // The query names the file, so that no request for it (among those of concurrent tests) can go unseen.
+    const text = `${cli.server.url(`/a?${encodeURIComponent(file)}`)}\n${cli.server.url(`/b?${encodeURIComponent(file)}`)}\n`;
+    fs.writeFileSync(file, text);
+    return { file, text };
+  };
+
+  it.each(['batch', 'survey'])('%s -f FILE -o FILE is refused before any request: exit 2, FILE unchanged', async (command) => {
+    const { file, text } = inputFile();
+    const r = await runCli(cli.home, [command, '-q', '-k', '-f', file, '-o', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--output ${file} is also the input (-f ${file})`);
+    expect(fs.readFileSync(file, 'utf8')).toBe(text);
+    expect(cli.server.requests.filter((line) => line.includes(encodeURIComponent(file)))).toEqual([]);
+  });
+
+  it('batch -o FILE < FILE (stdin redirected from the output) is refused too', async () => {
+    const { file, text } = inputFile();
+    const child = spawn(process.execPath, [BIN, 'batch', '-q', '-k', '-o', file], { env: childEnv(cli.home), stdio: [fs.openSync(file, 'r'), 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toContain(`--output ${file} is also the input (standard input)`);
+    expect(fs.readFileSync(file, 'utf8')).toBe(text);
+  });
+});
+
+// Without the bound, readline held the whole line: a 300 MB one took 2.7 GB and ended in "internal error: RangeError: Invalid string length".
+describe('batch: an input line longer than 64 KiB', () => {
+  const scratch = scratchDirs();
+
+  it('ends the input with a usage error naming the file and line (exit 2); the URLs read before it get their records', async () => {
+    const file = path.join(scratch('gemfetch-long-'), 'urls.txt');
+    const urls = [cli.server.url('/first'), cli.server.url('/second')];
+    fs.writeFileSync(file, `${urls.join('\n')}\n${'a'.repeat(1024 * 1024)}\n${cli.server.url('/after')}\n`);
+    const r = await runCli(cli.home, ['batch', '-q', '-k', '-f', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`-f ${file}: line 3 is longer than 64 KiB: this is not a list of URLs`);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    const records = r.stdout.toString().trim().split('\n').map((line) => JSON.parse(line) as { url: string; status: number });
+    expect(records.map((record) => record.url).sort()).toEqual([...urls].sort());
+    expect(records.every((record) => record.status === 20)).toBe(true);
+  });
+});
+
+// Without the distinction, a full disk was reported as "its reader went away".
+describe.skipIf(!fs.existsSync('/dev/full'))('batch: standard output that fails (not EPIPE)', () => {
+  it('says the output failed, naming the error, and exits 1', async () => {
+    const full = fs.openSync('/dev/full', 'w');
+    const child = spawn(process.execPath, [BIN, 'batch', '-q', 'gemini://[::1'], { env: childEnv(cli.home), stdio: ['ignore', full, 'pipe'] });
+    fs.closeSync(full);
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain('cannot write to standard output (ENOSPC): the output failed, so the run was stopped');
+    expect(stderr).not.toContain('reader went away');
   });
 });

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { OutputFile, PARTIAL_SUFFIX } from '../src/cli/output-file.js';
 import { TerminalBodyWriter } from '../src/cli/terminal-output.js';
 import { dribble, respondWith, routes } from './support/gemini-server.js';
@@ -364,6 +364,19 @@ describe('saved files', () => {
     expect(cli.server.requests.slice(before).filter((line) => line.endsWith('?dir'))).toEqual([]);
   });
 
+  // Without the check: the page was fetched, then a raw "EISDIR ... rename" message, exit 1.
+  it.concurrent('-o FILE where FILE.partial is a directory is refused before fetching: clear message, exit 2, nothing left behind', async () => {
+    const parent = scratch('gemfetch-saved-');
+    const file = path.join(parent, 'f.txt');
+    fs.mkdirSync(`${file}.partial`);
+    const r = await runCli(cli.home, ['-o', file, cli.server.url(`/page.gmi?${encodeURIComponent(parent)}`)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`-o ${file}: ${file}.partial is a directory`);
+    expect(r.stderr).not.toMatch(/EISDIR|rename|\n\s+at /);
+    expect(fs.readdirSync(parent)).toEqual(['f.txt.partial']);
+    expect(cli.server.requests.filter((line) => line.includes(encodeURIComponent(parent)))).toEqual([]);
+  });
+
   it.concurrent('--allow-incomplete -o FILE: exit 0, the cut body stays in FILE.partial (never FILE), stderr and savedPath say so', async () => {
     const file = path.join(scratch('gemfetch-saved-'), 'cut.txt');
     const r = await runCli(cli.home, ['--json', '--allow-incomplete', '-o', file, cli.server.url('/cut')]);
@@ -383,6 +396,48 @@ describe('saved files', () => {
     expect(fs.readFileSync(path.join(dir, '_rf'), 'utf8')).toBe('dash');
     expect(fs.readFileSync(path.join(dir, 'a_txt.exe'), 'utf8')).toBe('bidi');
     expect(records(r.stdout).map((record) => path.basename(String(record.savedPath)))).toEqual(['_rf', '_hidden', 'a_txt.exe', 'x.gmi_partial']);
+  });
+
+  /** Starts `cat FIFO` (an independent reader); resolves with what it read once the writer side closes. */
+  const readFifo = (fifo: string): { done: Promise<string>; stop: () => void } => {
+    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const chunks: Buffer[] = [];
+    reader.stdout.on('data', (c: Buffer) => chunks.push(c));
+    const done = new Promise<string>((resolve) => reader.on('close', () => resolve(Buffer.concat(chunks).toString('utf8'))));
+    return { done, stop: () => reader.kill('SIGKILL') };
+  };
+
+  // Without writing straight into it, the FIFO (like /dev/null for root) was replaced by a regular file, and its reader never got a byte.
+  it.concurrent.each([
+    ['/page.gmi', 0, true, '# the top page\n'],
+    ['/cut', 3, false, 'cut body'],
+  ])('-o FIFO (%s): the body goes through the pipe, which stays a pipe; no .partial; the verdict is in the exit code and record', async (route, code, complete, body) => {
+    const dir = scratch('gemfetch-saved-');
+    const fifo = path.join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const reader = readFifo(fifo);
+    try {
+      const r = await runCli(cli.home, ['--json', '-o', fifo, cli.server.url(route)]);
+      expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
+      expect(fs.readdirSync(dir)).toEqual(['pipe']);
+      expect(r.code).toBe(code);
+      expect(records(r.stdout)[0]).toMatchObject({ complete, savedPath: fifo });
+      expect(await reader.done).toBe(body);
+    } finally {
+      reader.stop();
+    }
+  });
+
+  // Reached through a link in a scratch directory: without the fix, the rename replaces only that link, never /dev/tty itself.
+  it.runIf(ptyAvailable())('-o naming a terminal is refused before fetching (raw bytes never reach it): exit 2', async () => {
+    const terminal = path.join(scratch('gemfetch-saved-'), 'terminal');
+    fs.symlinkSync('/dev/tty', terminal);
+    const before = cli.server.requests.length;
+    const r = await runInPty(cli.home, ['-o', terminal, cli.server.url('/page.gmi?tty')]);
+    expect(r.code).toBe(2);
+    expect(r.output).toContain(`-o ${terminal}: that is a terminal`);
+    expect(fs.lstatSync(terminal).isSymbolicLink()).toBe(true);
+    expect(cli.server.requests.slice(before).filter((line) => line.endsWith('?tty'))).toEqual([]);
   });
 
   describe.skipIf(!fs.existsSync('/proc/1/status'))('a directory that cannot be created (under /proc)', () => {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crawl, type CrawlOptions, type CrawlRecord } from '../src/bulk/crawl.js';
 import { respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
-import { scratchDirs } from './support/cli.js';
+import { requireBuild, runCli, scratchDirs } from './support/cli.js';
 
 const BIG = Buffer.alloc(64 * 1024, 'b');
 const SLOW_START = 'the start of a body that then stalls\n';
@@ -104,6 +104,35 @@ describe('crawl --mirror', () => {
     expect(fs.readdirSync(elsewhere)).toEqual([]);
     expect(records2.get('/sub/deep.gmi')!.mirrorError).toContain('is a symbolic link');
     expect(records2.get('/whole.gmi')).toMatchObject({ mirrorPath: path.join(hostDir(root2), 'whole.gmi'), mirrorError: null });
+  });
+
+  // Without the fix both exited 0: the mirror was lost with nothing said (with -q) beyond each record's mirrorError.
+  describe('gemfetch crawl --mirror: a body that could not be mirrored is a local I/O failure', () => {
+    const crawlCli = (mirror: string, home: string) =>
+      runCli(home, ['crawl', '-q', '-k', '--delay', '0', '--max-size', '4K', '--idle-timeout', '300ms', '--mirror', mirror, server.url('/')], { timeoutMs: 20_000 });
+
+    it('a link planted in the tree: the crawl goes on, then exit 1 and stderr counts the bodies not mirrored', async () => {
+      requireBuild();
+      const root = scratch('gemfetch-mirror-');
+      const elsewhere = scratch('gemfetch-elsewhere-');
+      fs.symlinkSync(elsewhere, hostDir(root));
+      const r = await crawlCli(root, scratch('gemfetch-home-'));
+      const records = r.stdout.toString().trim().split('\n').map((line) => JSON.parse(line) as CrawlRecord);
+      expect(records.filter((record) => record.status === 20).length).toBe(PAGES.length + 1);
+      expect(fs.readdirSync(elsewhere)).toEqual([]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${PAGES.length + 1} bodies were not mirrored (see mirrorError in the records); first: cannot mirror`);
+      expect(r.stderr).toContain(`${hostDir(root)} is a symbolic link`);
+    });
+
+    it.skipIf(!fs.existsSync('/proc/1/status'))('a mirror directory that cannot be made (under /proc) fails before any request: exit 1, naming it', async () => {
+      const before = server.requests.length;
+      const r = await crawlCli('/proc/1/gemfetch-x', scratch('gemfetch-home-'));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('--mirror /proc/1/gemfetch-x: cannot create the directory /proc/1/gemfetch-x');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(server.requests.length).toBe(before);
+    });
   });
 
   it('a mirror root that is itself a symbolic link (chosen by the user) is followed', async () => {

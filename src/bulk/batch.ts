@@ -8,7 +8,7 @@ import { BATCH_OPTION_RULES, validateOptions } from '../options.js';
 import { errorRecord, type FetchRecord } from '../net/record.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
 import { parseGeminiUrl, type GeminiUrl } from '../protocol/url.js';
-import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, Wakeup, type BulkOptions } from './bulk.js';
+import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, Wakeup, type BulkOptions, checkUrlSource } from './bulk.js';
 import { interruptedRecord } from './interrupt-record.js';
 
 /** One line of `gemfetch batch`: a {@link FetchRecord} plus the number of attempts made. */
@@ -48,9 +48,12 @@ export const DEFAULT_BATCH_RETRIES = 0;
  * `requestOptions` say (a redirect to another host is not delayed by that
  * host's politeness). Bodies are hashed, never kept. A slow consumer slows
  * the run: at most `readAhead` URLs are held, whatever the pace of either side.
- * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts).
+ * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts), and so
+ * does `urls` when it is not an iterable of strings (a lone string is refused: it would be
+ * read one character at a time); an element that is not a string gets a record with `ERR_INVALID_URL`.
  */
 export async function* batch(urls: Iterable<string> | AsyncIterable<string>, options: BatchOptions = {}): AsyncGenerator<BatchRecord> {
+  checkUrlSource(urls, 'batch urls');
   validateOptions(options, BATCH_OPTION_RULES, 'batch options');
   const client = options.client ?? new Client();
   const controller = linkedController(options.signal);

@@ -6,6 +6,7 @@
  * signal, and the iteration that ties them together ({@link deliver}).
  */
 import { setMaxListeners } from 'node:events';
+import { InvalidOptionError } from '../errors.js';
 import type { Client, RequestOptions } from '../net/client.js';
 import { errorRecord, fetchToRecord, type FetchRecord } from '../net/record.js';
 import type { ResponseFields, StreamingResponse } from '../net/response.js';
@@ -29,6 +30,20 @@ export interface BulkOptions extends HostPolicy {
    * {@link interruptedRecord}) before the iteration ends.
    */
   signal?: AbortSignal;
+}
+
+/**
+ * Refuses a `urls`/`hosts` argument that is not an iterable or async iterable
+ * of URLs. A string is refused too: it is iterable, but one character at a
+ * time (`batch('gemini://a/')` gave one record per character).
+ * @throws InvalidOptionError naming `what`.
+ */
+export function checkUrlSource(source: unknown, what: string): void {
+  const iterable =
+    source !== null && typeof source === 'object' && (Symbol.iterator in source || Symbol.asyncIterator in source);
+  if (iterable) return;
+  const got = typeof source === 'string' ? 'a string: put one URL in an array' : source === null ? 'null' : `a ${typeof source}`;
+  throw new InvalidOptionError(`${what} must be an iterable or async iterable of URL strings (got ${got})`);
 }
 
 /** Default retries of 44 answers. */

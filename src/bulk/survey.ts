@@ -9,7 +9,7 @@ import { SURVEY_OPTION_RULES, validateOptions } from '../options.js';
 import { classifyRecord, HostScheduler } from './host-scheduler.js';
 import { errorRecord, type FetchRecord } from '../net/record.js';
 import { fromUserInput, parseGeminiUrl, type GeminiUrl } from '../protocol/url.js';
-import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, Wakeup, type Attempt, type BulkOptions } from './bulk.js';
+import { deliver, DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, Wakeup, type Attempt, type BulkOptions, checkUrlSource } from './bulk.js';
 import { cutByAbort, interruptedRecord } from './interrupt-record.js';
 
 /** Options of {@link survey}. */
@@ -94,9 +94,12 @@ export const DEFAULT_SURVEY_RETRIES = 0;
  * still yields its record, the requests cut short with `error.code`
  * `ERR_ABORTED` (see {@link interruptedRecord}). A slow consumer slows the
  * run: at most `readAhead` hosts are held.
- * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts).
+ * An invalid option rejects the first `next()` with `ERR_INVALID_OPTION` (see options.ts), and so
+ * does `hosts` when it is not an iterable of strings (a lone string is refused: it would be
+ * read one character at a time); an element that is not a string gets a record with `ERR_INVALID_URL`.
  */
 export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, options: SurveyOptions = {}): AsyncGenerator<SurveyRecord> {
+  checkUrlSource(hosts, 'survey hosts');
   validateOptions(options, SURVEY_OPTION_RULES, 'survey options');
   const client = options.client ?? new Client();
   const controller = linkedController(options.signal);
@@ -197,7 +200,7 @@ export async function* survey(hosts: Iterable<string> | AsyncIterable<string>, o
   );
   yield* deliver(out, controller, async () => {
     for await (const raw of hosts) {
-      const host = raw.trim();
+      const host = typeof raw === 'string' ? raw.trim() : raw; // not a string: its record says ERR_INVALID_URL
       if (host !== '') surveyHost(host); // a host read is owed a record, even when the run was just interrupted
       if (controller.signal.aborted) break;
       while (outstanding - 1 + out.length >= readAhead && !controller.signal.aborted) await room.wait();

@@ -31,7 +31,9 @@ export class OutputClosedError extends Error {
 
   constructor(cause: unknown) {
     const why = (cause as NodeJS.ErrnoException | undefined)?.code ?? (cause instanceof Error ? cause.message : 'closed');
-    super(`cannot write to standard output (${why}): its reader went away, so the run was stopped`, { cause });
+    // Only EPIPE means the reader left; ENOSPC, EIO... are the output's own failure.
+    const what = why === 'EPIPE' ? 'its reader went away' : 'the output failed';
+    super(`cannot write to standard output (${why}): ${what}, so the run was stopped`, { cause });
     this.name = 'OutputClosedError';
   }
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { link, lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { isatty } from 'node:tty';
 import { StorageError } from '../errors.js';
 import { makeDirectory } from '../files/safe-dirs.js';
 import { UsageError } from './usage-error.js';
@@ -93,7 +94,7 @@ export const MAX_NUMBERED_NAMES = 9999;
 
 /** What {@link OutputFile.finish} did. */
 export interface OutputResult {
-  /** Where the body now is: `NAME` when complete, `NAME.partial` otherwise. */
+  /** Where the body now is: `NAME` when complete, `NAME.partial` otherwise (always `NAME` for a device or FIFO, see {@link OutputFile}). */
   path: string;
   /** True when the file was kept as `.partial`. */
   partial: boolean;
@@ -111,6 +112,12 @@ export interface OutputResult {
  * pointed to is never opened, truncated or written. A symbolic link there is
  * refused. On completion the file is renamed to `finalPath`, again replacing
  * only the directory entry.
+ *
+ * Except when `finalPath` already is a device, FIFO or socket (`-o /dev/null`,
+ * `-o >(sha256sum)`, a named pipe): renaming a file over it would replace the
+ * device node or pipe itself (as root, /dev/null would become a regular file),
+ * so the body is written straight into it, and never deleted or renamed; the
+ * verdict is then only in the exit code and the record (`complete`).
  */
 export class OutputFile {
   /** The path asked for; {@link finalPath} differs when it was taken (see {@link OutputFileOptions.noOverwrite}). */
@@ -121,12 +128,15 @@ export class OutputFile {
   /** Device and inode of our file, to make sure `partialPath` is still ours before renaming or deleting it. */
   readonly #identity: FileIdentity;
   readonly #noOverwrite: boolean;
+  /** Writing straight into a device, FIFO or socket: no `.partial`, no rename, no delete. */
+  readonly #direct: boolean;
   #bytes = 0;
 
-  private constructor(requestedPath: string, finalPath: string, handle: FileHandle, identity: FileIdentity, noOverwrite: boolean) {
+  private constructor(requestedPath: string, finalPath: string, handle: FileHandle, identity: FileIdentity, noOverwrite: boolean, direct = false) {
     this.requestedPath = requestedPath;
     this.finalPath = finalPath;
-    this.partialPath = finalPath + PARTIAL_SUFFIX;
+    this.#direct = direct;
+    this.partialPath = direct ? finalPath : finalPath + PARTIAL_SUFFIX;
     this.#handle = handle;
     this.#identity = identity;
     this.#noOverwrite = noOverwrite;
@@ -142,6 +152,10 @@ export class OutputFile {
    *   error with code `ELOOP` when `finalPath.partial` is a symbolic link.
    */
   static async open(requestedPath: string, options: OutputFileOptions = {}): Promise<OutputFile> {
+    if (options.noOverwrite !== true && (await isSpecialFile(requestedPath))) {
+      const handle = await open(requestedPath, fsConstants.O_WRONLY | fsConstants.O_NOCTTY);
+      return new OutputFile(requestedPath, requestedPath, handle, { dev: 0n, ino: 0n }, false, true);
+    }
     const dir = await makeDirectory(path.dirname(requestedPath));
     const noOverwrite = options.noOverwrite === true;
     const finalPath = noOverwrite ? await freeName(requestedPath, options.claimed) : requestedPath;
@@ -178,6 +192,7 @@ export class OutputFile {
    */
   async finish(complete: boolean): Promise<OutputResult> {
     await this.#close();
+    if (this.#direct) return { path: this.finalPath, partial: false, bytes: this.#bytes };
     if (complete) {
       if (!(await this.#partialIsOurs())) {
         throw new Error(`${this.partialPath} was replaced by another file during the fetch; not renaming it to ${this.finalPath}`);
@@ -192,6 +207,7 @@ export class OutputFile {
   /** Closes and deletes the partial file (nothing worth keeping, e.g. no 2x response), unless it is no longer ours. */
   async discard(): Promise<void> {
     await this.#close();
+    if (this.#direct) return;
     if (await this.#partialIsOurs()) await unlink(this.partialPath).catch(() => {});
   }
 
@@ -331,13 +347,17 @@ export function checkOutputPath(file: string): void {
 
 /**
  * Prepares the file `-o` names (`file`, already joined to --output-dir):
- * refuses an existing directory there, and creates its parent directory, so
+ * refuses an existing directory there or at `file.partial`, and creates its parent directory, so
  * that both fail before anything is fetched.
  * @throws UsageError when `file` is a directory; StorageError (naming `-o`
  *   and the directory) when its directory cannot be created.
  */
 export async function prepareOutputPath(option: string, file: string): Promise<void> {
   if (await isDirectory(file)) throw new UsageError(isDirectoryMessage(option));
+  if (await isDirectory(file + PARTIAL_SUFFIX)) {
+    throw new UsageError(`-o ${option}: ${file}${PARTIAL_SUFFIX} is a directory, and the body is written there first: move it away or choose another name`);
+  }
+  if (await isTerminal(file)) throw new UsageError(`-o ${option}: that is a terminal; leave out -o to show the body there (rendered, control characters removed)`);
   await prepareDirectory(`-o ${option}`, path.dirname(file));
 }
 
@@ -352,6 +372,26 @@ export async function prepareDirectory(what: string, dir: string): Promise<void>
     if (!(err instanceof StorageError)) throw err;
     throw new StorageError(`${what}: ${err.message}`, err.path, err.cause);
   }
+}
+
+/** True when `file` (links followed) is a terminal: `-o` writes raw bytes, which must not reach one. */
+async function isTerminal(file: string): Promise<boolean> {
+  if (!(await stat(file).then((s) => s.isCharacterDevice(), () => false))) return false;
+  const handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK).catch(() => undefined);
+  if (!handle) return false;
+  try {
+    return isatty(handle.fd);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** True when `file` (links followed) exists and is neither a regular file nor a directory: a device, FIFO or socket. */
+async function isSpecialFile(file: string): Promise<boolean> {
+  return stat(file).then(
+    (s) => !s.isFile() && !s.isDirectory(),
+    () => false,
+  );
 }
 
 async function isDirectory(file: string): Promise<boolean> {

@@ -68,6 +68,12 @@ function quoteUrl(url: string): string {
   return JSON.stringify(shown);
 }
 
+/** A URL that is not a string at all (from JavaScript callers, e.g. a number in a batch's list). */
+function notAString(input: unknown): InvalidUrlError {
+  const shown = String(input).slice(0, 100);
+  return new InvalidUrlError(`invalid gemini URL ${shown}: not a string (a ${input === null ? 'null' : typeof input})`, { url: shown });
+}
+
 function invalid(input: string, reason: string): InvalidUrlError {
   return new InvalidUrlError(`invalid gemini URL ${quoteUrl(input)}: ${reason}`, { url: input });
 }
@@ -293,6 +299,7 @@ function parseAuthority(input: string, authority: string): ParsedHost {
  *   the normalised `href` exceeds {@link MAX_REQUEST_BYTES} bytes.
  */
 export function parseGeminiUrl(input: string, base?: string): GeminiUrl {
+  if (typeof input !== 'string') throw notAString(input);
   if (input.startsWith('\uFEFF')) throw invalid(input, 'starts with a byte order mark (U+FEFF)');
   if (FORBIDDEN_RE.test(input)) throw invalid(input, 'contains a CR, LF or NUL character');
   const absolute = base === undefined ? input.replace(SURROUNDING_JUNK_RE, '') : resolveReference(base, input);
@@ -351,6 +358,7 @@ export function withInput(url: GeminiUrl | string, input: string): string {
  * scheme ("gemini://...", "https://...", "mailto:...") is returned unchanged.
  */
 export function fromUserInput(input: string): string {
+  if (typeof input !== 'string') throw notAString(input);
   const s = input.trim();
   if (s.startsWith('//')) return `gemini:${s}`;
   const scheme = SCHEME_RE.exec(s);

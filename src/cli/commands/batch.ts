@@ -6,7 +6,9 @@ import { batch, DEFAULT_BATCH_RETRIES } from '../../bulk/batch.js';
 import { fromUserInput } from '../../protocol/url.js';
 import { combineExitCodes, ExitCode, exitCodeForRecord } from '../exit-codes.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
+import { StorageError } from '../../errors.js';
 import { formatDuration } from '../units.js';
+import { UsageError } from '../usage-error.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type PolitenessArgs } from './bulk-cli.js';
 
 /** `gemfetch batch ...`; resolves with the exit code. */
@@ -29,9 +31,16 @@ export async function run(argv: string[]): Promise<number> {
   let count = 0;
   let errors = 0;
   let incomplete = 0;
+  // An input that fails midway (unreadable, a line too long) ends the input: the URLs read before it still get their records, then it is reported.
+  let inputFailure: unknown;
   try {
     const urls = (async function* () {
-      for await (const line of inputLines(args._.map(String), args.file)) yield fromUserInput(line);
+      try {
+        for await (const line of inputLines(args._.map(String), args.file, args.output)) yield fromUserInput(line);
+      } catch (err) {
+        if (!(err instanceof UsageError || err instanceof StorageError)) throw err;
+        inputFailure = err;
+      }
     })();
     for await (const record of batch(urls, { ...options, signal: session.signal })) {
       await session.output.write(record);
@@ -50,5 +59,6 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`gemfetch batch: ${count} URLs in ${formatDuration(Date.now() - started)}: ${count - errors - incomplete} answered in full, ${incomplete} incomplete, ${errors} without a response\n`);
   }
   if (session.interrupted) return ExitCode.Interrupted;
+  if (inputFailure !== undefined) throw inputFailure;
   return combineExitCodes([...codes]);
 }

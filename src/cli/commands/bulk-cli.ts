@@ -5,10 +5,10 @@
  * Records are written by the CLI's one JSON writer (../ndjson-output.ts).
  */
 import fs from 'node:fs';
-import { createInterface } from 'node:readline';
 import yargs, { type Argv } from 'yargs';
 import type { BulkOptions } from '../../bulk/bulk.js';
 import { StorageError } from '../../errors.js';
+import { boundedLines, LineTooLongError } from '../bounded-lines.js';
 import { EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
 import { requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
 import { refuseRepeatedOptions } from '../repeated-options.js';
@@ -99,16 +99,30 @@ export function askedForHelp(argv: string[]): boolean {
  * `-f FILE` (`-` = stdin), or stdin when neither was given and stdin is not
  * a terminal. Lines of files are trimmed; blank lines and `#` comments are
  * skipped.
+ * @throws UsageError when an input is the `output` file itself (`-f FILE -o FILE`,
+ *   or stdin redirected from it): the records appended to it would be read back
+ *   as input, and the run would never end.
  */
-export async function* inputLines(positional: readonly string[], files: readonly string[] | undefined): AsyncGenerator<string> {
+export async function* inputLines(positional: readonly string[], files: readonly string[] | undefined, output?: string): AsyncGenerator<string> {
   // yargs hands `-f -` over as an empty -f plus a positional "-"
   const wantsStdin = positional.includes('-');
   for (const item of positional) {
-    if (item === '-') yield* linesOf('-');
+    if (item === '-') yield* linesOf('-', output);
     else yield item;
   }
   const sources = files?.length ? files : positional.length === 0 && !wantsStdin && !process.stdin.isTTY ? ['-'] : [];
-  for (const file of sources) yield* linesOf(file);
+  for (const file of sources) yield* linesOf(file, output);
+}
+
+/** Whether `input` (a path, or 0 for stdin) and the file `output` are one file (same device and inode). */
+function sameFile(input: string | 0, output: string): boolean {
+  try {
+    const a = input === 0 ? fs.fstatSync(0) : fs.statSync(input);
+    const b = fs.statSync(output);
+    return a.isFile() && a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -116,7 +130,11 @@ export async function* inputLines(positional: readonly string[], files: readonly
  * is a directory, is a usage error naming it; a read failing midway is a
  * {@link StorageError} naming it (the lines before it were yielded).
  */
-async function* linesOf(file: string): AsyncGenerator<string> {
+async function* linesOf(file: string, output: string | undefined): AsyncGenerator<string> {
+  if (output !== undefined && output !== '-' && sameFile(file === '-' ? 0 : file, output)) {
+    const input = file === '-' ? 'standard input' : `-f ${file}`;
+    throw new UsageError(`--output ${output} is also the input (${input}): the records written to it would be read back as URLs without end; write them to another file`);
+  }
   let stream: NodeJS.ReadableStream;
   if (file === '-') stream = process.stdin;
   else {
@@ -129,12 +147,13 @@ async function* linesOf(file: string): AsyncGenerator<string> {
     stream = fs.createReadStream(file);
   }
   try {
-    for await (const raw of createInterface({ input: stream, crlfDelay: Infinity })) {
+    for await (const raw of boundedLines(stream as AsyncIterable<Buffer | string>)) {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) continue;
       yield line;
     }
   } catch (err) {
+    if (err instanceof LineTooLongError) throw new UsageError(`${file === '-' ? 'standard input' : `-f ${file}`}: ${err.message}`);
     if (file === '-') throw err;
     throw new StorageError(`-f ${file}: cannot read the file (${(err as Error).message})`, file, err);
   }

@@ -15,6 +15,8 @@ import { journalRecords } from '../../bulk/crawl-state.js';
 import { DirectoryLock } from '../../bulk/state-lock.js';
 import { fromUserInput } from '../../protocol/url.js';
 import { ExitCode } from '../exit-codes.js';
+import { plain } from '../messages.js';
+import { prepareDirectory } from '../output-file.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { formatDuration } from '../units.js';
 import { UsageError } from '../usage-error.js';
@@ -40,7 +42,9 @@ const DEFAULT_DELAY = '1s';
 /**
  * `gemfetch crawl ...`; resolves with the exit code: 0 when the crawl ran to
  * its end, 1 when the journal or the WARC file could not be written (the
- * message names the file; the records written out so far are kept).
+ * message names the file; the records written out so far are kept), or when
+ * a body could not be mirrored (the crawl goes on; stderr counts them and
+ * names the first, each record says why in `mirrorError`).
  */
 export async function run(argv: string[]): Promise<number> {
   const parser = addFetchOptions(
@@ -84,7 +88,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('gemfetch crawl: WARNING: --ignore-robots: robots.txt is NOT fetched nor obeyed. Capsule owners ask bots to respect it.\n');
   }
 
+  // A mirror directory that cannot be made fails now, not once per page with exit 0.
+  if (args.mirror) await prepareDirectory(`--mirror ${args.mirror}`, args.mirror);
   const session = new BulkSession(args);
+  const notMirrored = { count: 0, first: '' };
   let stats: CrawlStats | undefined;
   let storageFailure: StorageError | undefined;
   try {
@@ -113,7 +120,10 @@ export async function run(argv: string[]): Promise<number> {
         session.status.update(() => `crawl: ${s.records} done, ${s.frontier} queued, ${s.hosts} hosts, ${rate(s.records, s.startedAt)}, ${s.errors} errors`);
       },
     });
-    for await (const record of records) await session.output.write(record);
+    for await (const record of records) {
+      if (record.mirrorError !== null && notMirrored.count++ === 0) notMirrored.first = record.mirrorError;
+      await session.output.write(record);
+    }
   } catch (err) {
     if (!(err instanceof StorageError)) return session.outputFailure('crawl', err);
     storageFailure = err;
@@ -125,7 +135,12 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`gemfetch crawl: ${storageFailure.message}\n`);
     return ExitCode.Network;
   }
-  return session.interrupted ? ExitCode.Interrupted : ExitCode.Ok;
+  if (session.interrupted) return ExitCode.Interrupted;
+  if (notMirrored.count > 0) {
+    process.stderr.write(`gemfetch crawl: ${notMirrored.count} ${notMirrored.count === 1 ? 'body was' : 'bodies were'} not mirrored (see mirrorError in the records); first: ${plain(notMirrored.first)}\n`);
+    return ExitCode.Network;
+  }
+  return ExitCode.Ok;
 }
 
 function regex(option: string, pattern: string): RegExp {
