@@ -99,18 +99,17 @@ interface CachedSession extends PeerFacts {
 }
 
 /**
- * The server certificate and CA verdict of a connection. A resumed session
+ * The server certificate (`presented`, as the connection gave it) and CA verdict of a connection. A resumed session
  * presents no certificate and Node skips its host-name check (reporting
  * `authorized` from the chain alone), so for those the facts recorded at the
  * full handshake are used instead.
  */
-function peerFacts(connection: TlsConnection, offered: CachedSession | undefined): PeerFacts | undefined {
+function peerFacts(connection: TlsConnection, presented: X509Certificate | undefined, offered: CachedSession | undefined): PeerFacts | undefined {
   const socket = connection.socket;
   if (socket.isSessionReused()) {
     return offered && { certificate: offered.certificate, authorized: offered.authorized, authorizationError: offered.authorizationError };
   }
-  const certificate = socket.getPeerX509Certificate();
-  return certificate && { certificate, authorized: socket.authorized, authorizationError: String(socket.authorizationError) };
+  return presented && { certificate: presented, authorized: socket.authorized, authorizationError: String(socket.authorizationError) };
 }
 
 const stores = new Map<string, KnownHostsStore>();
@@ -276,9 +275,9 @@ export class Client {
       tlsOptions,
       redirects: [...chain],
       deadline,
-      verifyPeer: async (connection, trustSignal) => {
+      verifyPeer: async (connection, presented, trustSignal) => {
         const sessions = resumption ? this.#captureSessions(connection, sessionKey) : undefined;
-        const peer = peerFacts(connection, offered);
+        const peer = peerFacts(connection, presented, offered);
         if (!peer) throw new TlsError(`${hostPort} presented no certificate`, { url: url.href });
         const info = await this.#verifyPeer(connection, peer, hostPort, url, options, trustSignal);
         sessions?.trusted(peer); // only sessions with a trusted server are kept

@@ -31,7 +31,12 @@ export interface FetchRecord {
   timings: { connect: number; secure: number; header: number; total: number | null } | null;
   /** Which timeout ended the response, for `termination: 'timeout'`. */
   timeout: 'idle' | 'total' | null;
-  /** Set when there was no response: the error's stable code and its message. */
+  /**
+   * The error's stable code and its message: set when there was no response,
+   * and also beside a response when something of ours cut it short (a bulk run
+   * interrupted: `ERR_ABORTED` with the `bytes` received; the CLI could not
+   * write the body: `ERR_OUTPUT`, `ERR_OUTPUT_CLOSED`). Null otherwise.
+   */
   error: { code: string; message: string } | null;
 }
 

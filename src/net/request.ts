@@ -4,6 +4,7 @@
  * ends or a limit of ours ends it. Redirects, input and trust policy are the
  * client's job (client.ts); this file does exactly one request.
  */
+import type { X509Certificate } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type * as tls from 'node:tls';
 import { AbortError, HeaderError, NetworkError, TimeoutError, TlsError } from '../errors.js';
@@ -55,7 +56,7 @@ export interface TransactionOptions extends Timeouts {
    * for it (deadline or the caller's signal): the check must then leave no
    * side effect (no pin written).
    */
-  verifyPeer: (connection: TlsConnection, signal: AbortSignal) => Promise<TlsInfo>;
+  verifyPeer: (connection: TlsConnection, presented: X509Certificate | undefined, signal: AbortSignal) => Promise<TlsInfo>;
   redirects: readonly string[];
   /**
    * `performance.now()` time by which the whole request must end, when it started
@@ -118,14 +119,15 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     throw err;
   }
 
-  // Read before the trust check: after it (and once the connection closed) the socket may no longer give the certificate.
-  const peer = peerOf(connection);
+  // Node hands the certificate out once per connection: read here, it serves both the trust check and `peer`.
+  const presented = connection.socket.isSessionReused() ? undefined : connection.socket.getPeerX509Certificate();
+  const peer: PeerInfo = { address: connection.raw.remoteAddress, port: connection.raw.remotePort, certificate: presented?.raw };
   let tlsInfo: TlsInfo;
   try {
     // The trust check may wait for the known-hosts lock: bound it by the deadline and the signal too,
     // and stop it (so it writes no pin) the moment the request gives up on it.
     const trustCheck = new AbortController();
-    tlsInfo = await beforeDeadline(options.verifyPeer(connection, trustCheck.signal), remaining(), signal, {
+    tlsInfo = await beforeDeadline(options.verifyPeer(connection, presented, trustCheck.signal), remaining(), signal, {
       timeout: totalTimeout,
       aborted,
       discard: () => {},
@@ -166,20 +168,6 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     done: reader.done,
     closed,
     cancel: () => reader.finish('aborted'),
-  };
-}
-
-/**
- * The server's address and the certificate it presented. Read before the trust
- * check: Node hands the peer certificate out once (getPeerX509Certificate,
- * used there, takes it), and not at all once the connection has closed.
- */
-function peerOf(connection: TlsConnection): PeerInfo {
-  return {
-    address: connection.raw.remoteAddress,
-    port: connection.raw.remotePort,
-    // a resumed session presents none; getPeerCertificate costs about 60 µs (it also computes fingerprints)
-    certificate: connection.socket.isSessionReused() ? undefined : connection.socket.getPeerCertificate()?.raw,
   };
 }
 

@@ -19,6 +19,7 @@ import { plain } from '../messages.js';
 import { prepareDirectory } from '../output-file.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { formatDuration } from '../units.js';
+import { parseSize } from '../units.js';
 import { UsageError } from '../usage-error.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type NdjsonOutput, type PolitenessArgs } from './bulk-cli.js';
 
@@ -66,10 +67,14 @@ export async function run(argv: string[]): Promise<number> {
       .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
       .option('warc', { type: 'string', requiresArg: true, describe: 'append every request and raw response (robots.txt included) to this WARC 1.1 file; FILE.gz: gzipped per record' })
       .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (default: when the --warc name ends in .gz)' }),
-  );
+  ).option('max-size', { type: 'string', requiresArg: true, describe: 'stop each body after this many bytes (500K, 10M, 1G; default 16M; 0 is refused: a crawl reads each body in memory)' });
   const args = (await parser.parseAsync()) as unknown as CrawlArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
 
+  // A crawl holds each body in memory to read its links: it has no "no limit" (see DEFAULT_CRAWL_MAX_BYTES).
+  if (args.maxSize !== undefined && parseSize(args.maxSize) === 0) {
+    throw new UsageError('--max-size 0: a crawl keeps each body in memory to read its links, so it needs a limit (default 16M)');
+  }
   const seeds: string[] = [];
   for await (const line of inputLines(args._.map(String), args.file)) seeds.push(fromUserInput(line));
   if (seeds.length === 0 && !args.state) throw new UsageError('crawl needs at least one seed URL (or --state DIR to resume)');
