@@ -29,7 +29,9 @@ export type GeminiErrorCode =
   | 'ERR_KNOWN_HOSTS'
   | 'ERR_STORAGE'
   | 'ERR_STATE_LOCKED'
-  | 'ERR_STATE_MISMATCH';
+  | 'ERR_STATE_MISMATCH'
+  | 'ERR_UPLOAD_SIZE'
+  | 'ERR_UPLOAD_BODY';
 
 /** Base class of all gemfetch errors. */
 export class GeminiError extends Error {
@@ -67,8 +69,11 @@ export class NetworkError extends GeminiError {
   }
 }
 
-/** Phases in which a timeout can leave no response to return. */
-export type TimeoutPhase = 'connect' | 'handshake' | 'header' | 'total';
+/**
+ * Phases in which a timeout can leave no response to return. `upload`: a
+ * Titan server accepted no more of the body for `idleTimeout`.
+ */
+export type TimeoutPhase = 'connect' | 'handshake' | 'header' | 'total' | 'upload';
 
 /** A timeout fired before the response header arrived (`ERR_TIMEOUT`). */
 export class TimeoutError extends GeminiError {
@@ -227,5 +232,31 @@ export class CrawlStateMismatchError extends GeminiError {
   constructor(message: string, file: string) {
     super('ERR_STATE_MISMATCH', message);
     this.path = file;
+  }
+}
+
+/**
+ * A Titan upload body could not be sent as declared, so the upload was
+ * stopped before the server had all `size` bytes and the connection was
+ * closed (the server never sees a cut body that looks whole).
+ * - `ERR_UPLOAD_SIZE`: the body gave more or fewer bytes than `size`.
+ * - `ERR_UPLOAD_BODY`: reading the body failed (its stream errored): `cause` says why.
+ */
+export class UploadError extends GeminiError {
+  /** The size declared in the Titan request. */
+  readonly size: number;
+  /** Bytes the body gave before the upload stopped (for `ERR_UPLOAD_SIZE` with a longer body: at least this many). */
+  readonly given: number;
+  /** Body bytes handed to the connection (always fewer than `size`). */
+  readonly bytesSent: number;
+  constructor(
+    code: 'ERR_UPLOAD_SIZE' | 'ERR_UPLOAD_BODY',
+    message: string,
+    options: { url?: string; cause?: unknown; size: number; given: number; bytesSent: number },
+  ) {
+    super(code, message, options);
+    this.size = options.size;
+    this.given = options.given;
+    this.bytesSent = options.bytesSent;
   }
 }

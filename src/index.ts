@@ -8,7 +8,7 @@
  * if (!res.complete) console.warn(`incomplete: ${res.termination}`);
  * ```
  */
-export { Client, fetch, request, getDefaultClient, DEFAULT_TIMEOUTS, DEFAULT_FETCH_MAX_BYTES, DEFAULT_FETCH_TOTAL_TIMEOUT, DEFAULT_MAX_REDIRECTS } from './net/client.js';
+export { Client, fetch, request, upload, getDefaultClient, DEFAULT_TIMEOUTS, DEFAULT_FETCH_MAX_BYTES, DEFAULT_FETCH_TOTAL_TIMEOUT, DEFAULT_MAX_REDIRECTS } from './net/client.js';
 export type { ClientOptions, RequestOptions, TrustMode } from './net/client.js';
 export type { Timeouts } from './net/request.js';
 export { DEFAULT_DNS_CACHE_TTL } from './net/dns-cache.js';
@@ -18,6 +18,10 @@ export type { Completion, PeerInfo, ResponseFields, StreamingResponse, Terminati
 export * from './errors.js';
 export { parseGeminiUrl, resolveReference, withInput, fromUserInput, MAX_REQUEST_BYTES } from './protocol/url.js';
 export type { GeminiUrl } from './protocol/url.js';
+export { parseTitanUrl, titanRequest, encodeTitanToken, geminiUrlOf, isTitanMime, DEFAULT_TITAN_MIME } from './protocol/titan-url.js';
+export type { TitanUrl, TitanParameters, TitanRequest } from './protocol/titan-url.js';
+export { UploadResponse } from './net/titan.js';
+export type { UploadBody, UploadOptions, UploadReport } from './net/titan.js';
 export { parseHeaderLine, findHeaderEnd, MAX_META_BYTES, MAX_HEADER_BYTES } from './protocol/header.js';
 export type { ResponseHeader } from './protocol/header.js';
 export { parseMimeType } from './protocol/mime.js';

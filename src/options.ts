@@ -12,6 +12,8 @@ import type { ClientOptions, RequestOptions } from './net/client.js';
 import type { CrawlOptions } from './bulk/crawl.js';
 import type { SurveyOptions } from './bulk/survey.js';
 import { KnownHostsStore } from './trust/tofu.js';
+import { isTitanMime } from './protocol/titan-url.js';
+import type { UploadOptions } from './net/titan.js';
 
 /** Every option of T has a rule, and only those (an option added without a rule does not compile). */
 type RulesOf<T> = Record<keyof Required<T>, OptionRule>;
@@ -137,6 +139,14 @@ export const REQUEST_OPTION_RULES = {
   signal: { kind: 'signal', expected: 'an AbortSignal', accepts: (v) => v instanceof AbortSignal },
   input: string,
 } as const satisfies RulesOf<RequestOptions>;
+
+/** The rules of the Titan options of an upload (its other options are request options). */
+export const UPLOAD_OPTION_RULES = {
+  mime: { kind: 'string', expected: 'a MIME type, type/subtype (e.g. text/gemini), without parameters', accepts: (v) => typeof v === 'string' && isTitanMime(v) },
+  token: { kind: 'string', expected: 'a non-empty string', accepts: (v) => typeof v === 'string' && v !== '' },
+  size: integer(0),
+  onProgress: func,
+} as const satisfies RulesOf<Pick<UploadOptions, 'mime' | 'token' | 'size' | 'onProgress'>>;
 
 /** The rules of the options every bulk run (batch, crawl, survey) takes. */
 export const BULK_OPTION_RULES = {

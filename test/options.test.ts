@@ -14,6 +14,7 @@ import {
   CRAWL_OPTION_RULES,
   REQUEST_OPTION_RULES,
   SURVEY_OPTION_RULES,
+  UPLOAD_OPTION_RULES,
   type OptionKind,
   type OptionRule,
 } from '../src/options.js';
@@ -103,7 +104,7 @@ afterAll(async () => {
 
 describe('every option, a wrong type and an out-of-range value: ERR_INVALID_OPTION naming it', () => {
   it('covers every kind of rule in the tables', () => {
-    for (const rules of [REQUEST_OPTION_RULES, BATCH_OPTION_RULES, CRAWL_OPTION_RULES, SURVEY_OPTION_RULES]) {
+    for (const rules of [REQUEST_OPTION_RULES, BATCH_OPTION_RULES, CRAWL_OPTION_RULES, SURVEY_OPTION_RULES, UPLOAD_OPTION_RULES]) {
       for (const [name, rule] of Object.entries(rules)) expect(badValues(rule)?.length ?? 0, name).toBeGreaterThan(0);
     }
   });
@@ -116,6 +117,11 @@ describe('every option, a wrong type and an out-of-range value: ERR_INVALID_OPTI
     const client = new Client(INSECURE_OPTIONS);
     expectInvalidOption(await rejected(client.fetch(server.url('/'), options)), option);
     expectInvalidOption(await rejected(client.request(server.url('/'), options)), option);
+  });
+
+  it.each(cases({ ...REQUEST_OPTION_RULES, ...UPLOAD_OPTION_RULES }))('upload with { $option: bad }', async ({ option, options }) => {
+    const client = new Client(INSECURE_OPTIONS);
+    expectInvalidOption(await rejected(client.upload(server.url('/').replace(/^gemini:/, 'titan:'), 'x', options)), option);
   });
 
   it.each(cases(BATCH_OPTION_RULES))('batch with { $option: bad }', async ({ option, options }) => {

@@ -24,6 +24,7 @@ const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
   batch: 'fetch many URLs (from a file or stdin) with per-host politeness; one JSON line each',
   crawl: 'crawl a capsule politely (robots.txt, depth and page limits)',
   survey: 'measure how many servers end their responses with close_notify',
+  put: 'upload a file (or stdin) with Titan: put titan://HOST/PATH FILE|-',
 };
 
 /** Fetch and output options taking one value: given twice, they are a usage error (the fast parser leaves them to yargs). */
@@ -43,6 +44,7 @@ const EXAMPLES: ReadonlyArray<[string, string]> = [
   ['gemfetch --max-size 10M --max-time 2m URL', 'stop an endless response'],
   ['gemfetch --input "lisbon" HOST/search', 'answer an input prompt'],
   ['gemfetch tofu list', 'show pinned server keys'],
+  ['gemfetch put titan://HOST/page.gmi page.gmi', 'upload a page with Titan (see gemfetch put --help)'],
 ];
 
 /**

@@ -7,9 +7,12 @@ import * as tls from 'node:tls';
 import { BoundedCache } from './bounded-cache.js';
 import { DEFAULT_DNS_CACHE_TTL, DnsCache, type LookupFunction } from './dns-cache.js';
 import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from '../errors.js';
-import { sendRequest, type Timeouts } from './request.js';
+import { sendRequest, type BodySender, type Timeouts } from './request.js';
 import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
-import { REQUEST_OPTION_RULES, validateOptions } from '../options.js';
+import { REQUEST_OPTION_RULES, UPLOAD_OPTION_RULES, validateOptions } from '../options.js';
+import { geminiUrlOf } from '../protocol/titan-url.js';
+import { prepareUpload, UploadResponse, type UploadBody, type UploadOptions } from './titan.js';
+import { limitMs } from './timers.js';
 import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from '../trust/tofu.js';
 import type { TlsConnection } from './transport.js';
 import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from '../protocol/url.js';
@@ -84,6 +87,17 @@ const MAX_SESSIONS = 1024;
 const MAX_CERTIFICATE_FACTS = 4096;
 /** Distinct TLS option sets (CA, client certificate, versions) a client keeps a SecureContext for. */
 const MAX_SECURE_CONTEXTS = 64;
+
+/** The first transaction of a request when it is a Titan upload. */
+interface UploadTransaction {
+  /** The Titan URL as a request target; its `href` is the URL as shown (token hidden). */
+  url: GeminiUrl;
+  /** The request line actually sent. */
+  requestLine: string;
+  body: BodySender;
+  /** Relative redirects are resolved against this gemini:// URL of the resource. */
+  redirectBase: string;
+}
 
 /** What the full handshake established about the server. */
 interface PeerFacts {
@@ -177,10 +191,10 @@ export class Client {
     return this.#request(url, this.#mergeOptions(options));
   }
 
-  async #request(url: string, merged: RequestOptions): Promise<StreamingResponse> {
+  async #request(url: string, merged: RequestOptions, upload?: UploadTransaction): Promise<StreamingResponse> {
     if (typeof url !== 'string') throw new InvalidUrlError(`URL must be a string (got ${typeof url})`);
     const maxRedirects = merged.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
-    let current = parseGeminiUrl(url);
+    let current = upload ? upload.url : parseGeminiUrl(url);
     // totalTimeout bounds the whole request, every redirect and input round included.
     const total = merged.totalTimeout ?? DEFAULT_TIMEOUTS.totalTimeout;
     const deadline = total > 0 && Number.isFinite(total) ? performance.now() + total : Infinity;
@@ -188,7 +202,7 @@ export class Client {
     let inputAnswered = false;
     for (;;) {
       if (performance.now() >= deadline) throw new TimeoutError('total', total, { url: current.href });
-      const response = await this.#transact(current, chain, merged, deadline);
+      const response = await this.#transact(current, chain, merged, deadline, current === upload?.url ? upload : undefined);
       if (response.category === 1 && merged.input !== undefined && !inputAnswered) {
         response.cancel();
         inputAnswered = true;
@@ -200,7 +214,8 @@ export class Client {
       let target = response.meta;
       let next: GeminiUrl | undefined;
       try {
-        target = resolveReference(current.href, response.meta);
+        // A redirect from an upload is resolved against the gemini:// URL of the resource: following one never uploads again.
+        target = resolveReference(current === upload?.url ? upload.redirectBase : current.href, response.meta);
         if (maxRedirects > 0 && /^gemini:/i.test(target)) next = parseGeminiUrl(target);
       } catch (err) {
         response.cancel(); // an unusable redirect target must not leave the connection open
@@ -247,7 +262,56 @@ export class Client {
     return new GeminiResponse(response, Buffer.concat(chunks), completion);
   }
 
-  async #transact(url: GeminiUrl, chain: readonly string[], options: RequestOptions, deadline: number): Promise<StreamingResponse> {
+  /**
+   * Uploads `body` to a Titan URL (`titan://host/path`, parameters
+   * `;mime=`, `;size=`, `;token=` optional in the URL) through the same
+   * request path as gemini:// (trust, client certificate, proxy, timeouts),
+   * and buffers the response like {@link Client.fetch} (`maxBytes` 64 MiB by
+   * default; no total timeout by default, an upload may be long).
+   *
+   * The body streams with backpressure: exactly `size` bytes are sent, the
+   * last chunk only once the body has ended, so a body of another length
+   * rejects with {@link UploadError} `ERR_UPLOAD_SIZE` (naming both numbers)
+   * before the server has `size` bytes, and the connection is closed. A
+   * server that answers before the body is all sent (a refusal) is not sent
+   * anything more, the rest of the body is not read (a stream is destroyed),
+   * and its answer is returned (`upload.finished` false). A stalled server is
+   * given `idleTimeout` to accept more of the body (`ERR_TIMEOUT`, phase
+   * `upload`); `headerTimeout` starts once the body is sent.
+   *
+   * Redirects (usually `30` to the gemini:// page) are followed over gemini://
+   * as the redirect options say, relative ones resolved against the
+   * resource's gemini:// URL; a redirect is never uploaded to again. The
+   * response has `complete` and `termination` exactly as a fetch, and
+   * `upload` says what was sent.
+   *
+   * @throws InvalidUrlError for a URL that is not a valid titan URL;
+   *   InvalidOptionError for a bad option or body (a stream without `size`,
+   *   bytes whose length is not `size`, `input` given); UploadError when the
+   *   body cannot be sent as declared; any error of {@link Client.request}.
+   */
+  async upload(url: string, body: UploadBody, options: UploadOptions = {}): Promise<UploadResponse> {
+    const { mime, token, size, onProgress, ...requestOptions } = options;
+    validateOptions({ mime, token, size, onProgress }, UPLOAD_OPTION_RULES, 'upload options');
+    if ((requestOptions as RequestOptions).input !== undefined) throw new InvalidOptionError('option input cannot be used with upload (an upload is never sent twice)');
+    const merged = this.#mergeOptions(requestOptions, { maxBytes: DEFAULT_FETCH_MAX_BYTES });
+    const idleMs = limitMs(merged.idleTimeout ?? DEFAULT_TIMEOUTS.idleTimeout);
+    const upload = prepareUpload(url, body, { mime, token, size, onProgress }, idleMs);
+    const shown = upload.request.shown;
+    const { params: _params, ...where } = upload.target; // the token stays out of every URL reported
+    const response = await this.#request(shown, merged, {
+      url: { ...where, href: shown },
+      requestLine: upload.request.href,
+      body: upload.sender,
+      redirectBase: geminiUrlOf(upload.target),
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of response.body) chunks.push(chunk as Buffer);
+    const completion = await response.done;
+    return new UploadResponse(response, Buffer.concat(chunks), completion, upload.report());
+  }
+
+  async #transact(url: GeminiUrl, chain: readonly string[], options: RequestOptions, deadline: number, upload?: UploadTransaction): Promise<StreamingResponse> {
     const connectTo = options.proxy
       ? { host: options.proxy.host, port: options.proxy.port ?? 1965, servername: isIpLiteral(options.proxy.host) ? undefined : options.proxy.host }
       : { host: url.host, port: url.port, servername: url.servername };
@@ -275,6 +339,7 @@ export class Client {
       tlsOptions,
       redirects: [...chain],
       deadline,
+      ...(upload ? { requestLine: upload.requestLine, body: upload.body } : {}),
       verifyPeer: async (connection, presented, trustSignal) => {
         const sessions = resumption ? this.#captureSessions(connection, sessionKey) : undefined;
         const peer = peerFacts(connection, presented, offered);
@@ -412,6 +477,11 @@ let defaultClient: Client | undefined;
 export function getDefaultClient(): Client {
   defaultClient ??= new Client();
   return defaultClient;
+}
+
+/** Uploads a body to a Titan URL with the default client. See {@link Client.upload}. */
+export function upload(url: string, body: UploadBody, options?: UploadOptions): Promise<UploadResponse> {
+  return getDefaultClient().upload(url, body, options);
 }
 
 /** Fetches a URL with the default client and buffers the body. See {@link Client.fetch}. */

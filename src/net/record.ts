@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { Client, RequestOptions } from './client.js';
 import { GeminiError } from '../errors.js';
-import type { Completion, StreamingResponse, Termination, Timings } from './response.js';
+import type { Completion, ResponseFields, StreamingResponse, Termination, Timings } from './response.js';
 
 /** A record of one fetch. Every field is always present; `null` where it does not apply. */
 export interface FetchRecord {
@@ -189,7 +189,7 @@ function watchSink(sink: Writable, onFailure: () => void): SinkWatch {
 }
 
 /** The record of a response. */
-export function responseRecord(url: string, response: StreamingResponse, completion: Completion, sha256: string): FetchRecord {
+export function responseRecord(url: string, response: ResponseFields, completion: Completion, sha256: string): FetchRecord {
   return {
     url,
     finalUrl: response.url,

@@ -30,9 +30,13 @@ export interface Timeouts {
   connectTimeout: number;
   /** TLS handshake. */
   handshakeTimeout: number;
-  /** From the request being sent to the end of the response header. */
+  /** From the request being sent to the end of the response header (for a Titan upload: from the last body byte sent). */
   headerTimeout: number;
-  /** Longest silence between two body chunks (not counted while the consumer applies backpressure). */
+  /**
+   * Longest silence between two body chunks (not counted while the consumer
+   * applies backpressure); for a Titan upload, also the longest wait for the
+   * server to accept more of the body.
+   */
   idleTimeout: number;
   /** The whole request, from connecting to the end of the body; through a `Client`, every redirect and input round included. */
   totalTimeout: number;
@@ -58,12 +62,28 @@ export interface TransactionOptions extends Timeouts {
    */
   verifyPeer: (connection: TlsConnection, presented: X509Certificate | undefined, signal: AbortSignal) => Promise<TlsInfo>;
   redirects: readonly string[];
+  /** The request line (without CRLF) when it is not `url.href`: a Titan upload's, whose `url.href` hides the token. */
+  requestLine?: string;
+  /** Sends a request body after the request line (a Titan upload); the header timeout starts once it is all sent. */
+  body?: BodySender;
   /**
    * `performance.now()` time by which the whole request must end, when it started
    * earlier (a redirect chain shares one `totalTimeout`). The sooner of this and
    * `totalTimeout` applies; either ends the request as a `total` timeout.
    */
   deadline?: number;
+}
+
+/**
+ * Writes a request body (Titan) to the connection, after the request line.
+ * `send` resolves once every byte was handed to the socket and rejects (with a
+ * GeminiError) when the body cannot be sent as declared; after `stop` it
+ * writes nothing more and resolves soon. A rejection ends the transaction
+ * with that error and the connection destroyed.
+ */
+export interface BodySender {
+  send(socket: tls.TLSSocket): Promise<void>;
+  stop(): void;
 }
 
 /**
@@ -144,14 +164,14 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     throw err;
   }
 
-  connection.socket.write(`${url.href}\r\n`);
+  connection.socket.write(`${options.requestLine ?? url.href}\r\n`);
   const timings: Timings = { connect: connection.timings.connect, secure: connection.timings.secure, header: 0 };
   const closed = new Promise<void>((resolve) => {
     if (connection.raw.destroyed) resolve();
     else connection.raw.once('close', () => resolve());
   });
   const reader = new ResponseReader(connection, options, started, deadline, timings);
-  const header = await reader.header;
+  const header = options.body ? await headerAfterBody(reader, options.body, connection) : await reader.header;
   const fields: ResponseFields = {
     url: url.href,
     ...headerFields(header),
@@ -169,6 +189,25 @@ export async function sendRequest(options: TransactionOptions): Promise<Streamin
     closed,
     cancel: () => reader.finish('aborted'),
   };
+}
+
+/**
+ * Sends the request body while waiting for the header: a server may answer
+ * before the body is all sent (a refusal), and then nothing more is sent. A
+ * body that cannot be sent as declared ends the transaction with its error.
+ */
+async function headerAfterBody(reader: ResponseReader, body: BodySender, connection: TlsConnection): Promise<ResponseHeader> {
+  const sending = body.send(connection.socket);
+  sending.then(() => reader.startHeaderTimer(), () => {});
+  const failed = sending.then(() => new Promise<never>(() => {}));
+  try {
+    return await Promise.race([reader.header, failed]);
+  } catch (err) {
+    reader.finish('aborted'); // destroys the connection; a no-op when the header failed first
+    throw err;
+  } finally {
+    body.stop();
+  }
 }
 
 /**
@@ -276,17 +315,21 @@ class ResponseReader {
     this.#socket.on('close', this.#onClose);
     options.signal?.addEventListener('abort', this.#onAbort, { once: true });
 
-    const headerTimeout = limitMs(options.headerTimeout);
-    if (headerTimeout !== Infinity) {
-      this.#timers.header = setTimeout(
-        () => afterPendingIo(() => this.#failHeader(new TimeoutError('header', headerTimeout, { url: this.#url }))),
-        timerDelay(headerTimeout),
-      );
-    }
+    if (!options.body) this.startHeaderTimer();
     const total = deadline - performance.now();
     if (total !== Infinity) {
       this.#timers.total = setTimeout(() => this.#onTotalTimeout(), timerDelay(total));
     }
+  }
+
+  /** Starts the header timeout: at once for a plain request, once the body is sent for an upload. */
+  startHeaderTimer(): void {
+    const headerTimeout = limitMs(this.#options.headerTimeout);
+    if (headerTimeout === Infinity || this.#phase !== 'header') return;
+    this.#timers.header = setTimeout(
+      () => afterPendingIo(() => this.#failHeader(new TimeoutError('header', headerTimeout, { url: this.#url }))),
+      timerDelay(headerTimeout),
+    );
   }
 
   get #url(): string {
