@@ -19,8 +19,12 @@ import { processIo, type CliIo } from './io.js';
 import { internalErrorMessage } from './messages.js';
 import { UsageError } from './usage-error.js';
 
-/** Subcommands implemented in ./commands/NAME.js, each exporting `run(argv): Promise<number>`. */
-const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
+/**
+ * Subcommands implemented in ./commands/NAME.js, each exporting
+ * `run(argv): Promise<number>` and `parser(argv): Argv` (its configured yargs
+ * parser, which help, completion and the man page read: ./command-spec.ts).
+ */
+export const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
   batch: 'fetch many URLs (from a file or stdin) with per-host politeness; one JSON line each',
   crawl: 'crawl a capsule politely (robots.txt, depth and page limits)',
   survey: 'measure how many servers end their responses with close_notify',
@@ -60,12 +64,28 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const first = argv[0];
     if (first !== undefined && Object.hasOwn(EXTERNAL_COMMANDS, first)) return await runExternal(first, argv.slice(1));
+    refuseFileListOption(argv);
     const fast = fetchArgsFast(argv);
     if (fast !== undefined) return await runFetch(fast, io);
     return await runParser(argv, io);
   } catch (err) {
     return reportFailure(err, io);
   }
+}
+
+/**
+ * `gemfetch -f urls.txt` (gemget's habit): a list of URLs is the batch
+ * command's input. A usage error pointing to it, rather than yargs'
+ * "Unknown argument: f"; the fetch command has no `-f`.
+ */
+function refuseFileListOption(argv: readonly string[]): void {
+  const command = argv[0];
+  if (command !== undefined && command !== 'fetch' && COMMAND_WORDS.has(command)) return;
+  const end = argv.indexOf('--');
+  const options = end === -1 ? argv : argv.slice(0, end);
+  const token = options.find((t) => t === '--file' || t.startsWith('--file=') || /^-[a-zA-Z]*f/.test(t));
+  if (token === undefined) return;
+  throw new UsageError(`${token}: gemfetch has no -f; to fetch the URLs listed in a file, one a line, use \`gemfetch batch -f FILE\` (one JSON record per URL)`);
 }
 
 async function runExternal(name: string, argv: string[]): Promise<number> {
@@ -112,6 +132,14 @@ export async function fetchArgsWithYargs(argv: string[]): Promise<FetchCommandAr
   return captured;
 }
 
+/**
+ * The main parser, configured but not run, with handlers that do nothing:
+ * what ./command-spec.ts reads to list every command and option.
+ */
+export async function inspectionParser(): Promise<Argv> {
+  return buildParser([], processIo(), { runFetchCommand: async () => ExitCode.Ok, setExitCode: () => {} });
+}
+
 async function runParser(argv: string[], io: CliIo): Promise<number> {
   let exitCode: number = ExitCode.Ok;
   const parser = await buildParser(argv, io, {
@@ -120,11 +148,6 @@ async function runParser(argv: string[], io: CliIo): Promise<number> {
       exitCode = code;
     },
   });
-  if (argv[0] === 'completion' && argv.length === 1) {
-    // Handled here: with a default command, yargs would also run a fetch of "completion".
-    parser.showCompletionScript();
-    return ExitCode.Ok;
-  }
   await parser.parseAsync();
   return exitCode;
 }
@@ -179,6 +202,19 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
       },
     )
     .command(
+      'completion',
+      'print a bash completion script (zsh: via bashcompinit): gemfetch completion >> ~/.bashrc',
+      (y) =>
+        y
+          .usage('Usage: gemfetch completion\n\nPrints a bash completion script for every command and option of gemfetch (zsh loads it through bashcompinit). Install it with:\n  gemfetch completion >> ~/.bashrc')
+          .example('gemfetch completion >> ~/.bashrc', 'install it for bash (zsh: >> ~/.zshrc)'),
+      async () => {
+        const { completionScript } = await import('./completion.js');
+        io.stdout.write(await completionScript());
+        setExitCode(ExitCode.Ok);
+      },
+    )
+    .command(
       'demo',
       'start a small capsule on this machine and show complete vs cut responses (no network needed)',
       (y) => y.option('color', { type: 'boolean', default: true, describe: 'colours on a terminal (--no-color or NO_COLOR=1 to turn off)' }),
@@ -194,7 +230,6 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
   }
   for (const [command, description] of EXAMPLES) parser.example(command, description);
   return parser
-    .completion('completion', 'print a bash/zsh completion script (gemfetch completion >> ~/.bashrc)')
     .epilogue(`${EXIT_CODE_TABLE}\n\nDocumentation: README.md. Environment: NO_COLOR, XDG_DATA_HOME.`)
     .version(packageVersion())
     .help()

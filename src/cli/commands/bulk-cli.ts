@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import yargs, { type Argv } from 'yargs';
-import type { BulkOptions } from '../../bulk/bulk.js';
+import { DEFAULT_SLOW_DOWN_RETRIES, type BulkOptions } from '../../bulk/bulk.js';
 import { StorageError } from '../../errors.js';
 import { boundedLines, LineTooLongError } from '../bounded-lines.js';
 import { EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
@@ -24,22 +24,29 @@ export interface PolitenessArgs {
   perHost?: number;
   delay?: string;
   retries?: number;
+  slowDownRetries?: number;
   maxFailures?: number;
   output?: string;
   file?: string[];
   quiet?: boolean;
 }
 
-/** Adds --concurrency, --per-host, --delay, --retries, --max-failures, --output, -f, -q. */
+/** Adds --concurrency, --per-host, --delay, --retries, --slow-down-retries, --max-failures, --output, -f, -q. */
 export function addPolitenessOptions<T>(y: Argv<T>, defaults: { delay: string; retries: number }): Argv<T & PolitenessArgs> {
   return y
-    .option('file', { alias: 'f', type: 'string', array: true, describe: 'read inputs from FILE, one a line, # comments ("-" = stdin)' })
-    .option('output', { alias: 'o', type: 'string', requiresArg: true, describe: 'append the NDJSON records to FILE instead of stdout' })
-    .option('concurrency', { alias: 'j', type: 'number', requiresArg: true, describe: 'requests at once, over all hosts (default 16)' })
-    .option('per-host', { type: 'number', requiresArg: true, describe: 'connections at once to one host (default 1)' })
-    .option('delay', { type: 'string', requiresArg: true, describe: `pause between two requests to one host (default ${defaults.delay})` })
-    .option('retries', { type: 'number', requiresArg: true, describe: `retries after a network failure or a 4x, with backoff (default ${defaults.retries})` })
-    .option('max-failures', { type: 'number', requiresArg: true, describe: 'set a host aside after this many consecutive failures (default 5; 0 = never)' })
+    .option('file', { alias: 'f', type: 'string', array: true, defaultDescription: 'stdin when it is not a terminal', describe: 'read inputs from FILE, one a line, # comments ("-" = stdin)' })
+    .option('output', { alias: 'o', type: 'string', requiresArg: true, defaultDescription: 'stdout', describe: 'append the NDJSON records to FILE instead of stdout' })
+    .option('concurrency', { alias: 'j', type: 'number', requiresArg: true, defaultDescription: '16', describe: 'requests at once, over all hosts' })
+    .option('per-host', { type: 'number', requiresArg: true, defaultDescription: '1', describe: 'connections at once to one host' })
+    .option('delay', { type: 'string', requiresArg: true, defaultDescription: defaults.delay, describe: 'pause between two requests to one host (a 44 answer lengthens it for that host)' })
+    .option('retries', { type: 'number', requiresArg: true, defaultDescription: String(defaults.retries), describe: 'retries after a network failure or a 4x other than 44, with backoff' })
+    .option('slow-down-retries', {
+      type: 'number',
+      requiresArg: true,
+      defaultDescription: String(DEFAULT_SLOW_DOWN_RETRIES),
+      describe: "retries of a URL answered 44 (slow down), each after that host's slow-down wait; 0 = record the 44 at once",
+    })
+    .option('max-failures', { type: 'number', requiresArg: true, defaultDescription: '5', describe: 'set a host aside after this many consecutive failures (0 = never)' })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress and no summary on stderr' }) as unknown as Argv<T & PolitenessArgs>;
 }
 
@@ -64,7 +71,9 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
   const concurrency = whole('concurrency', args.concurrency, 1);
   const perHost = whole('per-host', args.perHost, 1);
   const retries = whole('retries', args.retries, 0);
+  const slowDownRetries = whole('slow-down-retries', args.slowDownRetries, 0);
   const maxFailures = whole('max-failures', args.maxFailures, 0);
+  if (slowDownRetries !== undefined) options.slowDownRetries = slowDownRetries;
   if (concurrency !== undefined) options.concurrency = concurrency;
   if (perHost !== undefined) options.perHost = perHost;
   if (retries !== undefined) options.retries = retries;
@@ -72,8 +81,8 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
   return options;
 }
 
-/** A yargs parser that throws UsageError instead of exiting. */
-export function commandParser(argv: string[], usage: string): Argv {
+/** A yargs parser that throws UsageError instead of exiting; `--help` ends with `exitCodes` (the fetch command's table by default). */
+export function commandParser(argv: string[], usage: string, exitCodes: string = EXIT_CODE_TABLE): Argv {
   const parser = yargs(argv)
     .scriptName('gemfetch')
     .usage(usage)
@@ -82,7 +91,7 @@ export function commandParser(argv: string[], usage: string): Argv {
     .version(false)
     .help()
     .wrap(Math.min(100, process.stderr.columns ?? 80))
-    .epilogue(EXIT_CODE_TABLE)
+    .epilogue(exitCodes)
     .fail((message: string | undefined, err: Error | undefined) => {
       throw err ?? new UsageError(message ?? 'invalid arguments');
     });

@@ -10,15 +10,16 @@
  * before a kill may be missing from stdout (use --output for exactly-once).
  */
 import fs from 'node:fs';
-import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
+import { crawl, DEFAULT_CRAWL_MAX_BYTES, DEFAULT_CRAWL_RETRIES, DEFAULT_CRAWL_TOTAL_TIMEOUT, DEFAULT_MAX_DEPTH, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
 import { journalRecords } from '../../bulk/crawl-state.js';
 import { DirectoryLock } from '../../bulk/state-lock.js';
 import { fromUserInput } from '../../protocol/url.js';
-import { ExitCode } from '../exit-codes.js';
+import { CRAWL_EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
 import { plain } from '../messages.js';
 import { prepareDirectory } from '../output-file.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
-import { formatDuration } from '../units.js';
+import type { Argv } from 'yargs';
+import { formatDuration, formatSizeOption } from '../units.js';
 import { parseSize } from '../units.js';
 import { UsageError } from '../usage-error.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type NdjsonOutput, type PolitenessArgs } from './bulk-cli.js';
@@ -40,6 +41,31 @@ interface CrawlArgs extends PolitenessArgs, FetchArgs {
 
 const DEFAULT_DELAY = '1s';
 
+/** The crawl command's parser, configured but not run (its options are listed by ../command-spec.ts). */
+export function parser(argv: string[]): Argv {
+  return addFetchOptions(
+    addPolitenessOptions(
+      commandParser(
+        argv,
+        'Usage: gemfetch crawl [options] SEED...\n\nFollows links from the seeds politely (robots.txt, one connection per host, a delay) and writes one JSON record per URL. --state DIR makes it resumable.',
+        CRAWL_EXIT_CODE_TABLE,
+      ),
+      { delay: DEFAULT_DELAY, retries: DEFAULT_CRAWL_RETRIES },
+    )
+      .option('scope', { type: 'string', choices: ['host', 'prefix', 'all'], defaultDescription: 'host', describe: 'which links to follow: same host as a seed, under a seed\'s directory, or all' })
+      .option('max-depth', { type: 'number', requiresArg: true, defaultDescription: String(DEFAULT_MAX_DEPTH), describe: 'deepest link depth (seeds are 0)' })
+      .option('max-pages', { type: 'number', requiresArg: true, defaultDescription: 'no limit', describe: 'most URLs to request, resumed runs included' })
+      .option('include', { type: 'string', array: true, requiresArg: true, defaultDescription: 'all in --scope', describe: 'follow only URLs matching this regular expression (repeatable)' })
+      .option('exclude', { type: 'string', array: true, requiresArg: true, defaultDescription: 'none', describe: 'do not follow URLs matching this regular expression (repeatable)' })
+      .option('robots-agent', { type: 'string', choices: ['researcher', 'indexer', 'archiver'], defaultDescription: 'researcher', describe: 'robots.txt virtual agent obeyed besides *' })
+      .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
+      .option('state', { type: 'string', requiresArg: true, defaultDescription: 'none (not resumable)', describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
+      .option('mirror', { type: 'string', requiresArg: true, defaultDescription: 'none', describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
+      .option('warc', { type: 'string', requiresArg: true, defaultDescription: 'none', describe: 'append every request and raw response (robots.txt included) to this WARC 1.1 file; FILE.gz: gzipped per record' })
+      .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (the default when the --warc name ends in .gz)' }),
+    { 'max-time': `${DEFAULT_CRAWL_TOTAL_TIMEOUT / 1000}s` },
+  ).option('max-size', { type: 'string', requiresArg: true, defaultDescription: formatSizeOption(DEFAULT_CRAWL_MAX_BYTES), describe: 'stop each body after this many bytes (500K, 10M, 1G; 0 is refused: a crawl reads each body in memory)' });
+}
 /**
  * `gemfetch crawl ...`; resolves with the exit code: 0 when the crawl ran to
  * its end, 1 when the journal or the WARC file could not be written (the
@@ -48,27 +74,7 @@ const DEFAULT_DELAY = '1s';
  * names the first, each record says why in `mirrorError`).
  */
 export async function run(argv: string[]): Promise<number> {
-  const parser = addFetchOptions(
-    addPolitenessOptions(
-      commandParser(
-        argv,
-        'Usage: gemfetch crawl [options] SEED...\n\nFollows links from the seeds politely (robots.txt, one connection per host, a delay) and writes one JSON record per URL. --state DIR makes it resumable.',
-      ),
-      { delay: DEFAULT_DELAY, retries: DEFAULT_CRAWL_RETRIES },
-    )
-      .option('scope', { type: 'string', choices: ['host', 'prefix', 'all'], describe: 'which links to follow: same host as a seed (default), under a seed\'s directory, or all' })
-      .option('max-depth', { type: 'number', requiresArg: true, describe: 'deepest link depth (seeds are 0; default 32)' })
-      .option('max-pages', { type: 'number', requiresArg: true, describe: 'most URLs to request, resumed runs included' })
-      .option('include', { type: 'string', array: true, requiresArg: true, describe: 'follow only URLs matching this regular expression (repeatable)' })
-      .option('exclude', { type: 'string', array: true, requiresArg: true, describe: 'do not follow URLs matching this regular expression (repeatable)' })
-      .option('robots-agent', { type: 'string', choices: ['researcher', 'indexer', 'archiver'], describe: 'robots.txt virtual agent obeyed besides * (default researcher)' })
-      .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
-      .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
-      .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
-      .option('warc', { type: 'string', requiresArg: true, describe: 'append every request and raw response (robots.txt included) to this WARC 1.1 file; FILE.gz: gzipped per record' })
-      .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (default: when the --warc name ends in .gz)' }),
-  ).option('max-size', { type: 'string', requiresArg: true, describe: 'stop each body after this many bytes (500K, 10M, 1G; default 16M; 0 is refused: a crawl reads each body in memory)' });
-  const args = (await parser.parseAsync()) as unknown as CrawlArgs;
+  const args = (await parser(argv).parseAsync()) as unknown as CrawlArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
 
   // A crawl holds each body in memory to read its links: it has no "no limit" (see DEFAULT_CRAWL_MAX_BYTES).
