@@ -188,8 +188,8 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
         y
           .positional('action', { choices: ['list', 'check', 'forget', 'trust'] as const, describe: 'what to do' })
           .positional('host', { type: 'string', describe: 'HOST[:PORT] (port 1965 by default)' })
-          .option('known-hosts', { type: 'string', requiresArg: true, describe: 'pin file (default $XDG_DATA_HOME/gemfetch/known_hosts)' })
-          .option('connect-timeout', { type: 'string', requiresArg: true, describe: 'time limit to connect and for the TLS handshake (trust)' })
+          .option('known-hosts', { type: 'string', requiresArg: true, defaultDescription: '$XDG_DATA_HOME/gemfetch/known_hosts', describe: 'pin file' })
+          .option('connect-timeout', { type: 'string', requiresArg: true, defaultDescription: '15s', describe: 'time limit to connect and for the TLS handshake (trust)' })
           .option('ipv4', { alias: '4', type: 'boolean', describe: 'use IPv4 only (trust)' })
           .option('ipv6', { alias: '6', type: 'boolean', describe: 'use IPv6 only (trust)' })
           .example('gemfetch tofu list', 'show every pin')
