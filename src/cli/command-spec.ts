@@ -146,7 +146,8 @@ export async function commandTable(): Promise<CommandTable> {
       parser = yargs([]).help();
       if (typeof handler.builder === 'function') parser = handler.builder(parser) ?? parser;
     }
-    const positionals = positionalsOf(handler.original);
+    // An external command's stub takes `[args..]`: its own parser reads them.
+    const positionals = Object.hasOwn(EXTERNAL_COMMANDS, name) ? [] : positionalsOf(handler.original);
     const options = optionsOf(parser, positionals.map((p) => p.name));
     const positionalInfo = (parser as unknown as YargsInternals).getOptions().choices;
     const descriptions = (parser as unknown as YargsInternals).getInternalMethods().getUsageInstance().getDescriptions();
