@@ -178,3 +178,16 @@ describe('inputs of the bulk commands', () => {
     expect(bad.stderr).toContain('--slow-down-retries needs a whole number, 0 or more');
   });
 });
+
+describe('-v with several URLs', () => {
+  it('starts each block with its URL', async () => {
+    const a = cli.server.url('/');
+    const b = cli.server.url('/hop');
+    const r = await gemfetch(['-v', a, b]);
+    expect(r.code, r.stderr).toBe(0);
+    const blocks = r.stderr.split(/^(?=\* URL: )/m).filter((block) => block.startsWith('* URL: '));
+    expect(blocks.map((block) => block.split('\n')[0])).toEqual([`* URL: ${a}`, `* URL: ${b}`]);
+    for (const block of blocks) expect(block).toMatch(/^\* TLS: /m);
+    expect(blocks[1]).toContain(`redirects: ${b} -> ${a}`);
+  });
+});

@@ -225,7 +225,7 @@ class FetchRun {
           void response.done.then((completion) => {
             details.completion = completion;
           });
-          if (this.#args.verbose) this.#verboseHeader(response);
+          if (this.#args.verbose) this.#verboseHeader(response, url);
           this.#noticeTrust(response);
           const target = this.#chooseTarget(response, details).then(async (chosen) => {
             if (chosen && this.#showsProgress(chosen.toTerminal)) {
@@ -492,9 +492,10 @@ class FetchRun {
     }
   }
 
-  #verboseHeader(response: StreamingResponse): void {
+  /** The `-v` block of one response, on stderr; its first line names the URL as given, so blocks of several URLs are told apart. */
+  #verboseHeader(response: StreamingResponse, url: string): void {
     const tls = response.tls;
-    const lines: string[] = [];
+    const lines: string[] = [`URL: ${plain(url)}`];
     const chain = [...response.redirects, response.url];
     if (chain.length > 1) lines.push(`redirects: ${chain.map(plain).join(' -> ')}`);
     lines.push(`TLS: ${tls.protocol}, ${tls.cipher}${tls.resumed ? ', session resumed' : ''}`);
