@@ -8,7 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { commandTable, type CommandTable } from '../src/cli/command-spec.js';
-import { cliFixture, runCli, scratchDirs } from './support/cli.js';
+import { batch } from '../src/bulk/batch.js';
+import { SlowDownWaits } from '../src/cli/progress.js';
+import { cliFixture, ptyAvailable, runCli, runInPty, scratchDirs } from './support/cli.js';
 import { inputPrompt, redirect, respondWith, routes, type GeminiHandler } from './support/gemini-server.js';
 
 const PAGE = '# hello\n';
@@ -189,5 +191,40 @@ describe('-v with several URLs', () => {
     expect(blocks.map((block) => block.split('\n')[0])).toEqual([`* URL: ${a}`, `* URL: ${b}`]);
     for (const block of blocks) expect(block).toMatch(/^\* TLS: /m);
     expect(blocks[1]).toContain(`redirects: ${b} -> ${a}`);
+  });
+});
+
+describe('44 waits on the progress line', () => {
+  it('SlowDownWaits: one host, several hosts with the longest wait, nothing once the waits are over', () => {
+    let now = 1_000;
+    const waits = new SlowDownWaits(() => now);
+    expect(waits.text()).toBe('');
+    waits.note('a.example:1965', 12_000);
+    expect(waits.text()).toBe('44: 1 host waiting 12s');
+    now += 500;
+    expect(waits.text()).toBe('44: 1 host waiting 12s'); // rounded up
+    waits.note('b.example:1965', 40_000);
+    expect(waits.text()).toBe('44: 2 hosts waiting, longest 40s');
+    now += 12_000;
+    expect(waits.waiting).toBe(1);
+    now += 40_000;
+    expect(waits.text()).toBe('');
+    expect(waits.waiting).toBe(0);
+  });
+
+  it('the library tells onSlowDown which host waits and for how long', async () => {
+    const calls: Array<[string, number]> = [];
+    const records = [];
+    for await (const record of batch([cli.server.url('/slow')], { slowDownRetries: 1, requestOptions: { trust: 'insecure' }, onSlowDown: (host, ms) => calls.push([host, ms]) })) records.push(record);
+    expect(records).toHaveLength(1);
+    expect(calls.length).toBeGreaterThanOrEqual(1);
+    expect(calls[0]![0]).toBe(`127.0.0.1:${cli.server.port}`);
+    expect(calls[0]![1]).toBeGreaterThan(0);
+    expect(calls[0]![1]).toBeLessThanOrEqual(60_000);
+  });
+
+  it.skipIf(!ptyAvailable())('batch on a terminal says that a host waits after a 44', async () => {
+    const r = await runInPty(cli.home, ['batch', '--slow-down-retries', '1', cli.server.url('/slow')], { shellSuffix: '> /dev/null', timeoutMs: 60_000 });
+    expect(r.output).toMatch(/44: 1 host waiting \d+s/);
   });
 });

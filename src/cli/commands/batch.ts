@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
         inputFailure = err;
       }
     })();
-    for await (const record of batch(urls, { ...options, signal: session.signal })) {
+    for await (const record of batch(urls, { ...options, signal: session.signal, onSlowDown: session.onSlowDown })) {
       await session.output.write(record);
       count++;
       if (record.error) errors++;

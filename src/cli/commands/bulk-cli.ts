@@ -14,6 +14,7 @@ import { requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
 import { refuseRepeatedOptions } from '../repeated-options.js';
 import { parseDuration } from '../units.js';
 import { NdjsonOutput, OutputClosedError } from '../ndjson-output.js';
+import { SlowDownWaits } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
 export { NdjsonOutput, OutputClosedError };
@@ -168,27 +169,57 @@ async function* linesOf(file: string, output: string | undefined): AsyncGenerato
   }
 }
 
-/** A one-line status on stderr, drawn only on a terminal, at most 5 times a second. */
+/**
+ * A one-line status on stderr, drawn only on a terminal, at most 5 times a
+ * second. While hosts wait after a 44 it says so (see {@link SlowDownWaits})
+ * and is redrawn every second, so the wait shows even when no record arrives.
+ */
 export class StatusLine {
   readonly #enabled: boolean;
+  readonly waits = new SlowDownWaits();
   #last = 0;
   #drawn = false;
+  #text: () => string = () => '';
+  #ticker: NodeJS.Timeout | undefined;
   constructor(enabled: boolean) {
     this.#enabled = enabled && process.stderr.isTTY === true;
   }
   update(text: () => string): void {
+    this.#text = text;
     if (!this.#enabled) return;
     const now = Date.now();
     if (now - this.#last < 200) return;
     this.#last = now;
-    const width = (process.stderr.columns ?? 80) - 1;
-    const line = text();
-    process.stderr.write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`);
-    this.#drawn = true;
+    this.#draw();
+  }
+  /** A host answered 44 and waits `waitMs` (the library's `onSlowDown`): shown at once, then counted down. */
+  slowDown(hostKey: string, waitMs: number): void {
+    this.waits.note(hostKey, waitMs);
+    if (!this.#enabled) return;
+    this.#draw();
+    if (this.#ticker === undefined) {
+      this.#ticker = setInterval(() => {
+        this.#draw();
+        if (this.waits.waiting === 0) this.#stopTicker();
+      }, 1000);
+      this.#ticker.unref();
+    }
   }
   clear(): void {
+    this.#stopTicker();
     if (this.#drawn) process.stderr.write('\r\x1b[K');
     this.#drawn = false;
+  }
+  #stopTicker(): void {
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    this.#ticker = undefined;
+  }
+  #draw(): void {
+    const width = (process.stderr.columns ?? 80) - 1;
+    const waits = this.waits.text();
+    const line = [this.#text(), waits].filter((part) => part !== '').join(', ');
+    process.stderr.write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`);
+    this.#drawn = true;
   }
 }
 
@@ -232,6 +263,9 @@ export class BulkSession {
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
+
+  /** The library's `onSlowDown` callback: 44 waits shown on the status line. */
+  readonly onSlowDown = (hostKey: string, waitMs: number): void => this.status.slowDown(hostKey, waitMs);
 
   /** Whether Ctrl-C (SIGINT/SIGTERM) stopped the run. */
   get interrupted(): boolean {

@@ -114,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
     const records = crawl(seeds, {
       ...options,
       signal: session.signal,
+      onSlowDown: session.onSlowDown,
       ...(args.scope ? { scope: args.scope } : {}),
       ...(maxDepth !== undefined ? { maxDepth } : {}),
       ...(maxPages !== undefined ? { maxPages } : {}),

@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const summary = emptySurveySummary(); // counted as records arrive: no list of them is kept
   try {
     const hosts = inputLines(args._.map(String), args.file, args.output);
-    for await (const record of survey(hosts, { ...options, signal: session.signal, missing: args.missing === true })) {
+    for await (const record of survey(hosts, { ...options, signal: session.signal, onSlowDown: session.onSlowDown, missing: args.missing === true })) {
       addToSurveySummary(summary, record);
       await session.output.write(record);
       session.status.update(() => `survey: ${summary.capsules} capsules`);
