@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { commandTable, type CommandTable } from '../src/cli/command-spec.js';
 import { batch } from '../src/bulk/batch.js';
 import { SlowDownWaits } from '../src/cli/progress.js';
-import { cliFixture, ptyAvailable, runCli, runInPty, scratchDirs } from './support/cli.js';
+import { cliFixture, ptyAvailable, ROOT, runCli, runInPty, scratchDirs } from './support/cli.js';
 import { inputPrompt, redirect, respondWith, routes, type GeminiHandler } from './support/gemini-server.js';
 
 const PAGE = '# hello\n';
@@ -83,6 +83,25 @@ describe('--help of every command', () => {
   });
 });
 
+describe('README', () => {
+  it("lists the default of every option taking a value, per command (a command's line names only what differs from gemfetch URL's)", () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Options and defaults'), readme.indexOf('### Bulk fetching'));
+    const line = (name: string): string => section.split('\n').find((l) => l.startsWith(name === 'fetch' ? '- `gemfetch URL...`:' : `- \`${name}\`:`)) ?? '';
+    const fetchLine = line('fetch');
+    const missing: string[] = [];
+    for (const command of table.commands) {
+      for (const option of command.options.filter((o) => o.type !== 'boolean')) {
+        const entry = `\`--${option.name}\` ${option.defaultText}`;
+        const own = line(command.name);
+        const ok = own.includes(entry) || (!own.includes(`\`--${option.name}\``) && fetchLine.includes(entry));
+        if (!ok) missing.push(`${command.name} ${entry}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
 describe('-L, --max-redirects, --no-cross-host', () => {
   it('gemfetch -L URL follows the redirect (-L no longer takes the URL as its number)', async () => {
     const r = await gemfetch(['-L', cli.server.url('/hop')]);
@@ -107,6 +126,19 @@ describe('-L, --max-redirects, --no-cross-host', () => {
     const followed = await gemfetch(['-4', cli.server.url('/cross')]);
     expect(followed.code, followed.stderr).toBe(0);
     expect(followed.stdout.toString()).toBe(PAGE);
+  });
+});
+
+describe('crawl and redirects', () => {
+  it('refuses --max-redirects, -L and --no-cross-host, which a crawl cannot honour (it queues targets as links), and hides them', async () => {
+    for (const [args, name] of [[['--max-redirects', '3'], '--max-redirects'], [['-L'], '-L/--location'], [['--no-cross-host'], '--no-cross-host']] as const) {
+      const r = await gemfetch(['crawl', ...args, cli.server.url('/')]);
+      expect(r.code, name).toBe(2);
+      expect(r.stderr).toContain(`${name} does not apply to crawl`);
+    }
+    const help = (await gemfetch(['crawl', '--help'])).stdout.toString();
+    expect(help).not.toContain('--max-redirects');
+    expect(help).not.toContain('--cross-host');
   });
 });
 

@@ -72,7 +72,7 @@ export const FETCH_OPTION_GROUP: OptionGroup = {
     { name: 'location', alias: 'L', type: 'boolean', describe: 'follow redirects (the default, as curl -L; --no-location follows none; the count is --max-redirects)' },
     { name: 'max-redirects', type: 'number', defaultText: '5', describe: 'redirects to follow (0 = none)' },
     { name: 'cross-host', type: 'boolean', describe: 'follow redirects to another host (the default; --no-cross-host stops at them, exit 8)' },
-    { name: 'input', type: 'string', conflicts: 'input-file', defaultText: 'none (asked on a terminal)', describe: 'answer to an input prompt (status 10/11), sent as the query; visible in ps: prefer --input-file for secrets' },
+    { name: 'input', type: 'string', conflicts: 'input-file', defaultText: 'none', describe: 'answer to an input prompt (status 10/11), sent as the query (visible in ps: prefer --input-file for secrets)' },
     { name: 'input-file', type: 'string', defaultText: 'none', describe: 'read the answer to an input prompt (10/11) from FILE (- = stdin), one trailing newline removed; keeps secrets out of argv' },
   ],
 };

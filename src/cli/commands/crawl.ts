@@ -64,7 +64,11 @@ export function parser(argv: string[]): Argv {
       .option('warc', { type: 'string', requiresArg: true, defaultDescription: 'none', describe: 'append every request and raw response (robots.txt included) to this WARC 1.1 file; FILE.gz: gzipped per record' })
       .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (the default when the --warc name ends in .gz)' }),
     { 'max-time': `${DEFAULT_CRAWL_TOTAL_TIMEOUT / 1000}s` },
-  ).option('max-size', { type: 'string', requiresArg: true, defaultDescription: formatSizeOption(DEFAULT_CRAWL_MAX_BYTES), describe: 'stop each body after this many bytes (500K, 10M, 1G; 0 is refused: a crawl reads each body in memory)' });
+  )
+    .hide('max-redirects')
+    .hide('location')
+    .hide('cross-host')
+    .option('max-size', { type: 'string', requiresArg: true, defaultDescription: formatSizeOption(DEFAULT_CRAWL_MAX_BYTES), describe: 'stop each body after this many bytes (500K, 10M, 1G; 0 is refused: a crawl reads each body in memory)' });
 }
 /**
  * `gemfetch crawl ...`; resolves with the exit code: 0 when the crawl ran to
@@ -76,6 +80,10 @@ export function parser(argv: string[]): Argv {
 export async function run(argv: string[]): Promise<number> {
   const args = (await parser(argv).parseAsync()) as unknown as CrawlArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
+  // A crawl follows no redirect itself: it queues the target as a link, under --scope.
+  for (const [given, name] of [[args.maxRedirects, '--max-redirects'], [args.location, args.location === false ? '--no-location' : '-L/--location'], [args.crossHost, args.crossHost === false ? '--no-cross-host' : '--cross-host']] as const) {
+    if (given !== undefined) throw new UsageError(`${name} does not apply to crawl: a redirect's target is queued like a link, and --scope decides whether it is fetched`);
+  }
 
   // A crawl holds each body in memory to read its links: it has no "no limit" (see DEFAULT_CRAWL_MAX_BYTES).
   if (args.maxSize !== undefined && parseSize(args.maxSize) === 0) {

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import type { Argv } from 'yargs';
 import { createHash } from 'node:crypto';
-import { Client } from '../../net/client.js';
+import { Client, DEFAULT_FETCH_MAX_BYTES } from '../../net/client.js';
 import { GeminiError } from '../../errors.js';
 import { errorRecord, responseRecord, type FetchRecord } from '../../net/record.js';
 import type { UploadBody, UploadReport, UploadResponse } from '../../net/titan.js';
@@ -55,6 +55,7 @@ export function parser(argv: string[]): Argv {
       .group(UPLOAD_OPTIONS, 'Upload options:')
       .example('gemfetch put titan://example.org/wiki/page.gmi page.gmi', 'upload a page (text/gemini), then read it back')
       .example('some-command | gemfetch put --token T --mime text/plain titan://example.org/notes -', 'upload stdin'),
+    { 'max-size': formatSizeOption(DEFAULT_FETCH_MAX_BYTES) },
   ).hide('input').hide('input-file');
 }
 
