@@ -159,6 +159,15 @@ describe('--input-file', () => {
     expect(r.stdout.toString()).toBe('from stdin');
   });
 
+  it('batch: --input-file - is refused when stdin is the list of URLs (exit 2); with URL arguments it answers from stdin', async () => {
+    const clash = await gemfetch(['batch', '--input-file', '-'], { stdin: `${cli.server.url('/secret')}\n` });
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain('--input-file - reads standard input, which here is the list of inputs');
+    const ok = await gemfetch(['batch', '--input-file', '-', cli.server.url('/secret')], { stdin: 'batch answer\n' });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout.toString())).toMatchObject({ status: 20, complete: true });
+  });
+
   it('refuses a missing file, a file over 4 KiB, and --input with it, naming the option (exit 2)', async () => {
     const dir = scratch();
     const big = path.join(dir, 'big');

@@ -60,6 +60,11 @@ describe('the bash completion script', () => {
     expect(commands).toEqual(expect.arrayContaining(['fetch', 'batch', 'crawl', 'survey', 'tofu', 'demo', 'put', 'completion']));
   });
 
+  it('lists the options of every registered command (each external command module exports parser(argv))', () => {
+    expect(table.commands.filter((c) => !c.optionsListed).map((c) => c.name)).toEqual([]);
+    expect(table.commands.map((c) => c.name)).toEqual(expect.arrayContaining(['fetch', 'tofu', 'demo', 'completion', 'batch', 'crawl', 'survey', 'put']));
+  });
+
   it('offers exactly the options of each command, from the same table as --help', () => {
     const lines = table.commands.map((command) => ['gemfetch', command.name, '-']);
     const got = complete(lines);

@@ -48,6 +48,12 @@ export interface CommandInfo {
   readonly positionals: readonly PositionalInfo[];
   /** Every option, `--help` included, in declaration order. */
   readonly options: readonly OptionInfo[];
+  /**
+   * False for an external command whose module exports no `parser(argv)`:
+   * its options cannot be read, so only `--help` is listed (a test requires
+   * every registered command to have them listed).
+   */
+  readonly optionsListed: boolean;
 }
 
 /** The table of every command, and the options of `gemfetch` with no command word. */
@@ -125,9 +131,8 @@ function positionalsOf(command: string): Array<{ name: string; required: boolean
 /**
  * Builds the command table from the registered commands (see the module
  * comment). Loads yargs and every command module: for `--help`-like uses
- * (completion script, man page, tests), never on a fetch.
- * @throws Error naming a registered external command whose module has no
- *   `parser(argv)` export.
+ * (completion script, man page, tests), never on a fetch. A module without
+ * `parser(argv)` gives a command with `optionsListed: false`.
  */
 export async function commandTable(): Promise<CommandTable> {
   const main = await inspectionParser();
@@ -137,11 +142,13 @@ export async function commandTable(): Promise<CommandTable> {
   for (const [name, handler] of Object.entries(handlers)) {
     const summary = typeof handler.description === 'string' ? handler.description : '';
     let parser: Argv;
+    let listed = true;
     if (Object.hasOwn(EXTERNAL_COMMANDS, name)) {
       const modulePath = `./commands/${name}.js`;
       const mod = (await import(modulePath)) as { parser?: (argv: string[]) => Argv };
-      if (typeof mod.parser !== 'function') throw new Error(`commands/${name}.js exports no parser(argv): its options cannot be listed`);
-      parser = mod.parser([]);
+      // Without parser(argv) the command still completes and has a man section, with --help only.
+      parser = typeof mod.parser === 'function' ? mod.parser([]) : yargs([]).help();
+      listed = typeof mod.parser === 'function';
     } else {
       parser = yargs([]).help();
       if (typeof handler.builder === 'function') parser = handler.builder(parser) ?? parser;
@@ -156,6 +163,7 @@ export async function commandTable(): Promise<CommandTable> {
       summary: summary.replace(/ \(see gemfetch \w+ --help\)$/, ''),
       positionals: positionals.map((p) => ({ ...p, choices: positionalInfo[p.name], describe: descriptions[p.name] ?? '' })),
       options,
+      optionsListed: listed,
     });
     if (name === 'fetch') fetchOptions = options;
   }

@@ -57,6 +57,9 @@ export function addPolitenessOptions<T>(y: Argv<T>, defaults: { delay: string; r
  * UsageError for an invalid value.
  */
 export async function bulkOptionsFromArgs(args: PolitenessArgs & FetchArgs, defaultDelay: string): Promise<Omit<BulkOptions, 'client' | 'signal'>> {
+  if (args.inputFile === '-' && readsStdin((args as { _?: Array<string | number> })._ ?? [], args.file)) {
+    throw new UsageError('--input-file - reads standard input, which here is the list of inputs: put the answer in a file');
+  }
   const requestOptions = await requestOptionsFromArgs(args);
   return { ...politenessFromArgs(args, defaultDelay), requestOptions };
 }
@@ -97,6 +100,12 @@ export function commandParser(argv: string[], usage: string, exitCodes: string =
       throw err ?? new UsageError(message ?? 'invalid arguments');
     });
   return refuseRepeatedOptions(parser);
+}
+
+/** Whether {@link inputLines} reads stdin for these arguments. */
+function readsStdin(positional: ReadonlyArray<string | number>, files: readonly string[] | undefined): boolean {
+  if (positional.some((p) => String(p) === '-') || files?.includes('-')) return true;
+  return positional.length === 0 && !files?.length && !process.stdin.isTTY;
 }
 
 /** Whether the user asked for --help (yargs has printed it). */
