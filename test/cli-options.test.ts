@@ -80,6 +80,8 @@ describe('--help of every command', () => {
     expect(help).toMatch(/--tofu .*?\[default: tofu\]/);
     expect(help).toMatch(/-L, --location follow redirects[^[]*\[boolean\]/);
     expect(help).toMatch(/--max-redirects .*?\[number\] \[default: 5\]/);
+    expect(help).toContain('gemfetch --input-file pass.txt HOST/login');
+    expect(help).toContain('Documentation: man gemfetch, README.md.');
   });
 });
 

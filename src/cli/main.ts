@@ -47,6 +47,7 @@ const EXAMPLES: ReadonlyArray<[string, string]> = [
   ['gemfetch --json URL | jq .complete', 'one JSON record per URL'],
   ['gemfetch --max-size 10M --max-time 2m URL', 'stop an endless response'],
   ['gemfetch --input "lisbon" HOST/search', 'answer an input prompt'],
+  ['gemfetch --input-file pass.txt HOST/login', 'answer a (sensitive) prompt from a file, - = stdin'],
   ['gemfetch tofu list', 'show pinned server keys'],
   ['gemfetch put titan://HOST/page.gmi page.gmi', 'upload a page with Titan (see gemfetch put --help)'],
 ];
@@ -230,7 +231,7 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
   }
   for (const [command, description] of EXAMPLES) parser.example(command, description);
   return parser
-    .epilogue(`${EXIT_CODE_TABLE}\n\nDocumentation: README.md. Environment: NO_COLOR, XDG_DATA_HOME.`)
+    .epilogue(`${EXIT_CODE_TABLE}\n\nDocumentation: man gemfetch, README.md. Environment: NO_COLOR, XDG_DATA_HOME.`)
     .version(packageVersion())
     .help()
     .alias('help', 'h')
