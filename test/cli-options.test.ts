@@ -170,6 +170,13 @@ describe('--input-file', () => {
     expect(JSON.parse(ok.stdout.toString())).toMatchObject({ status: 20, complete: true });
   });
 
+  it('put refuses it, as it refuses --input (an upload is never sent twice), and hides it', async () => {
+    const r = await gemfetch(['put', '--input-file', 'answer', `titan://127.0.0.1:${cli.server.port}/page.gmi`, '-'], { stdin: 'x' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--input-file cannot be used with put');
+    expect((await gemfetch(['put', '--help'])).stdout.toString()).not.toContain('--input-file');
+  });
+
   it('refuses a missing file, a file over 4 KiB, and --input with it, naming the option (exit 2)', async () => {
     const dir = scratch();
     const big = path.join(dir, 'big');
