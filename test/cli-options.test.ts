@@ -10,6 +10,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { commandTable, type CommandTable } from '../src/cli/command-spec.js';
 import { batch } from '../src/bulk/batch.js';
 import { SlowDownWaits } from '../src/cli/progress.js';
+import { INPUT_FILE_LIMIT, readInputFile } from '../src/cli/input-file.js';
+import { Readable } from 'node:stream';
 import { cliFixture, ptyAvailable, ROOT, runCli, runInPty, scratchDirs } from './support/cli.js';
 import { inputPrompt, redirect, respondWith, routes, type GeminiHandler } from './support/gemini-server.js';
 
@@ -141,6 +143,20 @@ describe('crawl and redirects', () => {
     const help = (await gemfetch(['crawl', '--help'])).stdout.toString();
     expect(help).not.toContain('--max-redirects');
     expect(help).not.toContain('--cross-host');
+  });
+});
+
+describe('readInputFile (no sockets)', () => {
+  it('removes one trailing newline only, keeps the rest byte for byte, refuses non-UTF-8 and more than the limit', async () => {
+    const from = (bytes: Buffer) => readInputFile('-', Readable.from([bytes]));
+    await expect(from(Buffer.from('two\n\n'))).resolves.toBe('two\n');
+    await expect(from(Buffer.from(' spaced \r\n'))).resolves.toBe(' spaced ');
+    await expect(from(Buffer.from(''))).resolves.toBe('');
+    await expect(from(Buffer.from([0x63, 0x61, 0x66, 0xe9]))).rejects.toThrow('--input-file - (standard input): not UTF-8 text');
+    await expect(from(Buffer.alloc(INPUT_FILE_LIMIT, 0x61))).resolves.toHaveLength(INPUT_FILE_LIMIT);
+    await expect(from(Buffer.alloc(INPUT_FILE_LIMIT + 1, 0x61))).rejects.toThrow(`more than ${INPUT_FILE_LIMIT} bytes`);
+    await expect(readInputFile(' ')).rejects.toThrow('--input-file needs a file name');
+    await expect(readInputFile(scratch())).rejects.toThrow('cannot read the file (EISDIR)');
   });
 });
 
