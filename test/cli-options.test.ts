@@ -114,6 +114,12 @@ describe('-L, --max-redirects, --no-cross-host', () => {
     expect(r.stdout.toString()).toBe(PAGE);
   });
 
+  it('-L 3 (the old form) is a usage error pointing to --max-redirects 3, not a fetch of gemini://3/', async () => {
+    const r = await gemfetch(['-L', '3', cli.server.url('/hop')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('-L is a flag (follow redirects); to set how many, use --max-redirects 3');
+  });
+
   it('--no-location follows none (exit 8); with --max-redirects 2 it is a usage error', async () => {
     const off = await gemfetch(['--no-location', cli.server.url('/hop')]);
     expect(off.code).toBe(8);

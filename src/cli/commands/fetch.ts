@@ -109,6 +109,9 @@ export async function runFetch(args: FetchCommandArgs, io: CliIo): Promise<numbe
 
 function validateCombination(args: FetchCommandArgs, urls: string[]): void {
   if (urls.length === 0) throw new UsageError('no URL given (try `gemfetch demo`, or `gemfetch --help`)');
+  // `-L 3` (the old form): the 3 would be fetched as gemini://3/.
+  const count = args.location === true ? urls.find((url) => /^\d+$/.test(url)) : undefined;
+  if (count !== undefined) throw new UsageError(`-L is a flag (follow redirects); to set how many, use --max-redirects ${count}`);
   if (args.output !== undefined) {
     checkOutputPath(args.output);
     if (args.output !== '-' && urls.length > 1) throw new UsageError('-o FILE takes one URL; with several URLs use -O or --output-dir DIR');
