@@ -8,7 +8,7 @@ import { MAX_MIRROR_NAME_BYTES, mirrorPath } from '../src/files/mirror.js';
 import { parseGeminiUrl } from '../src/protocol/url.js';
 import { startGeminispace, treePaths, type Capsule, type CapsuleDef, type Geminispace } from './support/geminispace.js';
 
-const fast = { trust: 'insecure' as const, connectTimeout: 500, handshakeTimeout: 500, headerTimeout: 500, idleTimeout: 200, totalTimeout: 1500 };
+const fast = { trust: 'insecure' as const, connectTimeout: 5000, handshakeTimeout: 5000, headerTimeout: 5000, idleTimeout: 1000, totalTimeout: 10000 };
 const DELAY = 25;
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
