@@ -5,6 +5,7 @@
  * already be sanitized by the caller when it goes to a terminal.
  */
 import type { Termination } from '../net/response.js';
+import { tlsFailureReason } from '../net/tls-failure.js';
 import { isValidStatus, statusName } from '../protocol/status.js';
 import type { TrustDecision } from '../trust/tofu.js';
 import { formatBytes, formatDuration, formatSizeOption } from './units.js';
@@ -49,7 +50,7 @@ export function describeTermination(end: EndFacts, limits: LimitsInForce = {}): 
     case 'aborted':
       return 'interrupted before the end';
     case 'tls_error':
-      return `TLS error: ${end.error?.message ?? 'the connection failed'}`;
+      return end.error ? `TLS error: the server ${tlsFailureReason(end.error, 'stream')}` : 'TLS error: the connection failed';
   }
 }
 
