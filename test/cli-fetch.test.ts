@@ -354,7 +354,7 @@ describe.concurrent('trust', () => {
     const probe = cli.server.url('/echo-request?tofu-probe');
     const r = await gemfetch(['--known-hosts', knownHosts, probe]);
     expect(r.code).toBe(9);
-    expect(r.stderr).toContain('tofu forget');
+    expect(r.stderr).toContain(`gemfetch tofu trust 127.0.0.1:${cli.server.port}`);
     expect(cli.server.requests).not.toContain(probe);
     const insecure = await gemfetch(['--known-hosts', knownHosts, '-k', cli.server.url('/echo-request')]);
     expect(insecure.code).toBe(0);

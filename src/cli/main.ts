@@ -159,21 +159,23 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
       },
     )
     .command(
-      'tofu <action> [host]',
-      'manage pinned server keys: list | check | forget HOST[:PORT] | trust HOST[:PORT]',
+      'tofu [action] [host] [fingerprint]',
+      'manage pinned server keys: list | check | forget HOST[:PORT] | trust HOST[:PORT] | pin HOST[:PORT] SHA256',
       (y) =>
         y
-          .positional('action', { choices: ['list', 'check', 'forget', 'trust'] as const, describe: 'what to do' })
+          .positional('action', { choices: ['list', 'check', 'forget', 'trust', 'pin'] as const, describe: 'what to do' })
           .positional('host', { type: 'string', describe: 'HOST[:PORT] (port 1965 by default)' })
+          .positional('fingerprint', { type: 'string', describe: "SHA-256 of the server's public key, 64 hex digits (pin)" })
           .option('known-hosts', { type: 'string', requiresArg: true, describe: 'pin file (default $XDG_DATA_HOME/gemfetch/known_hosts)' })
           .option('connect-timeout', { type: 'string', requiresArg: true, describe: 'time limit to connect and for the TLS handshake (trust)' })
           .option('ipv4', { alias: '4', type: 'boolean', describe: 'use IPv4 only (trust)' })
           .option('ipv6', { alias: '6', type: 'boolean', describe: 'use IPv6 only (trust)' })
           .example('gemfetch tofu list', 'show every pin')
           .example('gemfetch tofu check', 'list damaged lines of the pin file (exit 1 if any)')
-          .example('gemfetch tofu trust example.org', 'pin the key example.org presents now, replacing the old pin'),
+          .example('gemfetch tofu trust example.org', 'pin the key example.org presents now, replacing the old pin')
+          .example('gemfetch tofu pin example.org SHA256', 'pin a fingerprint received out of band (it does not expire)'),
       async (args) => {
-        rejectRepeatedOptions(args, ['host', 'known-hosts', 'connect-timeout']);
+        rejectRepeatedOptions(args, ['host', 'fingerprint', 'known-hosts', 'connect-timeout']);
         const { runTofu } = await import('./commands/tofu.js');
         setExitCode(await runTofu(args, io));
       },

@@ -100,6 +100,15 @@ export function describeTrust(trust: TrustDecision | string, knownHostsPath?: st
   }
 }
 
+/**
+ * The note for a host pinned for the first time (trust on first use), shown
+ * on a terminal as ssh does: `note: first visit to HOST: its key (sha256 FP)
+ * is now pinned in FILE (trust on first use)`. `host` is the URL's host[:port].
+ */
+export function firstPinNotice(host: string, fingerprint: string, knownHostsPath: string): string {
+  return `note: first visit to ${plain(host)}: its key (sha256 ${fingerprint}) is now pinned in ${plain(knownHostsPath)} (trust on first use)`;
+}
+
 /** Why a returned redirect was not followed. */
 export function describeRedirectNotFollowed(reason: string): string {
   switch (reason) {

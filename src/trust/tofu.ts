@@ -204,6 +204,24 @@ export class KnownHostsStore {
   }
 
   /**
+   * The `host:port` keys with a valid pin whose host is `host` (as in a
+   * `hostPort`: `example.org`, `[::1]`), in file order, each once. Streams the
+   * file: memory holds only the matches.
+   */
+  async hostPortsOf(host: string): Promise<string[]> {
+    const found = new Set<string>();
+    const prefix = `${host}:`;
+    await this.#withFile(undefined, (handle, size) =>
+      readLines(handle, size, (raw) => {
+        if (raw.length < prefix.length || raw.toString('utf8', 0, prefix.length) !== prefix) return;
+        const line = classifyLine(raw.toString('utf8'));
+        if (line.kind === 'entry' && /^[0-9]+$/.test(line.entry.hostPort.slice(prefix.length))) found.add(line.entry.hostPort);
+      }),
+    );
+    return [...found];
+  }
+
+  /**
    * Decides trust for a certificate presented by `hostPort` and records the
    * pin when needed:
    * - no pin: pins it, `first-use`;
@@ -541,7 +559,8 @@ function decide(
       `  pinned:    ${pinned.fingerprint} (certificate valid until ${pinned.expires.toISOString()})\n` +
       `  presented: ${cert.fingerprint}\n` +
       'This may be an attack (man in the middle), or the server changed its key before its certificate expired.\n' +
-      `If you trust the new key, run \`gemfetch tofu forget ${hostPort}\` and try again.`,
+      `If you trust the new key, run \`gemfetch tofu trust ${hostPort}\` (it pins the key the server presents now), ` +
+      `or pin a fingerprint you received another way with \`gemfetch tofu pin ${hostPort} SHA256\`.`,
     { hostPort, expectedFingerprint: pinned.fingerprint, actualFingerprint: cert.fingerprint, pinnedExpiry: pinned.expires },
   );
 }

@@ -17,6 +17,7 @@ import type { CliIo } from '../io.js';
 import { jsonLine } from '../ndjson-output.js';
 import {
   describeError,
+  firstPinNotice,
   describeRedirectNotFollowed,
   describeTermination,
   describeTrust,
@@ -478,9 +479,12 @@ class FetchRun {
     return code;
   }
 
-  /** Trust changes worth telling without -v (a key was replaced). */
+  /** Trust changes worth telling without -v (a key was replaced; on a terminal, a host pinned for the first time, as ssh does). */
   #noticeTrust(response: StreamingResponse): void {
     const trust = response.tls.trust;
+    if (trust === 'first-use' && !this.#args.quiet && !this.#args.verbose && this.#io.stderr.isTTY === true) {
+      this.#io.stderr.write(`gemfetch: ${firstPinNotice(new URL(response.url).host, response.tls.fingerprint, this.#client.knownHosts().path)}\n`);
+    }
     if (!this.#args.quiet && !this.#args.verbose && (trust === 'repinned-expired' || trust === 'repinned-ca')) {
       this.#io.stderr.write(`gemfetch: note: ${plain(new URL(response.url).host)}: ${describeTrust(trust)}\n`);
     }
