@@ -181,7 +181,7 @@ describe('gemfetch URL on the fast path', () => {
     const before = server.requests.length;
     const r = await runCli(home, ['--tofu', 'bad', server.url('/')], { timeoutMs: 10_000 });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('Invalid values');
+    expect(r.stderr).toContain('invalid value (--tofu): "bad" is not one of tofu, ca, insecure');
     expect(server.requests).toHaveLength(before);
   });
 });

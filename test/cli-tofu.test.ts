@@ -119,6 +119,7 @@ describe.concurrent('tofu usage errors', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('tofu needs an action: list, check, forget HOST[:PORT], trust HOST[:PORT] or pin HOST[:PORT] SHA256');
     expect(r.stderr).not.toContain('non-option arguments');
+    expect(r.stderr).toContain("Try 'gemfetch tofu --help'.");
   });
 });
 

@@ -239,7 +239,7 @@ describe('fetch options', () => {
   });
 
   it('rejects bad values with clear messages', async () => {
-    await expect(requestOptionsFromArgs({ maxSize: 'lots' })).rejects.toThrow(/invalid size "lots"/);
+    await expect(requestOptionsFromArgs({ maxSize: 'lots' })).rejects.toThrow(/invalid size \(--max-size\): "lots"/);
     await expect(requestOptionsFromArgs({ idleTimeout: 'x' })).rejects.toThrow(/--idle-timeout: invalid duration/);
     await expect(requestOptionsFromArgs({ maxRedirects: Number.NaN })).rejects.toThrow(/--max-redirects/);
     await expect(requestOptionsFromArgs({ maxRedirects: -1 })).rejects.toThrow(UsageError);

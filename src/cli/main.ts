@@ -16,7 +16,7 @@ import { addFetchOptions } from './fetch-options.js';
 import { FETCH_OPTION_GROUP, OUTPUT_OPTION_GROUP } from './option-spec.js';
 import { rejectRepeatedOptions } from './repeated-options.js';
 import { processIo, type CliIo } from './io.js';
-import { internalErrorMessage } from './messages.js';
+import { internalErrorMessage, usageErrorMessage } from './messages.js';
 import { UsageError } from './usage-error.js';
 
 /** Subcommands implemented in ./commands/NAME.js, each exporting `run(argv): Promise<number>`. */
@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     if (fast !== undefined) return await runFetch(fast, io);
     return await runParser(argv, io);
   } catch (err) {
-    return reportFailure(err, io);
+    return reportFailure(err, io, argv);
   }
 }
 
@@ -226,9 +226,12 @@ function packageVersion(): string {
 }
 
 /** Prints a failure that escaped a command and returns its exit code. */
-function reportFailure(err: unknown, io: CliIo): number {
+function reportFailure(err: unknown, io: CliIo, argv: readonly string[]): number {
   if (err instanceof UsageError || isYargsError(err) || (err instanceof GeminiError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_INVALID_URL' || err.code === 'ERR_STATE_MISMATCH'))) {
-    io.stderr.write(`gemfetch: ${(err as Error).message}\nTry 'gemfetch --help' for more information.\n`);
+    // A subcommand's usage errors point to its own help.
+    const first = argv[0];
+    const command = first !== undefined && first !== 'fetch' && COMMAND_WORDS.has(first) ? first : undefined;
+    io.stderr.write(`${usageErrorMessage(err as UsageError, command, argv)}\n`);
     return ExitCode.Usage;
   }
   if (err instanceof GeminiError) {

@@ -60,7 +60,7 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
     if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} needs a whole number, ${min} or more`);
     return value;
   };
-  const options: Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> = { delay: parseDuration(args.delay ?? defaultDelay) };
+  const options: Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> = { delay: parseDuration(args.delay ?? defaultDelay, '--delay') };
   const concurrency = whole('concurrency', args.concurrency, 1);
   const perHost = whole('per-host', args.perHost, 1);
   const retries = whole('retries', args.retries, 0);

@@ -16,7 +16,7 @@ import { requestOptionsFromArgs } from '../fetch-options.js';
 import type { CliIo } from '../io.js';
 import { jsonLine } from '../ndjson-output.js';
 import {
-  describeError,
+  fetchErrorMessage,
   firstPinNotice,
   describeRedirectNotFollowed,
   describeTermination,
@@ -109,7 +109,7 @@ export async function runFetch(args: FetchCommandArgs, io: CliIo): Promise<numbe
 }
 
 function validateCombination(args: FetchCommandArgs, urls: string[]): void {
-  if (urls.length === 0) throw new UsageError('no URL given (try `gemfetch demo`, or `gemfetch --help`)');
+  if (urls.length === 0) throw new UsageError('give one or more gemini URLs; `gemfetch demo` shows gemfetch at work', { what: 'no URL given' });
   if (args.output !== undefined) {
     checkOutputPath(args.output);
     if (args.output !== '-' && urls.length > 1) throw new UsageError('-o FILE takes one URL; with several URLs use -O or --output-dir DIR');
@@ -426,7 +426,7 @@ class FetchRun {
       return ExitCode.Network;
     }
     if (record.error) {
-      say(`gemfetch: ${url}: ${plainLines(describeError(record.error))}`);
+      say(plainLines(fetchErrorMessage(url, record.error)));
       return exitCodeForRecord(record);
     }
     if (args.verbose) this.#verboseEnd(record);

@@ -184,7 +184,7 @@ async function pin(store: KnownHostsStore, url: GeminiUrl, fingerprint: string, 
 
 async function trust(store: KnownHostsStore, url: GeminiUrl, args: TofuArgs, io: CliIo): Promise<number> {
   if (args.ipv4 && args.ipv6) throw new UsageError('-4 and -6 cannot be used together');
-  const timeout = args.connectTimeout !== undefined ? parseDuration(args.connectTimeout) || Infinity : 15_000;
+  const timeout = args.connectTimeout !== undefined ? parseDuration(args.connectTimeout, '--connect-timeout') || Infinity : 15_000;
   let fingerprint: string;
   let expires: Date;
   let subject: string;
