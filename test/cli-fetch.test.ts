@@ -154,7 +154,7 @@ describe.concurrent('exit codes for failures', () => {
     await closed.close();
     const refused = await gemfetch([`gemini://127.0.0.1:${port}/`]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^gemfetch: gemini:\/\/127\.0\.0\.1:\d+\/: .+/);
+    expect(refused.stderr).toMatch(/^gemfetch: cannot connect to 127\.0\.0\.1:\d+ \(gemini:\/\/127\.0\.0\.1:\d+\/\): .+/);
     expect(refused.stderr).not.toMatch(/\n\s+at /); // no stack trace
     const slow = await gemfetch(['--header-timeout', '200ms', cli.server.url('/stall')]);
     expect(slow.code).toBe(1);

@@ -97,8 +97,8 @@ export function describeTrust(trust: TrustDecision | string, knownHostsPath?: st
  * on a terminal as ssh does: `note: first visit to HOST: its key (sha256 FP)
  * is now pinned in FILE (trust on first use)`. `host` is the URL's host[:port].
  */
-export function firstPinNotice(host: string, fingerprint: string, knownHostsPath: string): string {
-  return `note: first visit to ${plain(host)}: its key (sha256 ${fingerprint}) is now pinned in ${plain(knownHostsPath)} (trust on first use)`;
+export function firstPinNotice(host: string, fingerprint: string, knownHostsPath: string | undefined): string {
+  return `note: first visit to ${plain(host)}: its key (sha256 ${fingerprint}) is now pinned${knownHostsPath ? ` in ${plain(knownHostsPath)}` : ''} (trust on first use)`;
 }
 
 /** Why a returned redirect was not followed. */
@@ -198,8 +198,12 @@ export function usageErrorMessage(err: UsageFailure, command: string | undefined
   if (leadingOption) {
     const [what, why] = splitAtColon(leadingOption[3]!);
     // `--max-size 0: a crawl needs a limit`: no what of its own; the value goes with the option.
-    if (why === undefined) return formatMessage({ what: 'invalid value', which: `${leadingOption[1]}${leadingOption[2] ?? ''}`, why: what, hint });
-    return formatMessage({ what, which: leadingOption[1], why, hint });
+    const which = `${leadingOption[1]}${leadingOption[2] ?? ''}`;
+    // `-f DIR: cannot read the file (EISDIR)`: the system's code is the why.
+    const errno = /^(.+) \((E[A-Z0-9]+)\)$/.exec(what);
+    if (why === undefined && errno) return formatMessage({ what: errno[1]!, which, why: errno[2], hint });
+    if (why === undefined) return formatMessage({ what: 'invalid value', which, why: what, hint });
+    return formatMessage({ what, which: `${leadingOption[1]}${leadingOption[2] ?? ''}`, why, hint });
   }
   const [what, why] = splitAtColon(message);
   return formatMessage({ what, why, hint });

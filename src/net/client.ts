@@ -14,6 +14,7 @@ import { geminiUrlOf } from '../protocol/titan-url.js';
 import { prepareUpload, UploadResponse, type UploadBody, type UploadOptions } from './titan.js';
 import { limitMs } from './timers.js';
 import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from '../trust/tofu.js';
+import { isTrustStore, STORE_DECISIONS, type TrustStore } from '../trust/trust-store.js';
 import type { TlsConnection } from './transport.js';
 import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from '../protocol/url.js';
 
@@ -30,8 +31,15 @@ export type TrustMode = 'tofu' | 'ca' | 'insecure';
 /** Options of a {@link Client}; every one can also be given per request. */
 export interface ClientOptions extends Partial<Timeouts> {
   trust?: TrustMode;
-  /** Known-hosts file path, or a store. Default: `$XDG_DATA_HOME/gemfetch/known_hosts`. */
-  knownHosts?: string | KnownHostsStore;
+  /**
+   * Where TOFU pins are kept (trust `tofu`): a known-hosts file path, or a
+   * {@link TrustStore}: a `KnownHostsStore`, a `MemoryTrustStore` (pins in
+   * memory only, nothing written to disk), or your own. Default: the file
+   * `$XDG_DATA_HOME/gemfetch/known_hosts` (`~/.local/share/gemfetch/known_hosts`),
+   * the same file the `gemfetch` command uses, so a program using the library
+   * and the command line share their pins.
+   */
+  knownHosts?: string | TrustStore;
   /** Extra certificate authorities (PEM) trusted in addition to the system ones. */
   ca?: string | Buffer | Array<string | Buffer>;
   /** Client certificate (PEM), sent when the server asks for one. Requires `key`. */
@@ -127,8 +135,8 @@ function peerFacts(connection: TlsConnection, presented: X509Certificate | undef
 }
 
 const stores = new Map<string, KnownHostsStore>();
-function storeFor(option: string | KnownHostsStore | undefined): KnownHostsStore {
-  if (option instanceof KnownHostsStore) return option;
+function storeFor(option: string | TrustStore | undefined): TrustStore {
+  if (isTrustStore(option)) return option;
   const probe = new KnownHostsStore(option);
   const known = stores.get(probe.path);
   if (known) return known;
@@ -173,7 +181,7 @@ export class Client {
   }
 
   /** The trust store used with the given options (the client's by default). */
-  knownHosts(options: ClientOptions = {}): KnownHostsStore {
+  knownHosts(options: ClientOptions = {}): TrustStore {
     return storeFor(options.knownHosts ?? this.options.knownHosts);
   }
 
@@ -453,6 +461,14 @@ export class Client {
       trust = 'ca';
     } else {
       trust = await this.knownHosts(options).verify(hostPort, { fingerprint, expires, caVerified: authorized }, new Date(), { signal });
+      // A custom store that answers anything but a decision refuses the certificate (fail closed).
+      if (!STORE_DECISIONS.has(trust)) {
+        throw new CertificateError('ERR_CERT_UNTRUSTED', `certificate of ${hostPort} is not trusted: the trust store answered ${JSON.stringify(String(trust))}, not a trust decision`, {
+          url: url.href,
+          hostPort,
+          actualFingerprint: fingerprint,
+        });
+      }
     }
     return {
       protocol,
