@@ -190,6 +190,12 @@ export class Client {
    * following redirects and answering input prompts as the options say. The
    * body streams with backpressure; `done` gives the verdict.
    *
+   * The body must be read to its end or cancelled: a body left unread keeps
+   * its connection open (backpressure stops the reading, and only the
+   * `idleTimeout`/`totalTimeout` limits end it). Call `res.cancel()` (or
+   * destroy `res.body`) to close the connection at once; `done` then says
+   * `aborted`, with the bytes received so far.
+   *
    * Rejects with a {@link GeminiError} when there is no response to return;
    * a redirect to a gemini URL that cannot be requested rejects with
    * {@link RedirectError} `ERR_BAD_REDIRECT` (never `ERR_INVALID_URL`, which
@@ -505,7 +511,7 @@ export function fetch(url: string, options?: RequestOptions): Promise<GeminiResp
   return getDefaultClient().fetch(url, options);
 }
 
-/** Requests a URL with the default client; the body streams. See {@link Client.request}. */
+/** Requests a URL with the default client; the body streams and must be read or cancelled (`res.cancel()`). See {@link Client.request}. */
 export function request(url: string, options?: RequestOptions): Promise<StreamingResponse> {
   return getDefaultClient().request(url, options);
 }
