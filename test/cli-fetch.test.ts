@@ -184,11 +184,11 @@ describe.concurrent('exit codes for failures', () => {
   it('4, 5, 6: failure statuses, shown with their name and META (control characters removed)', async () => {
     const temp = await gemfetch([cli.server.url('/temp')]);
     expect(temp.code).toBe(4);
-    expect(temp.stderr).toContain('40 temporary failure: Try later');
+    expect(temp.stderr).toContain(`40 temporary failure (${cli.server.url('/temp')}): Try later.`);
     expect((await gemfetch([cli.server.url('/slow-down')])).code).toBe(4);
     const missing = await gemfetch([cli.server.url('/missing')]);
     expect(missing.code).toBe(5);
-    expect(missing.stderr).toContain('51 not found: Not found ?]0;pwned?here');
+    expect(missing.stderr).toContain(`51 not found (${cli.server.url('/missing')}): Not found ?]0;pwned?here.`);
     expect(missing.stderr).not.toMatch(/[\x1b\x07]/);
     const cert = await gemfetch([cli.server.url('/cert')]);
     expect(cert.code).toBe(6);

@@ -96,6 +96,8 @@ const cli = cliFixture(
     '/loop-b': redirect('/loop-a'),
     '/bad-redirect': redirect('gemini:nohost'),
     '/stall': stall(),
+    '/missing': respondWith('51 Not here'),
+    '/to-https': redirect('https://example.org/'),
   }),
 );
 
@@ -154,6 +156,8 @@ const FETCH: Array<[string, Case]> = [
   ['a redirect loop', { args: () => [cli.server.url('/loop-a')], code: 8, says: () => `redirect loop (${cli.server.url('/loop-a')}): ${cli.server.url('/loop-b')} redirects back to it`, help: null }],
   ['a redirect to an invalid URL', { args: () => [cli.server.url('/bad-redirect')], code: 8, says: () => `bad redirect (${cli.server.url('/bad-redirect')}): it redirected (status 30) to an invalid URL "gemini:nohost"`, help: null }],
   ['a header timeout', { args: () => ['--header-timeout', '1s', cli.server.url('/stall')], code: 1, says: () => `timed out (${cli.server.url('/stall')}): header timeout after 1000 ms`, help: null }],
+  ['a permanent failure', { args: () => [cli.server.url('/missing')], code: 5, says: () => `gemfetch: 51 not found (${cli.server.url('/missing')}): Not here.`, help: null }],
+  ['a redirect not followed', { args: () => [cli.server.url('/to-https')], code: 8, says: () => `gemfetch: redirect not followed (${cli.server.url('/to-https')}): 30 temporary redirect to https://example.org/: it leads to another scheme; gemfetch never follows those.`, help: null }],
   ['an invalid URL', { args: () => ['http://example.org/'], code: 2, says: () => 'invalid gemini URL (http://example.org/): not a gemini URL (scheme http:). A URL looks like gemini://host/path; the scheme may be left out.', help: null }],
 ];
 

@@ -18,6 +18,7 @@ import { jsonLine } from '../ndjson-output.js';
 import {
   fetchErrorMessage,
   firstPinNotice,
+  formatMessage,
   describeRedirectNotFollowed,
   describeTermination,
   describeTrust,
@@ -422,7 +423,7 @@ class FetchRun {
     }
     if (this.#stdoutClosed) return ExitCode.Network;
     if (details.outputError !== undefined) {
-      say(`gemfetch: ${url}: ${plain(details.outputError)}`);
+      say(formatMessage({ what: 'cannot save the body', which: url, why: plain(details.outputError) }));
       return ExitCode.Network;
     }
     if (record.error) {
@@ -435,15 +436,23 @@ class FetchRun {
     const category = Math.floor(status / 10);
     if (details.refusedBinary) {
       say(
-        `gemfetch: ${url}: not showing ${plain(record.mimeType ?? 'binary')} data on the terminal; ` +
-          'save it with -o FILE or -O, pipe it, or use -o - to print it anyway',
+        formatMessage({
+          what: 'not shown',
+          which: url,
+          why: `${plain(record.mimeType ?? 'binary')} data on a terminal`,
+          hint: 'Save it with -o FILE or -O, pipe it, or use -o - to print it anyway.',
+        }),
       );
       return ExitCode.Usage;
     }
     if (details.refusedCharset !== undefined) {
       say(
-        `gemfetch: ${url}: not showing the body: its charset ${JSON.stringify(plain(details.refusedCharset))} is unknown; ` +
-          'save it with -o FILE, or show it decoded as UTF-8 with --raw',
+        formatMessage({
+          what: 'not shown',
+          which: url,
+          why: `its charset ${JSON.stringify(plain(details.refusedCharset))} is unknown`,
+          hint: 'Save it with -o FILE, or show it decoded as UTF-8 with --raw.',
+        }),
       );
       return ExitCode.Usage;
     }
@@ -463,11 +472,11 @@ class FetchRun {
       case 3: {
         const notFollowed = record.redirectNotFollowed;
         const why = notFollowed ? describeRedirectNotFollowed(notFollowed.reason) : 'not followed';
-        warn(`gemfetch: ${url}: ${statusLabel(status)} to ${plain(notFollowed?.target ?? meta)}, not followed: ${why}`);
+        warn(formatMessage({ what: 'redirect not followed', which: url, why: `${statusLabel(status)} to ${plain(notFollowed?.target ?? meta)}: ${why}` }));
         break;
       }
       default:
-        warn(`gemfetch: ${url}: ${statusLabel(status)}${meta ? `: ${meta}` : ''}`);
+        warn(formatMessage({ what: statusLabel(status), which: url, why: meta || undefined }));
     }
     if (details.output) {
       const renamed = details.requestedOutput !== undefined && details.output !== details.requestedOutput && details.output !== details.requestedOutput + PARTIAL_SUFFIX;
