@@ -158,6 +158,7 @@ const FETCH: Array<[string, Case]> = [
   ['a header timeout', { args: () => ['--header-timeout', '1s', cli.server.url('/stall')], code: 1, says: () => `timed out (${cli.server.url('/stall')}): header timeout after 1000 ms`, help: null }],
   ['a permanent failure', { args: () => [cli.server.url('/missing')], code: 5, says: () => `gemfetch: 51 not found (${cli.server.url('/missing')}): Not here.`, help: null }],
   ['a redirect not followed', { args: () => [cli.server.url('/to-https')], code: 8, says: () => `gemfetch: redirect not followed (${cli.server.url('/to-https')}): 30 temporary redirect to https://example.org/: it leads to another scheme; gemfetch never follows those.`, help: null }],
+  ['put to a server that does not speak TLS', { args: () => ['put', `titan://127.0.0.1:${plainPort}/x`, '-'], code: 1, says: () => `gemfetch: TLS failed (titan://127.0.0.1:${plainPort}/x): 127.0.0.1:${plainPort} did not answer with TLS (wrong version number).`, help: null }],
   ['an invalid URL', { args: () => ['http://example.org/'], code: 2, says: () => 'invalid gemini URL (http://example.org/): not a gemini URL (scheme http:). A URL looks like gemini://host/path; the scheme may be left out.', help: null }],
 ];
 

@@ -64,13 +64,6 @@ export function statusLabel(status: number): string {
   return isValidStatus(status) ? `${status} ${statusName(status)}` : String(status);
 }
 
-/** A library error (`record.error`) as a message, with a hint sentence when one helps (`... refused. Is the server running, and the port right?`). */
-export function describeError(error: { code: string; message: string }): string {
-  const hint = FETCH_ERROR_HINTS[error.code];
-  if (!hint) return error.message;
-  return `${error.message}${/[.!?]$/.test(error.message) ? '' : '.'} ${hint}`;
-}
-
 /** What a trust decision means, for `-v`. */
 export function describeTrust(trust: TrustDecision | string, knownHostsPath?: string): string {
   const file = knownHostsPath ? ` in ${knownHostsPath}` : '';
