@@ -162,6 +162,19 @@ const FETCH: Array<[string, Case]> = [
   ['an invalid URL', { args: () => ['http://example.org/'], code: 2, says: () => 'invalid gemini URL (http://example.org/): not a gemini URL (scheme http:). A URL looks like gemini://host/path; the scheme may be left out.', help: null }],
 ];
 
+describe.concurrent('whatever the locale', () => {
+  it.each([
+    [['--bogus', 'x'], "gemfetch: unknown option (--bogus): gemfetch has no such option. Try 'gemfetch --help'."],
+    [['tofu', 'frob'], 'gemfetch: invalid value (tofu action): "frob" is not one of list, check, forget, trust, pin.'],
+    [['crawl', '--bogus'], "gemfetch: unknown option (--bogus): gemfetch crawl has no such option. Try 'gemfetch crawl --help'."],
+  ])('%j under LANG=fr_FR gives the same English line (yargs would translate half of it)', async (args, line) => {
+    const r = await runCli(cli.home, args, { timeoutMs: 60_000, env: { LANG: 'fr_FR.UTF-8', LC_ALL: 'fr_FR.UTF-8' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(r.stderr).toContain(line);
+  });
+});
+
 describe.concurrent('error paths through the real CLI', () => {
   it.each([...USAGE, ...FETCH])('%s', async (_, c) => {
     const args = c.args();

@@ -143,6 +143,7 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
   const { setExitCode } = hooks;
   const parser = yargs(argv)
     .scriptName('gemfetch')
+    .locale('en') // gemfetch speaks English; a half-translated message would not be parsed by messages.ts either
     .usage(
       'Usage: gemfetch [options] URL...\n\n' +
         'Fetches Gemini URLs and tells you whether each response arrived whole: only the\n' +

@@ -76,6 +76,7 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
 export function commandParser(argv: string[], usage: string): Argv {
   const parser = yargs(argv)
     .scriptName('gemfetch')
+    .locale('en') // the usage errors are rephrased by ../messages.ts, which reads yargs' English
     .usage(usage)
     .strictOptions()
     .exitProcess(false)
