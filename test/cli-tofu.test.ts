@@ -113,6 +113,27 @@ describe.concurrent('tofu forget HOST without a port', () => {
   });
 });
 
+describe.concurrent('tofu trust failures', () => {
+  it('a host that does not speak TLS: one line in the message format, nothing pinned', async () => {
+    const net = await import('node:net');
+    const plainServer = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    });
+    await new Promise<void>((resolve) => plainServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (plainServer.address() as import('node:net').AddressInfo).port;
+      const kh = knownHostsIn(scratch());
+      const r = await runCli(cli.home, ['tofu', 'trust', `127.0.0.1:${port}`, ...kh], LIMITS);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`gemfetch: cannot get the certificate (127.0.0.1:${port}): 127.0.0.1:${port} did not answer with TLS (wrong version number).\n`);
+      expect(fs.existsSync(kh[1]!)).toBe(false);
+    } finally {
+      await new Promise<void>((resolve) => plainServer.close(() => resolve()));
+    }
+  });
+});
+
 describe.concurrent('tofu usage errors', () => {
   it('`gemfetch tofu` alone lists the actions, not yargs wording', async () => {
     const r = await runCli(cli.home, ['tofu'], LIMITS);

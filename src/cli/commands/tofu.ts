@@ -8,7 +8,7 @@ import { connectTls } from '../../net/transport.js';
 import { fromUserInput, parseGeminiUrl, type GeminiUrl } from '../../protocol/url.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
-import { plain } from '../messages.js';
+import { formatMessage, plain } from '../messages.js';
 import { parseDuration } from '../units.js';
 import { UsageError } from '../usage-error.js';
 
@@ -208,7 +208,7 @@ async function trust(store: KnownHostsStore, url: GeminiUrl, args: TofuArgs, io:
       connection.destroy();
     }
   } catch (err) {
-    io.stderr.write(`gemfetch: cannot get the certificate of ${url.hostPort}: ${(err as Error).message}\n`);
+    io.stderr.write(`${formatMessage({ what: 'cannot get the certificate', which: url.hostPort, why: plain((err as Error).message) })}\n`);
     return ExitCode.Network;
   }
   // A damaged file does not stop an explicit pin: it replaces a damaged line of this host.
