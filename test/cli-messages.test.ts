@@ -8,7 +8,7 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchErrorMessage, formatMessage, helpHint, usageErrorMessage, withoutUrl } from '../src/cli/messages.js';
+import { fetchErrorMessage, formatMessage, helpHint, incompleteWarning, usageErrorMessage, withoutUrl } from '../src/cli/messages.js';
 import { UsageError } from '../src/cli/usage-error.js';
 import { redirect, respondWith, routes, sendRaw, stall } from './support/gemini-server.js';
 import { cliFixture, runCli } from './support/cli.js';
@@ -67,6 +67,12 @@ describe('the formatter (pure)', () => {
     );
     expect(usageErrorMessage(new UsageError('--max-size 0: a crawl needs a limit (default 16M)'), 'crawl')).toBe(
       "gemfetch: invalid value (--max-size 0): a crawl needs a limit (default 16M). Try 'gemfetch crawl --help'.",
+    );
+  });
+
+  it('incompleteWarning: the same format (the caller adds gemfetch: )', () => {
+    expect(incompleteWarning('gemini://h/', 12, { termination: 'tcp_fin' })).toBe(
+      'incomplete response (gemini://h/): 12 B received; no TLS close_notify: the server closed TCP (possible truncation).',
     );
   });
 

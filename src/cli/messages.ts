@@ -54,9 +54,13 @@ export function describeTermination(end: EndFacts, limits: LimitsInForce = {}): 
   }
 }
 
-/** One-line warning for an incomplete 2x response. */
+/**
+ * One-line warning for an incomplete 2x response, in the message format
+ * without the leading `gemfetch: `: `incomplete response (URL): 12 B
+ * received; no TLS close_notify: the server closed TCP (possible truncation).`
+ */
 export function incompleteWarning(url: string, bytes: number, end: EndFacts, limits: LimitsInForce = {}): string {
-  return `warning: ${url}: incomplete response (${formatBytes(bytes)} received): ${describeTermination(end, limits)}`;
+  return formatMessage({ what: 'incomplete response', which: url, why: `${formatBytes(bytes)} received; ${describeTermination(end, limits)}` }).slice('gemfetch: '.length);
 }
 
 /** `51 not found` — the code with its human name (`29 success`: undefined codes by their first digit). */
