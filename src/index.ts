@@ -31,6 +31,10 @@ export { decodeBody, isKnownCharset, createStreamDecoder } from './protocol/char
 export type { DecodedBody, StreamDecoder } from './protocol/charset.js';
 export { KnownHostsStore, defaultKnownHostsPath, publicKeyFingerprint } from './trust/tofu.js';
 export type { KnownHost, KnownHostsCheck, PresentedCertificate, TrustDecision } from './trust/tofu.js';
+export { decideTrust } from './trust/trust-store.js';
+export type { TrustStore } from './trust/trust-store.js';
+export { MemoryTrustStore, DEFAULT_MEMORY_STORE_MAX_PINS } from './trust/memory-store.js';
+export type { MemoryTrustStoreOptions } from './trust/memory-store.js';
 export { connectTls } from './net/transport.js';
 export type { StreamEnd, TlsConnection, TlsConnectOptions } from './net/transport.js';
 export { createCertificate } from './trust/selfsigned.js';

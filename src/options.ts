@@ -11,7 +11,7 @@ import type { BulkOptions } from './bulk/bulk.js';
 import type { ClientOptions, RequestOptions } from './net/client.js';
 import type { CrawlOptions } from './bulk/crawl.js';
 import type { SurveyOptions } from './bulk/survey.js';
-import { KnownHostsStore } from './trust/tofu.js';
+import { isTrustStore } from './trust/trust-store.js';
 import { isTitanMime } from './protocol/titan-url.js';
 import type { UploadOptions } from './net/titan.js';
 
@@ -103,8 +103,8 @@ export const CLIENT_OPTION_RULES = {
   trust: choice(['tofu', 'ca', 'insecure']),
   knownHosts: {
     kind: 'known-hosts',
-    expected: 'a file path or a KnownHostsStore',
-    accepts: (v) => v instanceof KnownHostsStore || filePath.accepts(v),
+    expected: 'a file path or a TrustStore (KnownHostsStore, MemoryTrustStore, or an object with a verify method)',
+    accepts: (v) => isTrustStore(v) || filePath.accepts(v),
   },
   ca: {
     kind: 'pem-list',

@@ -70,7 +70,7 @@ export function addFetchOptions<T>(y: Argv<T>): Argv<T & FetchArgs> {
 export async function requestOptionsFromArgs(args: FetchArgs): Promise<RequestOptions> {
   const options: RequestOptions = {};
   if (args.maxSize !== undefined) {
-    const bytes = parseSize(args.maxSize);
+    const bytes = parseSize(args.maxSize, '--max-size');
     if (bytes > 0) options.maxBytes = bytes;
   }
   if (args.maxTime !== undefined) options.totalTimeout = timeout('--max-time', args.maxTime);

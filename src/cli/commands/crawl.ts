@@ -72,7 +72,7 @@ export async function run(argv: string[]): Promise<number> {
   if (askedForHelp(argv)) return ExitCode.Ok;
 
   // A crawl holds each body in memory to read its links: it has no "no limit" (see DEFAULT_CRAWL_MAX_BYTES).
-  if (args.maxSize !== undefined && parseSize(args.maxSize) === 0) {
+  if (args.maxSize !== undefined && parseSize(args.maxSize, '--max-size') === 0) {
     throw new UsageError('--max-size 0: a crawl keeps each body in memory to read its links, so it needs a limit (default 16M)');
   }
   const seeds: string[] = [];
