@@ -17,6 +17,7 @@ import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChanne
 import { writeMirror } from '../files/mirror.js';
 import { cutByAbort, interruptedRecord } from './interrupt-record.js';
 import { WarcWriter } from '../files/warc.js';
+import { hostKeyOfHref, TrapGuards, trapLimits, type TrapCounts, type TrapGuardOptions } from './trap-guards.js';
 
 export { StorageError } from './crawl-state.js';
 
@@ -39,7 +40,7 @@ export type RobotsAgent = 'researcher' | 'indexer' | 'archiver';
  * URL's length (about 90 bytes for a 35-byte URL), plus 16-32 bytes outside
  * the heap for the seen-set; `maxPages` and `maxDepth` bound how many are queued.
  */
-export interface CrawlOptions extends BulkOptions {
+export interface CrawlOptions extends BulkOptions, TrapGuardOptions {
   /** Default `host`. */
   scope?: CrawlScope;
   /** Deepest link depth followed (seeds are depth 0; default 32). Bounds the frontier (about 50 bytes + the URL's length per queued URL). */
@@ -110,6 +111,8 @@ export interface CrawlStats {
   resumedRecords: number;
   /** `Date.now()` when the crawl started. */
   startedAt: number;
+  /** Discovered links not queued, per trap guard (see trap-guards.ts; this run only). */
+  trapped: TrapCounts;
 }
 
 /** Record error code of a URL that robots.txt disallows (no request made). */
@@ -159,10 +162,17 @@ interface RobotsEntry {
  *   it queued, in one write) BEFORE it is yielded; a restarted crawl skips
  *   recorded URLs, re-queues the rest, and yields only new records;
  * - with `maxPages`, no more than that many URLs are requested (journal included);
+ * - trap guards (trap-guards.ts), on by default, judge every discovered link
+ *   (seeds are always fetched): at most `maxPagesPerHost` URLs per host are
+ *   queued (journal included), and links longer than `maxUrlLength`, deeper
+ *   than `maxPathDepth` segments, with a run of segments repeated more than
+ *   `maxSegmentRepeats` times, or with a query string (unless `queries`, by
+ *   default true only when a seed has one) are not queued; each refusal is
+ *   counted in {@link CrawlStats.trapped};
  * - with `stateDir`, the directory is locked while the crawl runs: a second
  *   crawl on it (in any process) rejects with `ERR_STATE_LOCKED`; the seeds,
  *   `scope`, `maxDepth`, `include`, `exclude`, `robots` and `robotsAgent` of
- *   the first run are kept in it (crawl-settings.ts): a resumed run takes
+ *   the first run (and the trap guards') are kept in it (crawl-settings.ts): a resumed run takes
  *   those it is not given (seeds included, when `seeds` is empty) and rejects
  *   with `ERR_STATE_MISMATCH`, saying what differs, when one it is given differs;
  * - an invalid option rejects the first `next()` with `ERR_INVALID_OPTION`;
@@ -210,7 +220,13 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const scheduler = new HostScheduler({ ...options, delay: options.delay ?? DEFAULT_CRAWL_DELAY }, () => out.length < highWater);
   out.onPull = () => scheduler.pump();
 
-  const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now() };
+  const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now(), trapped: { hostBudget: 0, urlLength: 0, pathDepth: 0, repeatedSegments: 0, query: 0 } };
+  /** URLs per host already in the journal (records and frontier), for the per-host budget of a resumed crawl. */
+  const journaledPerHost = new Map<string, number>();
+  const countJournaled = (url: string): void => {
+    const key = hostKeyOfHref(url);
+    journaledPerHost.set(key, (journaledPerHost.get(key) ?? 0) + 1);
+  };
   const bodyHashes = new Map<string, string>();
   const robots = new Map<string, RobotsEntry>();
   let seen = new HashSet64();
@@ -246,6 +262,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       const opened = await CrawlJournal.open<CrawlRecord>(options.stateDir, (record) => {
         if (record.attempts > 0) pagesRequested++;
         if (record.duplicateOf === null) noteBodyHash(record);
+        countJournaled(record.url);
       });
       journal = opened.journal;
       const settings = resolveCrawlSettings(
@@ -258,18 +275,25 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
           exclude: options.exclude?.map(regexText),
           robots: options.robots,
           robotsAgent: options.robotsAgent,
+          maxPagesPerHost: options.maxPagesPerHost,
+          maxUrlLength: options.maxUrlLength,
+          maxPathDepth: options.maxPathDepth,
+          maxSegmentRepeats: options.maxSegmentRepeats,
+          queries: options.queries,
         },
-        { scope: 'host', maxDepth: DEFAULT_MAX_DEPTH, include: [], exclude: [], robots: true, robotsAgent: 'researcher' },
+        { scope: 'host', maxDepth: DEFAULT_MAX_DEPTH, include: [], exclude: [], robots: true, robotsAgent: 'researcher', ...trapLimits({}, parsedSeeds(seeds)) },
       );
       // A resumed crawl goes on with the settings it was started with (given ones were checked equal).
       if (seeds.length === 0) seeds = settings.seeds;
       options = { ...options, scope: settings.scope as CrawlScope, maxDepth: settings.maxDepth, include: settings.include.map(regexFromText), exclude: settings.exclude.map(regexFromText), robots: settings.robots, robotsAgent: settings.robotsAgent };
+      options = { ...options, maxPagesPerHost: settings.maxPagesPerHost, maxUrlLength: settings.maxUrlLength, maxPathDepth: settings.maxPathDepth, maxSegmentRepeats: settings.maxSegmentRepeats, queries: settings.queries };
       maxDepth = settings.maxDepth;
       robotsEnabled = settings.robots;
       agents = ['gemfetch', settings.robotsAgent];
       seen = opened.contents.seen;
       recordedInputs = opened.contents.recordedInputs;
       frontier = opened.contents.frontier;
+      for (const q of frontier) countJournaled(q.url);
       stats.resumedRecords = opened.contents.recordCount;
     }
     if (options.warcFile) {
@@ -382,6 +406,10 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     }
   }
   const scopeHosts = new Set(seedUrls.map((u) => u.hostPort));
+  const guards = new TrapGuards(options, seedUrls);
+  stats.trapped = guards.counts;
+  for (const [hostKey, count] of journaledPerHost) guards.noteQueued(hostKey, count);
+  journaledPerHost.clear();
   const scopePrefixes = seedUrls.map((u) => u.href.slice(0, u.href.length - u.path.length - (u.hasQuery ? u.query.length + 1 : 0)) + u.path.slice(0, u.path.lastIndexOf('/') + 1));
   const inScope = (url: GeminiUrl): boolean => {
     const scope = options.scope ?? 'host';
@@ -402,6 +430,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       return undefined;
     }
     if (!inScope(url) || !seen.add(url.href)) return undefined;
+    if (guards.admit(url) !== undefined) return undefined; // counted in stats.trapped
     return { url: url.href, depth, parent, hostKey: url.hostPort };
   };
 
@@ -663,7 +692,10 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       }
       continue;
     }
-    if (seen.add(url.href)) newSeeds.push({ url: url.href, depth: 0, parent: null });
+    if (seen.add(url.href)) {
+      newSeeds.push({ url: url.href, depth: 0, parent: null });
+      guards.noteQueued(url.hostPort);
+    }
   }
   journal?.append(newSeeds);
   outstanding++; // held while starting, so no early record can end the crawl
@@ -701,6 +733,19 @@ function crawlFields(record: FetchRecord, q: QueuedUrl, attempts: number): Crawl
   out.mirrorPartial = false;
   out.mirrorError = null;
   return out;
+}
+
+/** The seeds that parse (an invalid one gets its record later). */
+function parsedSeeds(seeds: readonly string[]): GeminiUrl[] {
+  const urls: GeminiUrl[] = [];
+  for (const seed of seeds) {
+    try {
+      urls.push(parseGeminiUrl(seed));
+    } catch {
+      // reported as a record
+    }
+  }
+  return urls;
 }
 
 function isSuccess(record: FetchRecord): boolean {

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
 import { journalRecords } from '../../bulk/crawl-state.js';
+import { DEFAULT_MAX_PAGES_PER_HOST, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_SEGMENT_REPEATS, DEFAULT_MAX_URL_LENGTH, formatTrapCounts } from '../../bulk/trap-guards.js';
 import { DirectoryLock } from '../../bulk/state-lock.js';
 import { fromUserInput } from '../../protocol/url.js';
 import { ExitCode } from '../exit-codes.js';
@@ -36,6 +37,11 @@ interface CrawlArgs extends PolitenessArgs, FetchArgs {
   mirror?: string;
   warc?: string;
   warcGzip?: boolean;
+  maxPagesPerHost?: number;
+  maxUrlLength?: number;
+  maxPathDepth?: number;
+  maxSegmentRepeats?: number;
+  queries?: boolean;
 }
 
 const DEFAULT_DELAY = '1s';
@@ -66,7 +72,12 @@ export async function run(argv: string[]): Promise<number> {
       .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
       .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
       .option('warc', { type: 'string', requiresArg: true, describe: 'append every request and raw response (robots.txt included) to this WARC 1.1 file; FILE.gz: gzipped per record' })
-      .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (default: when the --warc name ends in .gz)' }),
+      .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (default: when the --warc name ends in .gz)' })
+      .option('max-pages-per-host', { type: 'number', requiresArg: true, describe: `trap guard: most URLs queued per host, seeds included (default ${DEFAULT_MAX_PAGES_PER_HOST}; 0 = no limit)` })
+      .option('max-url-length', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links longer than this many bytes (default ${DEFAULT_MAX_URL_LENGTH}; 0 = up to the protocol's 1024)` })
+      .option('max-path-depth', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links with more path segments (default ${DEFAULT_MAX_PATH_DEPTH}; 0 = no limit)` })
+      .option('max-segment-repeats', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links where a run of path segments occurs more times in a row, as /a/b/a/b/a/b (default ${DEFAULT_MAX_SEGMENT_REPEATS}; 0 = no limit)` })
+      .option('queries', { type: 'boolean', describe: 'trap guard: follow links with a query string (default: only when a seed has one; --no-queries never)' }),
   ).option('max-size', { type: 'string', requiresArg: true, describe: 'stop each body after this many bytes (500K, 10M, 1G; default 16M; 0 is refused: a crawl reads each body in memory)' });
   const args = (await parser.parseAsync()) as unknown as CrawlArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
@@ -87,6 +98,13 @@ export async function run(argv: string[]): Promise<number> {
   };
   const maxDepth = whole('max-depth', args.maxDepth);
   const maxPages = whole('max-pages', args.maxPages);
+  const guards = {
+    maxPagesPerHost: whole('max-pages-per-host', args.maxPagesPerHost),
+    maxUrlLength: whole('max-url-length', args.maxUrlLength),
+    maxPathDepth: whole('max-path-depth', args.maxPathDepth),
+    maxSegmentRepeats: whole('max-segment-repeats', args.maxSegmentRepeats),
+    queries: args.queries,
+  };
   if (args.warcGzip !== undefined && !args.warc) throw new UsageError('--warc-gzip needs --warc FILE');
 
   if (args.ignoreRobots && !args.quiet) {
@@ -116,6 +134,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(args.exclude ? { exclude } : {}),
       ...(args.ignoreRobots ? { robots: false } : {}),
       ...(args.robotsAgent ? { robotsAgent: args.robotsAgent } : {}),
+      ...Object.fromEntries(Object.entries(guards).filter(([, value]) => value !== undefined)),
       ...(args.state ? { stateDir: args.state } : {}),
       ...(args.mirror ? { mirrorDir: args.mirror } : {}),
       ...(args.warc ? { warcFile: args.warc } : {}),
@@ -202,5 +221,7 @@ function summary(s: CrawlStats, interrupted: boolean): string {
   ];
   if (s.resumedRecords > 0) parts.push(`${s.resumedRecords} recorded by earlier runs`);
   if (s.leftOver > 0) parts.push(`${s.leftOver} left in the frontier by --max-pages`);
+  const trapped = formatTrapCounts(s.trapped);
+  parts.push(`links not followed by the trap guards: ${trapped === '' ? 'none' : trapped}`);
   return `gemfetch crawl${interrupted ? ' (interrupted)' : ''}: ${parts.join(', ')}`;
 }
