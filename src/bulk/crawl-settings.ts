@@ -30,6 +30,8 @@ export interface CrawlSettings {
   maxPathDepth: number;
   maxSegmentRepeats: number;
   queries: boolean;
+  /** Address classes allowed besides the seeds' (address-guard.ts), sorted. */
+  allowAddressClasses: string[];
 }
 
 /** Settings as a run gives them: `undefined` where the caller did not say (seeds: empty). */

@@ -17,9 +17,12 @@ import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChanne
 import { writeMirror } from '../files/mirror.js';
 import { cutByAbort, interruptedRecord } from './interrupt-record.js';
 import { WarcWriter } from '../files/warc.js';
+import { AddressGuard, ERR_ADDRESS_REFUSED } from './address-guard.js';
+import type { AddressClass } from '../net/address-class.js';
 import { hostKeyOfHref, TrapGuards, trapLimits, type TrapCounts, type TrapGuardOptions } from './trap-guards.js';
 
 export { StorageError } from './crawl-state.js';
+export { ERR_ADDRESS_REFUSED } from './address-guard.js';
 
 /** Which discovered links a crawl follows. */
 export type CrawlScope =
@@ -55,6 +58,12 @@ export interface CrawlOptions extends BulkOptions, TrapGuardOptions {
   robots?: boolean;
   /** Virtual agent obeyed besides `*` (default `researcher`); `gemfetch` groups are obeyed too. */
   robotsAgent?: RobotsAgent | string;
+  /**
+   * Address classes (`loopback`, `private`, `link-local`, `public`) the crawl
+   * may reach besides its seeds' own (default none: a public seed never leads
+   * to a loopback or private address; see address-guard.ts).
+   */
+  allowAddressClasses?: AddressClass[];
   /** Directory of the resumable journal (see crawl-state.ts). */
   stateDir?: string;
   /** Mirror 2x bodies into this directory (see mirror.ts). */
@@ -162,6 +171,10 @@ interface RobotsEntry {
  *   it queued, in one write) BEFORE it is yielded; a restarted crawl skips
  *   recorded URLs, re-queues the rest, and yields only new records;
  * - with `maxPages`, no more than that many URLs are requested (journal included);
+ * - nothing is sent to a host whose address (after DNS resolution) is in a
+ *   class (loopback, private, link-local, public) none of the seeds is in,
+ *   unless `allowAddressClasses` allows it: its URLs get records with error
+ *   code {@link ERR_ADDRESS_REFUSED} (see address-guard.ts);
  * - trap guards (trap-guards.ts), on by default, judge every discovered link
  *   (seeds are always fetched): at most `maxPagesPerHost` URLs per host are
  *   queued (journal included), and links longer than `maxUrlLength`, deeper
@@ -280,13 +293,14 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
           maxPathDepth: options.maxPathDepth,
           maxSegmentRepeats: options.maxSegmentRepeats,
           queries: options.queries,
+          allowAddressClasses: options.allowAddressClasses ? [...new Set(options.allowAddressClasses)].sort() : undefined,
         },
-        { scope: 'host', maxDepth: DEFAULT_MAX_DEPTH, include: [], exclude: [], robots: true, robotsAgent: 'researcher', ...trapLimits({}, parsedSeeds(seeds)) },
+        { allowAddressClasses: [], scope: 'host', maxDepth: DEFAULT_MAX_DEPTH, include: [], exclude: [], robots: true, robotsAgent: 'researcher', ...trapLimits({}, parsedSeeds(seeds)) },
       );
       // A resumed crawl goes on with the settings it was started with (given ones were checked equal).
       if (seeds.length === 0) seeds = settings.seeds;
       options = { ...options, scope: settings.scope as CrawlScope, maxDepth: settings.maxDepth, include: settings.include.map(regexFromText), exclude: settings.exclude.map(regexFromText), robots: settings.robots, robotsAgent: settings.robotsAgent };
-      options = { ...options, maxPagesPerHost: settings.maxPagesPerHost, maxUrlLength: settings.maxUrlLength, maxPathDepth: settings.maxPathDepth, maxSegmentRepeats: settings.maxSegmentRepeats, queries: settings.queries };
+      options = { ...options, allowAddressClasses: settings.allowAddressClasses as AddressClass[], maxPagesPerHost: settings.maxPagesPerHost, maxUrlLength: settings.maxUrlLength, maxPathDepth: settings.maxPathDepth, maxSegmentRepeats: settings.maxSegmentRepeats, queries: settings.queries };
       maxDepth = settings.maxDepth;
       robotsEnabled = settings.robots;
       agents = ['gemfetch', settings.robotsAgent];
@@ -410,6 +424,14 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   stats.trapped = guards.counts;
   for (const [hostKey, count] of journaledPerHost) guards.noteQueued(hostKey, count);
   journaledPerHost.clear();
+  const addressGuard = new AddressGuard(seedUrls, { allow: options.allowAddressClasses, lookup: requestOptions.lookup, family: requestOptions.family });
+  // checked again at connect time: a DNS answer that changed since the host's check is refused too
+  requestOptions.lookup = addressGuard.lookupFunction(requestOptions.lookup);
+  const addressRefusedRecord = (q: QueuedUrl, reason: string): CrawlRecord => {
+    const record = crawlFields(errorRecord(q.url, new Error(reason)), q, 0);
+    record.error = { code: ERR_ADDRESS_REFUSED, message: reason };
+    return record;
+  };
   const scopePrefixes = seedUrls.map((u) => u.href.slice(0, u.href.length - u.path.length - (u.hasQuery ? u.query.length + 1 : 0)) + u.path.slice(0, u.path.lastIndexOf('/') + 1));
   const inScope = (url: GeminiUrl): boolean => {
     const scope = options.scope ?? 'host';
@@ -451,6 +473,10 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       {
         hostKey,
         run: async (attempt) => {
+          if ((await addressGuard.check(parseGeminiUrl(robotsHref))) !== undefined) {
+            settle(ALLOW_ALL); // nothing is sent to this host: its URL jobs get ERR_ADDRESS_REFUSED records
+            return { contacted: false, health: 'neutral', retry: false };
+          }
           const date = new Date();
           const got = await fetchAttempt(client, robotsHref, requestOptions, (r) => r.category === 2);
           // network failures are not retried here: URL jobs waiting for the rules would hold the host's slot
@@ -609,6 +635,11 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     const runJob = async (attempt: number): Promise<AttemptOutcome> => {
       attempts = attempt;
       if (attempt === 1) {
+        const refused = await addressGuard.check(url);
+        if (refused !== undefined && !signal.aborted) {
+          emit(addressRefusedRecord(q, refused), []);
+          return { contacted: false, health: 'neutral', retry: false };
+        }
         const entry = robots.get(host.key);
         if (entry && entry.rules === undefined) await entry.ready;
         if (signal.aborted) {

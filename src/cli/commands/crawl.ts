@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
 import { journalRecords } from '../../bulk/crawl-state.js';
+import type { AddressClass } from '../../net/address-class.js';
 import { DEFAULT_MAX_PAGES_PER_HOST, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_SEGMENT_REPEATS, DEFAULT_MAX_URL_LENGTH, formatTrapCounts } from '../../bulk/trap-guards.js';
 import { DirectoryLock } from '../../bulk/state-lock.js';
 import { fromUserInput } from '../../protocol/url.js';
@@ -42,6 +43,7 @@ interface CrawlArgs extends PolitenessArgs, FetchArgs {
   maxPathDepth?: number;
   maxSegmentRepeats?: number;
   queries?: boolean;
+  allowAddressClass?: string[];
 }
 
 const DEFAULT_DELAY = '1s';
@@ -77,6 +79,7 @@ export async function run(argv: string[]): Promise<number> {
       .option('max-url-length', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links longer than this many bytes (default ${DEFAULT_MAX_URL_LENGTH}; 0 = up to the protocol's 1024)` })
       .option('max-path-depth', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links with more path segments (default ${DEFAULT_MAX_PATH_DEPTH}; 0 = no limit)` })
       .option('max-segment-repeats', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links where a run of path segments occurs more times in a row, as /a/b/a/b/a/b (default ${DEFAULT_MAX_SEGMENT_REPEATS}; 0 = no limit)` })
+      .option('allow-address-class', { type: 'string', array: true, requiresArg: true, choices: ['loopback', 'private', 'link-local', 'public'], describe: 'also reach hosts whose addresses are in this class (repeatable); by default a crawl reaches only the address classes of its seeds, so a public seed never leads to a loopback or private address' })
       .option('queries', { type: 'boolean', describe: 'trap guard: follow links with a query string (default: only when a seed has one; --no-queries never)' }),
   ).option('max-size', { type: 'string', requiresArg: true, describe: 'stop each body after this many bytes (500K, 10M, 1G; default 16M; 0 is refused: a crawl reads each body in memory)' });
   const args = (await parser.parseAsync()) as unknown as CrawlArgs;
@@ -135,6 +138,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(args.ignoreRobots ? { robots: false } : {}),
       ...(args.robotsAgent ? { robotsAgent: args.robotsAgent } : {}),
       ...Object.fromEntries(Object.entries(guards).filter(([, value]) => value !== undefined)),
+      ...(args.allowAddressClass ? { allowAddressClasses: args.allowAddressClass as AddressClass[] } : {}),
       ...(args.state ? { stateDir: args.state } : {}),
       ...(args.mirror ? { mirrorDir: args.mirror } : {}),
       ...(args.warc ? { warcFile: args.warc } : {}),
