@@ -191,6 +191,7 @@ export const CRAWL_OPTION_RULES = {
   maxPathDepth: integer(0),
   maxSegmentRepeats: integer(0),
   queries: boolean,
+  robotsTtl: milliseconds(),
   allowAddressClasses: { kind: 'choice-list', expected: 'an array of address classes (loopback, private, link-local, public)', accepts: (v) => Array.isArray(v) && v.every((c) => ['loopback', 'private', 'link-local', 'public'].includes(c as string)) },
   stateDir: filePath,
   mirrorDir: filePath,

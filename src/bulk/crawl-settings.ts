@@ -30,6 +30,8 @@ export interface CrawlSettings {
   maxPathDepth: number;
   maxSegmentRepeats: number;
   queries: boolean;
+  /** How long a robots.txt is obeyed before it is fetched again, ms (robots-cache.ts). */
+  robotsTtl: number;
   /** Address classes allowed besides the seeds' (address-guard.ts), sorted. */
   allowAddressClasses: string[];
 }

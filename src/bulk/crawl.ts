@@ -18,6 +18,7 @@ import { writeMirror } from '../files/mirror.js';
 import { cutByAbort, interruptedRecord } from './interrupt-record.js';
 import { WarcWriter } from '../files/warc.js';
 import { AddressGuard, ERR_ADDRESS_REFUSED } from './address-guard.js';
+import { DEFAULT_ROBOTS_TTL, MAX_ROBOTS_BYTES, RobotsCache } from './robots-cache.js';
 import type { AddressClass } from '../net/address-class.js';
 import { hostKeyOfHref, TrapGuards, trapLimits, type TrapCounts, type TrapGuardOptions } from './trap-guards.js';
 
@@ -58,6 +59,12 @@ export interface CrawlOptions extends BulkOptions, TrapGuardOptions {
   robots?: boolean;
   /** Virtual agent obeyed besides `*` (default `researcher`); `gemfetch` groups are obeyed too. */
   robotsAgent?: RobotsAgent | string;
+  /**
+   * How long a host's robots.txt is obeyed before it is fetched again, ms
+   * (default one day). With `stateDir` they are kept there, so a resumed crawl
+   * reuses them until then (see robots-cache.ts).
+   */
+  robotsTtl?: number;
   /**
    * Address classes (`loopback`, `private`, `link-local`, `public`) the crawl
    * may reach besides its seeds' own (default none: a public seed never leads
@@ -146,6 +153,10 @@ interface Discovered extends QueuedUrl {
 
 interface RobotsEntry {
   rules: RobotsRules | undefined;
+  /** `Date.now()` when the rules were fetched (or failed to be): fetched again once `robotsTtl` has passed. */
+  fetchedAt: number;
+  /** While an expired robots.txt is fetched again: the rules before, which jobs already running go on with (they must not wait for a fetch queued behind them). */
+  previous: RobotsRules | undefined;
   ready: Promise<void>;
   /** Sets `rules` and resolves `ready` (once). */
   settle: (rules: RobotsRules) => void;
@@ -164,7 +175,10 @@ interface RobotsEntry {
  *   (then `linksFromIncomplete` is true); a body seen before under another
  *   URL is noted in `duplicateOf` (link traps are bounded by `maxDepth`);
  * - robots.txt is fetched once per host, as `/robots.txt?gemfetch`, before any
- *   other request to it; a disallowed URL yields a record with error code
+ *   other request to it, and again before the next one once it is older than
+ *   `robotsTtl` (default one day; with `stateDir` it is kept there, so a
+ *   resumed crawl reuses it until then); at most {@link MAX_ROBOTS_BYTES} of it
+ *   are read; a disallowed URL yields a record with error code
  *   {@link ERR_ROBOTS_DISALLOWED}; a robots.txt that cannot be had (no 2x)
  *   allows everything;
  * - with `stateDir`, each record is appended to the journal (with the links
@@ -253,6 +267,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   /** URLs waiting in the scheduler to be retried, with what emits their record if the crawl is interrupted first. */
   const retrying = new Map<QueuedUrl, () => void>();
   let journal: CrawlJournal<CrawlRecord> | undefined;
+  let robotsCache = new RobotsCache(undefined, options.robotsTtl ?? DEFAULT_ROBOTS_TTL);
   let warc: WarcWriter | undefined;
   // The frontier: one packed queue per host; the scheduler holds at most `window` not-yet-started jobs of a host.
   const window = Math.max(1, Math.floor(options.perHost ?? 1) || 1);
@@ -293,17 +308,19 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
           maxPathDepth: options.maxPathDepth,
           maxSegmentRepeats: options.maxSegmentRepeats,
           queries: options.queries,
+          robotsTtl: options.robotsTtl,
           allowAddressClasses: options.allowAddressClasses ? [...new Set(options.allowAddressClasses)].sort() : undefined,
         },
-        { allowAddressClasses: [], scope: 'host', maxDepth: DEFAULT_MAX_DEPTH, include: [], exclude: [], robots: true, robotsAgent: 'researcher', ...trapLimits({}, parsedSeeds(seeds)) },
+        { allowAddressClasses: [], robotsTtl: DEFAULT_ROBOTS_TTL, scope: 'host', maxDepth: DEFAULT_MAX_DEPTH, include: [], exclude: [], robots: true, robotsAgent: 'researcher', ...trapLimits({}, parsedSeeds(seeds)) },
       );
       // A resumed crawl goes on with the settings it was started with (given ones were checked equal).
       if (seeds.length === 0) seeds = settings.seeds;
       options = { ...options, scope: settings.scope as CrawlScope, maxDepth: settings.maxDepth, include: settings.include.map(regexFromText), exclude: settings.exclude.map(regexFromText), robots: settings.robots, robotsAgent: settings.robotsAgent };
-      options = { ...options, allowAddressClasses: settings.allowAddressClasses as AddressClass[], maxPagesPerHost: settings.maxPagesPerHost, maxUrlLength: settings.maxUrlLength, maxPathDepth: settings.maxPathDepth, maxSegmentRepeats: settings.maxSegmentRepeats, queries: settings.queries };
+      options = { ...options, robotsTtl: settings.robotsTtl, allowAddressClasses: settings.allowAddressClasses as AddressClass[], maxPagesPerHost: settings.maxPagesPerHost, maxUrlLength: settings.maxUrlLength, maxPathDepth: settings.maxPathDepth, maxSegmentRepeats: settings.maxSegmentRepeats, queries: settings.queries };
       maxDepth = settings.maxDepth;
       robotsEnabled = settings.robots;
       agents = ['gemfetch', settings.robotsAgent];
+      robotsCache = new RobotsCache(options.stateDir, settings.robotsTtl);
       seen = opened.contents.seen;
       recordedInputs = opened.contents.recordedInputs;
       frontier = opened.contents.frontier;
@@ -458,16 +475,26 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
 
   // ---- robots.txt
 
+  /** Makes sure `hostKey` has robots.txt rules, or a fetch of them queued first: none yet, or older than `robotsTtl`. */
   const ensureRobots = (hostKey: string): void => {
-    if (!robotsEnabled || robots.has(hostKey)) return;
+    if (!robotsEnabled) return;
+    const known = robots.get(hostKey);
+    if (known !== undefined && (known.rules === undefined || robotsCache.isFresh(known.fetchedAt))) return;
     let ready!: () => void;
-    const settle = (rules: RobotsRules): void => {
+    const settle = (rules: RobotsRules, fetchedAt = Date.now()): void => {
       if (entry.rules !== undefined) return;
       entry.rules = rules;
+      entry.fetchedAt = fetchedAt;
       ready();
     };
-    const entry: RobotsEntry = { rules: undefined, ready: new Promise<void>((resolve) => (ready = resolve)), settle };
+    const entry: RobotsEntry = { rules: undefined, fetchedAt: 0, previous: known?.rules, ready: new Promise<void>((resolve) => (ready = resolve)), settle };
     robots.set(hostKey, entry);
+    const cached = known === undefined ? robotsCache.take(hostKey) : undefined;
+    if (cached !== undefined) {
+      // fetched by an earlier run of this crawl, less than robotsTtl ago
+      settle(cached.body === null ? ALLOW_ALL : parseRobots(cached.body, agents), cached.fetchedAt);
+      return;
+    }
     const robotsHref = parseGeminiUrl(`gemini://${hostKey}/robots.txt?gemfetch`).href;
     scheduler.submit(
       {
@@ -478,17 +505,30 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
             return { contacted: false, health: 'neutral', retry: false };
           }
           const date = new Date();
-          const got = await fetchAttempt(client, robotsHref, requestOptions, (r) => r.category === 2);
+          const got = await fetchAttempt(client, robotsHref, { ...requestOptions, maxBytes: Math.min(requestOptions.maxBytes ?? Infinity, MAX_ROBOTS_BYTES) }, (r) => r.category === 2);
           // network failures are not retried here: URL jobs waiting for the rules would hold the host's slot
           const outcome = classifyRecord(got.record, attempt, 0, slowDownRetries);
           if (outcome.retry && !signal.aborted) return outcome;
           let rules = ALLOW_ALL;
+          let text: string | null = null;
           try {
-            if (isSuccess(got.record) && got.body !== undefined) rules = parseRobots(decodeBody(got.body, got.response?.charset).text, agents);
+            if (isSuccess(got.record) && got.body !== undefined) {
+              text = decodeBody(got.body, got.response?.charset).text;
+              rules = parseRobots(text, agents);
+            }
           } catch {
             // a robots.txt we cannot read allows everything, like one we cannot have; URL jobs must not wait forever
           }
-          settle(rules);
+          const fetchedAt = date.getTime();
+          settle(rules, fetchedAt);
+          // an answer (2x or not) is kept for robotsTtl; no answer is asked again by a resumed crawl
+          if (got.record.status !== null && !finished) {
+            try {
+              robotsCache.put(hostKey, { fetchedAt, body: text });
+            } catch (err) {
+              fail(err);
+            }
+          }
           try {
             archive(got, date);
           } catch (err) {
@@ -620,6 +660,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   /** Hands one URL of `host` to the scheduler. */
   const submitJob = (host: HostQueue, q: QueuedUrl): void => {
     const url = parseGeminiUrl(q.url); // valid: it was parsed when queued
+    ensureRobots(host.key); // older than robotsTtl: fetched again before this job (queued at the front)
     let attempts = 0;
     let last: Attempt | undefined;
     let waiting = true;
@@ -631,7 +672,10 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       host.inScheduler--;
       feedSoon(host);
     };
-    const disallowed = (): boolean => robotsEnabled && robots.get(host.key)?.rules?.isAllowed(robotsPath(url)) === false;
+    const disallowed = (): boolean => {
+      const entry = robots.get(host.key);
+      return robotsEnabled && (entry?.rules ?? entry?.previous)?.isAllowed(robotsPath(url)) === false;
+    };
     const runJob = async (attempt: number): Promise<AttemptOutcome> => {
       attempts = attempt;
       if (attempt === 1) {
@@ -641,7 +685,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
           return { contacted: false, health: 'neutral', retry: false };
         }
         const entry = robots.get(host.key);
-        if (entry && entry.rules === undefined) await entry.ready;
+        if (entry && entry.rules === undefined && entry.previous === undefined) await entry.ready;
         if (signal.aborted) {
           emitInterrupted(q, undefined, 0);
           return { contacted: false, health: 'neutral', retry: false };

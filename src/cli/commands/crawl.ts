@@ -20,7 +20,7 @@ import { ExitCode } from '../exit-codes.js';
 import { plain } from '../messages.js';
 import { prepareDirectory } from '../output-file.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
-import { formatDuration } from '../units.js';
+import { formatDuration, parseDuration } from '../units.js';
 import { parseSize } from '../units.js';
 import { UsageError } from '../usage-error.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type NdjsonOutput, type PolitenessArgs } from './bulk-cli.js';
@@ -44,6 +44,7 @@ interface CrawlArgs extends PolitenessArgs, FetchArgs {
   maxSegmentRepeats?: number;
   queries?: boolean;
   allowAddressClass?: string[];
+  robotsTtl?: string;
 }
 
 const DEFAULT_DELAY = '1s';
@@ -70,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
       .option('include', { type: 'string', array: true, requiresArg: true, describe: 'follow only URLs matching this regular expression (repeatable)' })
       .option('exclude', { type: 'string', array: true, requiresArg: true, describe: 'do not follow URLs matching this regular expression (repeatable)' })
       .option('robots-agent', { type: 'string', choices: ['researcher', 'indexer', 'archiver'], describe: 'robots.txt virtual agent obeyed besides * (default researcher)' })
+      .option('robots-ttl', { type: 'string', requiresArg: true, describe: 'obey a host\'s robots.txt this long, then fetch it again (default 24h; kept in --state DIR, so a resumed crawl reuses it until then)' })
       .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
       .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
       .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
@@ -137,6 +139,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(args.exclude ? { exclude } : {}),
       ...(args.ignoreRobots ? { robots: false } : {}),
       ...(args.robotsAgent ? { robotsAgent: args.robotsAgent } : {}),
+      ...(args.robotsTtl !== undefined ? { robotsTtl: robotsTtl(args.robotsTtl) } : {}),
       ...Object.fromEntries(Object.entries(guards).filter(([, value]) => value !== undefined)),
       ...(args.allowAddressClass ? { allowAddressClasses: args.allowAddressClass as AddressClass[] } : {}),
       ...(args.state ? { stateDir: args.state } : {}),
@@ -169,6 +172,17 @@ export async function run(argv: string[]): Promise<number> {
     return ExitCode.Network;
   }
   return ExitCode.Ok;
+}
+
+function robotsTtl(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (err) {
+    throw new UsageError(`--robots-ttl: ${(err as Error).message}`);
+  }
+  if (!(ms > 0)) throw new UsageError(`--robots-ttl ${text}: must be more than 0`);
+  return Math.round(ms);
 }
 
 function regex(option: string, pattern: string): RegExp {
