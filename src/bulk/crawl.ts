@@ -105,6 +105,8 @@ export interface CrawlRecord extends FetchRecord {
   mirrorPartial: boolean;
   /** Why a 2x body was not mirrored (`mirrorPath` is then null): a message naming the file; null otherwise. */
   mirrorError: string | null;
+  /** The server certificate's issuer CN and whether it is self-signed, when a response arrived (for the close_notify census); null otherwise. */
+  certificate: { issuer: string; selfSigned: boolean } | null;
 }
 
 /** Live figures of a crawl. */
@@ -555,6 +557,8 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const finishPage = async (q: QueuedUrl, url: GeminiUrl, got: Attempt, attempts: number, date: Date): Promise<void> => {
     try {
       const record = crawlFields(got.record, q, attempts);
+      const cert = got.response?.tls.certificate;
+      if (cert) record.certificate = { issuer: cert.issuer, selfSigned: cert.selfSigned };
       const discovered = pageLinks(record, q, got);
       if (options.mirrorDir && got.body && isSuccess(record)) {
         const mirrored = await writeMirror(options.mirrorDir, url, got.body, record.mimeType, record.complete && record.error === null);
@@ -807,6 +811,7 @@ function crawlFields(record: FetchRecord, q: QueuedUrl, attempts: number): Crawl
   out.mirrorPath = null;
   out.mirrorPartial = false;
   out.mirrorError = null;
+  out.certificate = null;
   return out;
 }
 
