@@ -13,7 +13,7 @@ import { census, formatCensusChart, formatCensusTable, type Census, type CensusL
 import { crawl, type CrawlRecord } from '../src/bulk/crawl.js';
 import { createCertificate } from '../src/trust/selfsigned.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
-import { requireBuild, runCli, scratchDirs } from './support/cli.js';
+import { ptyAvailable, requireBuild, runCli, runInPty, scratchDirs } from './support/cli.js';
 
 const fast = { trust: 'insecure' as const, connectTimeout: 2000, handshakeTimeout: 2000, headerTimeout: 2000, idleTimeout: 1000, totalTimeout: 5000, maxBytes: 2000 };
 const makeDir = scratchDirs();
@@ -133,6 +133,15 @@ describe('close_notify census of a crawl', () => {
     expect(lines.find((l) => l.by === 'tls' && l.key === 'TLSv1.2')).toMatchObject(expected((n) => PLAN[n]!.tls === 'TLSv1.2'));
     expect(fromState.stderr).toMatch(/^all\s+all\s+13\s+61\.5%/m);
     expect(fromState.stderr).not.toContain('█'); // no chart when stderr is not a terminal
+    if (ptyAvailable()) {
+      // on a terminal (stdout to a file, stderr the terminal): the table and the chart
+      const tty = await runInPty(home, ['survey', '--from-crawl', state], { shellSuffix: `> ${JSON.stringify(path.join(home, 'census.ndjson'))}` });
+      expect(tty.code).toBe(0);
+      expect(tty.output).toMatch(/all\s+all\s+13\s+61\.5%/);
+      expect(tty.output).toContain('close_notify share: URIs | capsules (always)');
+      expect(tty.output).toMatch(/all all\s+█+░+\s+61\.5% \| █+░+\s+40\.0%/);
+      expect(fs.readFileSync(path.join(home, 'census.ndjson'), 'utf8')).toBe(fromState.stdout.toString());
+    }
   }, 90_000);
 
   it('refuses a --from-crawl that is not a crawl, with hosts, or a file of other lines', async () => {
