@@ -17,6 +17,7 @@ import { addressClass } from '../src/net/address-class.js';
 import type { LookupFunction } from '../src/net/dns-cache.js';
 import { parseGeminiUrl } from '../src/protocol/url.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
+import { startGeminiServer } from './support/gemini-server.js';
 
 const fast = { trust: 'insecure' as const, connectTimeout: 2000, handshakeTimeout: 2000, headerTimeout: 2000, idleTimeout: 1000, totalTimeout: 5000 };
 
@@ -118,6 +119,23 @@ describe('address guard in a crawl', () => {
     expect(records.find((r) => r.url === inner.url('/by-name'))?.status).toBe(20);
     expect(records.find((r) => r.url === pub.url('/'))?.error?.code).toBe(ERR_ADDRESS_REFUSED);
     expect(pub.log).toEqual([]);
+  });
+
+  it('through a proxy on loopback, a public crawl still works: the connect-time check applies to target hosts only', async () => {
+    const proxy = await startGeminiServer({ handler: async (ctx) => {
+      await ctx.write(Buffer.from(`20 text/gemini\r\nproxied ${ctx.request}\n`));
+      ctx.end('close_notify');
+    } });
+    try {
+      const withProxy = new Map([...names, ['proxy.test', '127.0.0.1']]);
+      const records: CrawlRecord[] = [];
+      const seed = `gemini://pub.test:${space.get('pub').port}/solo`;
+      for await (const r of crawl([seed], { robots: false, delay: 0, requestOptions: { ...fast, lookup: resolverOf(withProxy), proxy: { host: 'proxy.test', port: proxy.port } } })) records.push(r);
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ url: seed, status: 20, error: null });
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('refuses at connect time an answer that changed to another class since the check (DNS rebinding)', async () => {

@@ -10,7 +10,9 @@
  * any of its addresses is outside the allowed classes; and the `lookup` of
  * every request ({@link AddressGuard.lookupFunction}) fails when the answer
  * it is about to connect to is outside them, so a name whose DNS answer
- * changes between the two (DNS rebinding) is still refused.
+ * changes between the two (DNS rebinding) is still refused. Through a proxy
+ * (`requestOptions.proxy`) only the first check applies: every connection
+ * then goes to the proxy the caller chose.
  */
 import dns from 'node:dns';
 import { ADDRESS_CLASSES, addressClass, type AddressClass } from '../net/address-class.js';

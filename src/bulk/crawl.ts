@@ -445,7 +445,8 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   journaledPerHost.clear();
   const addressGuard = new AddressGuard(seedUrls, { allow: options.allowAddressClasses, lookup: requestOptions.lookup, family: requestOptions.family });
   // checked again at connect time: a DNS answer that changed since the host's check is refused too
-  requestOptions.lookup = addressGuard.lookupFunction(requestOptions.lookup);
+  // (not through a proxy: then every connection goes to the proxy the caller chose, whatever its class)
+  if (!requestOptions.proxy) requestOptions.lookup = addressGuard.lookupFunction(requestOptions.lookup);
   const addressRefusedRecord = (q: QueuedUrl, reason: string): CrawlRecord => {
     const record = crawlFields(errorRecord(q.url, new Error(reason)), q, 0);
     record.error = { code: ERR_ADDRESS_REFUSED, message: reason };
