@@ -158,6 +158,10 @@ describe('close_notify census of a crawl', () => {
     const notJson = await runCli(home, ['survey', '--from-crawl', junk]);
     expect(notJson.code).toBe(2);
     expect(notJson.stderr).toContain('line 1 is not JSON');
+    const onItself = await runCli(home, ['survey', '--from-crawl', junk, '-o', junk]);
+    expect(onItself.code).toBe(2);
+    expect(onItself.stderr).toContain('is the --from-crawl file');
+    expect(fs.readFileSync(junk, 'utf8')).toBe('gemini://example.org/\n');
     const withHosts = await runCli(home, ['survey', '--from-crawl', junk, 'example.org']);
     expect(withHosts.code).toBe(2);
     expect(withHosts.stderr).toContain('give no hosts with it');

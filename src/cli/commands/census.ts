@@ -29,6 +29,9 @@ export interface CensusArgs {
  */
 export async function runCensus(source: string, args: CensusArgs): Promise<number> {
   const records = recordsOf(source);
+  if (args.output !== undefined && args.output !== '-' && sameFile(args.output, source)) {
+    throw new UsageError(`--output ${args.output} is the --from-crawl file: the census would be appended to the records it reads; write it to another file`);
+  }
   const counter = new CensusCounter();
   try {
     for await (const record of records) counter.add(record);
@@ -50,6 +53,16 @@ export async function runCensus(source: string, args: CensusArgs): Promise<numbe
     if (process.stderr.isTTY) process.stderr.write(`${formatCensusChart(result)}\n`);
   }
   return ExitCode.Ok;
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const x = fs.statSync(a);
+    const y = fs.statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }
 
 function recordsOf(source: string): AsyncIterable<CensusInput> {
