@@ -201,7 +201,7 @@ interface RobotsEntry {
  * - with `stateDir`, the directory is locked while the crawl runs: a second
  *   crawl on it (in any process) rejects with `ERR_STATE_LOCKED`; the seeds,
  *   `scope`, `maxDepth`, `include`, `exclude`, `robots` and `robotsAgent` of
- *   the first run (and the trap guards') are kept in it (crawl-settings.ts): a resumed run takes
+ *   the first run (and the trap guards, `robotsTtl` and `allowAddressClasses`) are kept in it (crawl-settings.ts): a resumed run takes
  *   those it is not given (seeds included, when `seeds` is empty) and rejects
  *   with `ERR_STATE_MISMATCH`, saying what differs, when one it is given differs;
  * - an invalid option rejects the first `next()` with `ERR_INVALID_OPTION`;
