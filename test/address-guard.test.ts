@@ -103,6 +103,32 @@ describe('address guard in a crawl', () => {
     expect(bad.stderr).toContain('allow-address-class');
   }, 60_000);
 
+  it('the CLI refuses a link from a loopback seed to a private address literal, sending nothing, and says so in its summary', async () => {
+    requireBuild();
+    // Every request goes through a proxy on loopback, so even a broken guard sends nothing off this machine;
+    // 192.0.2.1 (TEST-NET-1) is in the private class: the guard must refuse it before any request.
+    const asked: string[] = [];
+    const proxy = await startGeminiServer({ handler: async (ctx) => {
+      asked.push(ctx.request);
+      const body = ctx.request.endsWith('/out') ? '=> gemini://192.0.2.1/never\n=> /inside\n' : 'inside\n';
+      await ctx.write(Buffer.from(`20 text/gemini\r\n${body}`));
+      ctx.end('close_notify');
+    } });
+    try {
+      const seed = `gemini://127.0.0.1:${proxy.port}/out`;
+      const result = await runCli(makeDir(), ['crawl', '--insecure', '--delay', '0', '--scope', 'all', '--ignore-robots', '-q', '--proxy', `127.0.0.1:${proxy.port}`, seed], { timeoutMs: 60_000 });
+      const lines = result.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as CrawlRecord);
+      expect(lines.find((r) => r.url === 'gemini://192.0.2.1/never')).toMatchObject({ attempts: 0, status: null, error: { code: ERR_ADDRESS_REFUSED } });
+      expect(lines.find((r) => r.url === `gemini://127.0.0.1:${proxy.port}/inside`)?.status).toBe(20);
+      expect(asked.some((r) => r.includes('192.0.2.1'))).toBe(false);
+      expect(result.code).toBe(0);
+      const loud = await runCli(makeDir(), ['crawl', '--insecure', '--delay', '0', '--scope', 'all', '--ignore-robots', '--proxy', `127.0.0.1:${proxy.port}`, seed], { timeoutMs: 60_000 });
+      expect(loud.stderr).toContain("1 refused: outside the seeds' address classes (see --allow-address-class)");
+    } finally {
+      await proxy.close();
+    }
+  }, 90_000);
+
   it('allowAddressClasses lets a class through', async () => {
     const records = await run({ allowAddressClasses: ['loopback'] });
     expect(records.find((r) => r.url.endsWith('/by-name'))).toMatchObject({ status: 20, error: null });

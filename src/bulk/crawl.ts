@@ -131,6 +131,8 @@ export interface CrawlStats {
   startedAt: number;
   /** Discovered links not queued, per trap guard (see trap-guards.ts; this run only). */
   trapped: TrapCounts;
+  /** Records of this run with {@link ERR_ADDRESS_REFUSED}: URLs whose host is outside the seeds' address classes. */
+  addressRefused: number;
 }
 
 /** Record error code of a URL that robots.txt disallows (no request made). */
@@ -249,7 +251,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const scheduler = new HostScheduler({ ...options, delay: options.delay ?? DEFAULT_CRAWL_DELAY }, () => out.length < highWater);
   out.onPull = () => scheduler.pump();
 
-  const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now(), trapped: { hostBudget: 0, urlLength: 0, pathDepth: 0, repeatedSegments: 0, query: 0 } };
+  const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now(), addressRefused: 0, trapped: { hostBudget: 0, urlLength: 0, pathDepth: 0, repeatedSegments: 0, query: 0 } };
   /** URLs per host already in the journal (records and frontier), for the per-host budget of a resumed crawl. */
   const journaledPerHost = new Map<string, number>();
   const countJournaled = (url: string): void => {
@@ -686,6 +688,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       if (attempt === 1) {
         const refused = await addressGuard.check(url);
         if (refused !== undefined && !signal.aborted) {
+          stats.addressRefused++;
           emit(addressRefusedRecord(q, refused), []);
           return { contacted: false, health: 'neutral', retry: false };
         }

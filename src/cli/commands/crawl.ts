@@ -239,6 +239,7 @@ function summary(s: CrawlStats, interrupted: boolean): string {
   ];
   if (s.resumedRecords > 0) parts.push(`${s.resumedRecords} recorded by earlier runs`);
   if (s.leftOver > 0) parts.push(`${s.leftOver} left in the frontier by --max-pages`);
+  if (s.addressRefused > 0) parts.push(`${s.addressRefused} refused: outside the seeds' address classes (see --allow-address-class)`);
   const trapped = formatTrapCounts(s.trapped);
   parts.push(`links not followed by the trap guards: ${trapped === '' ? 'none' : trapped}`);
   return `gemfetch crawl${interrupted ? ' (interrupted)' : ''}: ${parts.join(', ')}`;
