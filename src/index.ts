@@ -65,3 +65,12 @@ export { ERR_HOST_SET_ASIDE } from './bulk/host-scheduler.js';
 export type { HostPolicy } from './bulk/host-scheduler.js';
 export { WarcWriter } from './files/warc.js';
 export type { WarcExchange, WarcExchangeIds, WarcWriterOptions } from './files/warc.js';
+// Crawl etiquette and the close_notify census (issue 12)
+export { ERR_ADDRESS_REFUSED } from './bulk/address-guard.js';
+export { addressClass, ADDRESS_CLASSES } from './net/address-class.js';
+export type { AddressClass } from './net/address-class.js';
+export { DEFAULT_MAX_PAGES_PER_HOST, DEFAULT_MAX_URL_LENGTH, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_SEGMENT_REPEATS, TRAP_KINDS } from './bulk/trap-guards.js';
+export type { TrapKind, TrapCounts, TrapGuardOptions } from './bulk/trap-guards.js';
+export { DEFAULT_ROBOTS_TTL, MAX_ROBOTS_BYTES } from './bulk/robots-cache.js';
+export { census, CensusCounter, formatCensusTable, formatCensusChart } from './bulk/census.js';
+export type { Census, CensusLine, CensusInput, CensusSplit, UriFigures, CapsuleFigures } from './bulk/census.js';

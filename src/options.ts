@@ -50,6 +50,7 @@ export type OptionKind =
   | 'signal'
   | 'object'
   | 'regexp-list'
+  | 'choice-list'
   | 'instance';
 
 const isNumber = (value: unknown): value is number => typeof value === 'number' && !Number.isNaN(value);
@@ -185,6 +186,13 @@ export const CRAWL_OPTION_RULES = {
   exclude: regexpList,
   robots: boolean,
   robotsAgent: { kind: 'string', expected: 'a robots.txt agent name (letters, digits, - or _)', accepts: (v) => typeof v === 'string' && /^[\w-]+$/.test(v) },
+  maxPagesPerHost: integer(0),
+  maxUrlLength: integer(0),
+  maxPathDepth: integer(0),
+  maxSegmentRepeats: integer(0),
+  queries: boolean,
+  robotsTtl: milliseconds(),
+  allowAddressClasses: { kind: 'choice-list', expected: 'an array of address classes (loopback, private, link-local, public)', accepts: (v) => Array.isArray(v) && v.every((c) => ['loopback', 'private', 'link-local', 'public'].includes(c as string)) },
   stateDir: filePath,
   mirrorDir: filePath,
   warcFile: filePath,
