@@ -79,7 +79,7 @@ export function addFetchOptions<T>(y: Argv<T>, defaults: Readonly<Record<string,
 export async function requestOptionsFromArgs(args: FetchArgs): Promise<RequestOptions> {
   const options: RequestOptions = {};
   if (args.maxSize !== undefined) {
-    const bytes = parseSize(args.maxSize);
+    const bytes = parseSize(args.maxSize, '--max-size');
     if (bytes > 0) options.maxBytes = bytes;
   }
   if (args.maxTime !== undefined) options.totalTimeout = timeout('--max-time', args.maxTime);
@@ -115,7 +115,7 @@ export async function requestOptionsFromArgs(args: FetchArgs): Promise<RequestOp
     options.maxRedirects = n;
   }
   if (args.location === false) {
-    if (options.maxRedirects !== undefined && options.maxRedirects > 0) throw new UsageError(`--no-location follows no redirect: it cannot be combined with --max-redirects ${options.maxRedirects}`);
+    if (options.maxRedirects !== undefined && options.maxRedirects > 0) throw new UsageError('--no-location follows no redirect', { what: 'conflicting options', which: `--no-location, --max-redirects ${options.maxRedirects}` });
     options.maxRedirects = 0;
   }
   if (args.crossHost === false) options.crossHostRedirects = false;

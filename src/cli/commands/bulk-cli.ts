@@ -58,7 +58,7 @@ export function addPolitenessOptions<T>(y: Argv<T>, defaults: { delay: string; r
  */
 export async function bulkOptionsFromArgs(args: PolitenessArgs & FetchArgs, defaultDelay: string): Promise<Omit<BulkOptions, 'client' | 'signal'>> {
   if (args.inputFile === '-' && readsStdin((args as { _?: Array<string | number> })._ ?? [], args.file)) {
-    throw new UsageError('--input-file - reads standard input, which here is the list of inputs: put the answer in a file');
+    throw new UsageError('standard input is the list of inputs here: put the answer in a file', { what: 'conflicting inputs', which: '--input-file -' });
   }
   const requestOptions = await requestOptionsFromArgs(args);
   return { ...politenessFromArgs(args, defaultDelay), requestOptions };
@@ -71,7 +71,7 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
     if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} needs a whole number, ${min} or more`);
     return value;
   };
-  const options: Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> = { delay: parseDuration(args.delay ?? defaultDelay) };
+  const options: Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> = { delay: parseDuration(args.delay ?? defaultDelay, '--delay') };
   const concurrency = whole('concurrency', args.concurrency, 1);
   const perHost = whole('per-host', args.perHost, 1);
   const retries = whole('retries', args.retries, 0);
@@ -89,6 +89,7 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
 export function commandParser(argv: string[], usage: string, exitCodes: string = EXIT_CODE_TABLE): Argv {
   const parser = yargs(argv)
     .scriptName('gemfetch')
+    .locale('en') // the usage errors are rephrased by ../messages.ts, which reads yargs' English
     .usage(usage)
     .strictOptions()
     .exitProcess(false)

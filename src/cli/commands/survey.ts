@@ -7,11 +7,13 @@ import type { Argv } from 'yargs';
 import { ExitCode, SURVEY_EXIT_CODE_TABLE } from '../exit-codes.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { UsageError } from '../usage-error.js';
+import { runCensus } from './census.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, type PolitenessArgs } from './bulk-cli.js';
 
 interface SurveyArgs extends PolitenessArgs, FetchArgs {
   _: Array<string | number>;
   missing?: boolean;
+  fromCrawl?: string;
 }
 
 /** The survey command's parser, configured but not run (its options are listed by ../command-spec.ts). */
@@ -24,7 +26,9 @@ export function parser(argv: string[]): Argv {
         SURVEY_EXIT_CODE_TABLE,
       ),
       { delay: '0', retries: DEFAULT_SURVEY_RETRIES },
-    ).option('missing', { type: 'boolean', describe: 'also request a missing page, to see how error pages end' }),
+    )
+      .option('missing', { type: 'boolean', describe: 'also request a missing page, to see how error pages end' })
+      .option('from-crawl', { type: 'string', requiresArg: true, defaultDescription: 'none (survey the hosts given)', describe: 'request nothing: the close_notify census of a crawl\'s records (its --state DIR or --output FILE), by URI and by capsule, split by status class, TLS version and certificate issuer (NDJSON, then a table)' }),
     { tofu: 'insecure', 'max-size': '1M', 'max-time': '30s' },
   );
 }
@@ -33,6 +37,10 @@ export function parser(argv: string[]): Argv {
 export async function run(argv: string[]): Promise<number> {
   const args = (await parser(argv).parseAsync()) as unknown as SurveyArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
+  if (args.fromCrawl !== undefined) {
+    if (args._.length > 0 || args.file) throw new UsageError('--from-crawl reads a crawl\'s records: give no hosts with it');
+    return runCensus(args.fromCrawl, args);
+  }
   const options = await bulkOptionsFromArgs(args, '0');
   const session = new BulkSession(args);
   const summary = emptySurveySummary(); // counted as records arrive: no list of them is kept
