@@ -106,7 +106,7 @@ export function describeRedirectNotFollowed(reason: string): string {
     case 'cross-host':
       return 'it leads to another host';
     case 'disabled':
-      return 'redirects are off (-L 0)';
+      return 'redirects are off (--no-location or --max-redirects 0)';
     default:
       return reason;
   }
