@@ -72,6 +72,7 @@ function record(fields: Partial<FetchRecord>): FetchRecord {
     redirects: [],
     redirectNotFollowed: null,
     tls: null,
+    identity: null,
     timings: null,
     timeout: null,
     error: null,

@@ -14,6 +14,7 @@ import { geminiUrlOf } from '../protocol/titan-url.js';
 import { prepareUpload, UploadResponse, type UploadBody, type UploadOptions } from './titan.js';
 import { limitMs } from './timers.js';
 import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from '../trust/tofu.js';
+import { certificateFingerprint, chooseIdentity, type IdentitySource, type SentIdentity } from '../trust/identity-resolve.js';
 import type { TlsConnection } from './transport.js';
 import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from '../protocol/url.js';
 
@@ -38,6 +39,19 @@ export interface ClientOptions extends Partial<Timeouts> {
   cert?: string | Buffer;
   /** Private key (PEM) of `cert`. */
   key?: string | Buffer;
+  /**
+   * Where identities (client certificates) come from, chosen per request URL
+   * (each URL of a redirect chain, and a Titan upload's URL, separately):
+   * an IdentityStore (the identity whose scope covers the URL most
+   * specifically, see identity-scope.ts), or a resolver `(url: URL) =>
+   * { cert, key, name? } | undefined` (may be async). `false` sends none
+   * (for one request of a client that has a source). Default: none; gemfetch
+   * never sends an identity nobody asked for. `cert`/`key`, when given, win
+   * over it. A source that fails (a damaged store, a resolver that throws)
+   * fails the request with IdentityError `ERR_IDENTITY` before anything is
+   * sent. What was sent is reported in `tls.identity`.
+   */
+  identities?: IdentitySource;
   /** Most body bytes to accept (also bounds bytes sent after a non-2x header). Default: 64 MiB for `fetch`, unlimited for `request`. */
   maxBytes?: number;
   /** Redirects to follow (default 5). 0 returns every redirect unfollowed. */
@@ -316,6 +330,14 @@ export class Client {
       ? { host: options.proxy.host, port: options.proxy.port ?? 1965, servername: isIpLiteral(options.proxy.host) ? undefined : options.proxy.host }
       : { host: url.host, port: url.port, servername: url.servername };
     const hostPort = formatHostPort(connectTo.host, connectTo.port);
+    // The identity for this URL (explicit cert/key win); a failing source fails the request before any connection.
+    const identity = options.cert === undefined ? await chooseIdentity(options.identities, url) : undefined;
+    if (identity) options = { ...options, cert: identity.cert, key: identity.key };
+    const sentIdentity: SentIdentity | null = identity
+      ? identity.sent
+      : options.cert !== undefined
+        ? { name: null, fingerprint: certificateFingerprint(options.cert) }
+        : null;
     const caId = digest(options.ca);
     const certId = digest(options.cert);
     // A session remembers the client certificate and the CA verdict it was made with: key it by both.
@@ -345,6 +367,7 @@ export class Client {
         const peer = peerFacts(connection, presented, offered);
         if (!peer) throw new TlsError(`${hostPort} presented no certificate`, { url: url.href });
         const info = await this.#verifyPeer(connection, peer, hostPort, url, options, trustSignal);
+        info.identity = sentIdentity;
         sessions?.trusted(peer); // only sessions with a trusted server are kept
         return info;
       },
@@ -468,6 +491,7 @@ export class Client {
       },
       resumed,
       clientCertificate: options.cert !== undefined,
+      identity: null,
     };
   }
 }
