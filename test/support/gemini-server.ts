@@ -119,6 +119,8 @@ export async function startGeminiServer(options: GeminiTestServerOptions): Promi
     key: cert.key,
     ...(options.minVersion ? { minVersion: options.minVersion } : {}),
     ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+    // With client certificates requested, OpenSSL refuses to resume a TLS 1.2 session (alert 80) unless a session ID context is set.
+    ...(options.requestCert ? { sessionIdContext: 'gemfetch-test' } : {}),
   });
   const sockets = new Set<net.Socket>();
 
