@@ -333,11 +333,6 @@ export class Client {
     // The identity for this URL (explicit cert/key win); a failing source fails the request before any connection.
     const identity = options.cert === undefined ? await chooseIdentity(options.identities, url) : undefined;
     if (identity) options = { ...options, cert: identity.cert, key: identity.key };
-    const sentIdentity: SentIdentity | null = identity
-      ? identity.sent
-      : options.cert !== undefined
-        ? { name: null, fingerprint: certificateFingerprint(options.cert) }
-        : null;
     const caId = digest(options.ca);
     const certId = digest(options.cert);
     // A session remembers the client certificate and the CA verdict it was made with: key it by both.
@@ -347,6 +342,12 @@ export class Client {
       rejectUnauthorized: false,
       secureContext: this.#secureContext(options, caId, certId),
     };
+    // After the SecureContext: an unusable cert/key is ERR_INVALID_OPTION from there.
+    const sentIdentity: SentIdentity | null = identity
+      ? identity.sent
+      : options.cert !== undefined
+        ? { name: null, fingerprint: certificateFingerprint(options.cert) }
+        : null;
     const offered = resumption ? this.#sessions.get(sessionKey) : undefined;
     if (offered) tlsOptions.session = offered.session;
     const response = await sendRequest({
