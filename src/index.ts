@@ -33,6 +33,11 @@ export { KnownHostsStore, defaultKnownHostsPath, publicKeyFingerprint } from './
 export type { KnownHost, KnownHostsCheck, PresentedCertificate, TrustDecision } from './trust/tofu.js';
 export { connectTls } from './net/transport.js';
 export type { StreamEnd, TlsConnection, TlsConnectOptions } from './net/transport.js';
+export { IdentityStore, defaultIdentitiesDir, isValidIdentityName, DEFAULT_DAYS as DEFAULT_IDENTITY_DAYS } from './trust/identity-store.js';
+export type { IdentityInfo, IdentityMaterial, CreateIdentityOptions, IdentityStoreOptions } from './trust/identity-store.js';
+export { parseScope, formatScope, scopeCovers, mostSpecificScope } from './trust/identity-scope.js';
+export type { IdentityScope, ScopeTarget } from './trust/identity-scope.js';
+export type { IdentityResolver, IdentitySource, ResolvedIdentity, SentIdentity } from './trust/identity-resolve.js';
 export { createCertificate } from './trust/selfsigned.js';
 export type { CertificateOptions, GeneratedCertificate } from './trust/selfsigned.js';
 export { GemtextParser, parseGemtext, extractLinks } from './protocol/gemtext.js';
