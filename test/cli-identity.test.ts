@@ -11,6 +11,7 @@ import { createCertificate } from '../src/trust/selfsigned.js';
 import { certificatePerPath, respondWith, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
 import { startTitanServer, type TitanTestServer } from './support/titan-server.js';
 import { ptyAvailable, requireBuild, runCli, runInPty, scratchDirs, type CliResult } from './support/cli.js';
+import { fetchArgsFast, fetchArgsWithYargs } from '../src/cli/main.js';
 
 const scratch = scratchDirs();
 let server: GeminiTestServer;
@@ -44,6 +45,16 @@ async function create(home: string, name: string, ...extra: string[]): Promise<s
   return JSON.parse(r.stdout.toString()).fingerprint as string;
 }
 const seenBy = (r: CliResult): string => /cert=(\w+)/.exec(r.stdout.toString())?.[1] ?? `(no answer: ${r.code} ${r.stderr})`;
+
+describe('--id and --no-id on the command line', () => {
+  it('--id NAME parses on the fast path exactly as yargs reads it; --no-id is left to yargs, which gives false', async () => {
+    const url = 'gemini://example.org/';
+    expect(await fetchArgsWithYargs(['--id', 'alice', url])).toMatchObject(fetchArgsFast(['--id', 'alice', url])!);
+    expect(fetchArgsFast(['--id', 'alice', url])?.id).toBe('alice');
+    expect(fetchArgsFast(['--no-id', url])).toBeUndefined();
+    expect((await fetchArgsWithYargs(['--no-id', url]))?.id).toBe(false);
+  });
+});
 
 describe.concurrent('gemfetch id', { timeout: 120_000 }, () => {
   it('create, list (table and --json), key file mode 0600', async () => {
@@ -134,6 +145,10 @@ describe.concurrent('gemfetch id', { timeout: 120_000 }, () => {
     const r = await gemfetch(home, ['id', 'import', 'x', path.join(dir, 'one.crt'), path.join(dir, 'two.key')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('the private key does not belong to the certificate');
+    fs.writeFileSync(path.join(dir, 'huge.pem'), 'x'.repeat(70 * 1024));
+    const huge = await gemfetch(home, ['id', 'import', 'x', path.join(dir, 'huge.pem'), path.join(dir, 'two.key')]);
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toContain('too big for a PEM certificate or key (limit 64 KiB)');
     const noKey = await gemfetch(home, ['id', 'import', 'x', path.join(dir, 'one.crt')]);
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toContain('holds no private key');

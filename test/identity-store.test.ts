@@ -146,6 +146,20 @@ describe('IdentityStore', () => {
     expect((await store.resolve(url))?.name).toBe('alice');
   });
 
+  it('waits for the lock at most lockTimeoutMs (naming the lock file), and breaks a stale one', async () => {
+    const store = fresh();
+    await store.create('first');
+    const lockPath = `${store.indexPath}.lock`;
+    fs.writeFileSync(lockPath, '12345\n'); // held by "another process", fresh
+    const waiting = new IdentityStore(store.dir, { lockTimeoutMs: 300, lockStaleMs: 60_000 });
+    await expect(waiting.create('second')).rejects.toThrow(`timed out after 300 ms waiting for lock file ${lockPath}`);
+    const old = new Date(Date.now() - 120_000);
+    fs.utimesSync(lockPath, old, old); // its process died long ago
+    await new IdentityStore(store.dir, { lockTimeoutMs: 5_000, lockStaleMs: 60_000 }).create('second');
+    expect((await store.list()).map((i) => i.name)).toEqual(['first', 'second']);
+    expect(fs.existsSync(lockPath)).toBe(false);
+  });
+
   it('several store instances writing at once lose nothing', async () => {
     const first = fresh();
     const stores = Array.from({ length: 6 }, () => new IdentityStore(first.dir));
