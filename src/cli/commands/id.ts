@@ -7,7 +7,7 @@
 import { open } from 'node:fs/promises';
 import yargs from 'yargs';
 import { IdentityStore, DEFAULT_DAYS, MAX_DAYS, type IdentityInfo } from '../../trust/identity-store.js';
-import { EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../exit-codes.js';
 import { jsonLine } from '../ndjson-output.js';
 import { plain } from '../messages.js';
 import { rejectRepeatedOptions } from '../repeated-options.js';
@@ -26,12 +26,17 @@ an identity only under its scopes, or with --id NAME; --no-id sends none.
 
 Actions:
   create NAME [--scope URL]... [--days N] [--cn TEXT]   make a key and a self-signed certificate
-  list [--json]                                        name, SHA-256 fingerprint, expiry, scopes
-  use NAME --scope URL...                              send NAME under URL (taken from any other identity)
-  unscope NAME --scope URL...                          stop sending NAME under URL
-  export NAME [-o FILE]                                certificate and private key, PEM (FILE mode 0600)
-  import NAME CERT [KEY] [--scope URL]...              add a PEM certificate and its key (may be one file)
-  delete NAME                                          remove the identity and its files`;
+  list [--json]                                         name, SHA-256 fingerprint, expiry, scopes
+  use NAME --scope URL...                               send NAME under URL (taken from any other identity)
+  unscope NAME --scope URL...                           stop sending NAME under URL
+  export NAME [-o FILE]                                 certificate and private key, PEM (FILE mode 0600)
+  import NAME CERT [KEY] [--scope URL]...               add a PEM certificate and its key (may be one file)
+  delete NAME                                           remove the identity and its files`;
+
+const ID_EXIT_CODES = `Exit codes:
+    0  done
+    1  the identity store cannot be read or written (the message names the file)
+    2  usage error: unknown action or identity, bad name, scope, --days or file`;
 
 interface IdArgs {
   _: Array<string | number>;
@@ -51,8 +56,8 @@ export async function run(argv: string[]): Promise<number> {
     .exitProcess(false)
     .version(false)
     .help()
-    .wrap(Math.min(100, process.stderr.columns ?? 80))
-    .epilogue(EXIT_CODE_TABLE)
+    .wrap(null) // the actions table is laid out by hand
+    .epilogue(ID_EXIT_CODES)
     .fail((message: string | undefined, err: Error | undefined) => {
       throw err ?? new UsageError(message ?? 'invalid arguments');
     })
