@@ -126,6 +126,7 @@ describe('IdentityStore', () => {
     const url = target('gemini://example.org/page');
     const key = fs.readFileSync(store.keyPath('alice'), 'utf8');
     const cert = fs.readFileSync(store.certPath('alice'), 'utf8');
+    expect((await store.resolve(url))?.name).toBe('alice'); // loaded and checked once: a later change must still be seen
 
     fs.writeFileSync(store.keyPath('alice'), key.slice(0, 60));
     await expect(store.resolve(url)).rejects.toThrow(`${store.keyPath('alice')}: the private key of identity alice is damaged`);

@@ -29,6 +29,7 @@ import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { IdentityError, InvalidOptionError } from '../errors.js';
+import { BoundedCache } from '../net/bounded-cache.js';
 import { acquireFileLock, errnoCode, makePrivateDirectories, syncDirectory } from './file-lock.js';
 import { formatScope, mostSpecificScope, parseScope, sameScope, type IdentityScope, type ScopeTarget } from './identity-scope.js';
 import { createCertificate } from './selfsigned.js';
@@ -44,6 +45,8 @@ export const MAX_DAYS = 36_500;
 /** Validity of a created identity when none is given: ten years (a server knows a user by the certificate; an expired one locks them out). */
 export const DEFAULT_DAYS = 3650;
 
+/** Checked pairs kept per store. */
+const MAX_LOADED = 64;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
 
@@ -143,6 +146,8 @@ export class IdentityStore {
   /** The parsed index, for the version of the file it was read from. */
   #cache: { sig: string; entries: ParsedEntry[] } | undefined;
   #writeQueue: Promise<unknown> = Promise.resolve();
+  /** Pairs loaded and checked, per name, with the signature of the files they were read from. */
+  readonly #loaded = new BoundedCache<string, { sig: string; material: IdentityMaterial }>(MAX_LOADED);
 
   constructor(dir: string = defaultIdentitiesDir(), options: IdentityStoreOptions = {}) {
     this.dir = resolve(dir);
@@ -206,6 +211,17 @@ export class IdentityStore {
     if (!found) throw this.#unknown(name);
     const certPath = this.certPath(name);
     const keyPath = this.keyPath(name);
+    // Checking a pair costs over a millisecond: a checked pair is reused while neither file (nor its index entry) changed.
+    const sig = `${found.entry.fingerprint} ${await fileSignature(certPath)} ${await fileSignature(keyPath)}`;
+    const known = this.#loaded.get(name);
+    if (known && known.sig === sig) return { ...known.material };
+    const material = await this.#loadChecked(name, found.entry, certPath, keyPath);
+    this.#loaded.set(name, { sig, material });
+    return { ...material };
+  }
+
+  async #loadChecked(name: string, entry: Entry, certPath: string, keyPath: string): Promise<IdentityMaterial> {
+    const found = { entry };
     const certText = await readBounded(certPath, 'certificate', name);
     const keyText = await readBounded(keyPath, 'private key', name);
     const cert = parseCertificate(certText, () => `${certPath}: the certificate of identity ${name} is damaged (not a PEM certificate)`, name, certPath);
@@ -549,6 +565,15 @@ function spkiFingerprint(cert: X509Certificate): string {
 
 function commonNameOf(subject: string): string {
   return /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1] ?? subject.replace(/\n/g, ', ');
+}
+
+/** The signature of a file (`missing` when it cannot be stat'ed: reading it then says why). */
+async function fileSignature(path: string): Promise<string> {
+  try {
+    return signature(await stat(path, { bigint: true }));
+  } catch {
+    return 'missing';
+  }
 }
 
 function signature(st: BigIntStats): string {
