@@ -20,7 +20,15 @@ let titan: TitanTestServer;
 
 beforeAll(async () => {
   requireBuild();
-  const handler = routes({ '/61': respondWith('61 not allowed in the admin area'), '/62': respondWith('62 certificate has expired') }, certificatePerPath(['/app']));
+  const handler = routes(
+    {
+      '/61': respondWith('61 not allowed in the admin area'),
+      '/62': respondWith('62 certificate has expired'),
+      '/seed': respondWith('20 text/gemini', '=> /app/linked\n=> /open\n'),
+      '/robots.txt': respondWith('51 none'),
+    },
+    certificatePerPath(['/app']),
+  );
   server = await startGeminiServer({ requestCert: true, handler });
   tls12 = await startGeminiServer({ requestCert: true, maxVersion: 'TLSv1.2', handler: certificatePerPath(['/app']) });
   titan = await startTitanServer({ requestCert: true });
@@ -210,6 +218,18 @@ describe.concurrent('sending identities', { timeout: 120_000 }, () => {
     const byUrl = new Map(records.map((rec) => [rec.url, rec.identity]));
     expect(byUrl.get(server.url('/app/1'))).toEqual({ name: 'app', fingerprint: fp });
     expect(byUrl.get(server.url('/open'))).toBeNull();
+  });
+
+  it('crawl sends the scoped identity to the pages under its scope only', async () => {
+    const home = newHome();
+    const fp = await create(home, 'app', '--scope', server.url('/app'));
+    const r = await gemfetch(home, ['crawl', '-k', '--delay', '0', '--max-pages', '5', server.url('/seed')]);
+    expect(r.code, r.stderr).toBe(0);
+    const records = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l));
+    const byUrl = new Map(records.map((rec) => [rec.url, rec]));
+    expect(byUrl.get(server.url('/app/linked'))).toMatchObject({ status: 20, identity: { name: 'app', fingerprint: fp } });
+    expect(byUrl.get(server.url('/open'))).toMatchObject({ status: 20, identity: null });
+    expect(byUrl.get(server.url('/seed'))).toMatchObject({ identity: null });
   });
 
   it('put uploads with the identity scoped to the same path', async () => {
