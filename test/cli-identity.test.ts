@@ -250,6 +250,10 @@ describe.concurrent('sending identities', { timeout: 120_000 }, () => {
     const r = await gemfetch(home, ['-k', tls12.url('/app/1'), tls12.url('/app/2')]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr.match(/identity old \(sha256 [0-9a-f]{16}…\) was offered to 127\.0\.0\.1:\d+ over TLS 1\.2/g)).toHaveLength(1);
+    const bulk = await gemfetch(home, ['batch', '-k', '--delay', '0', tls12.url('/app/1'), tls12.url('/app/2'), tls12.url('/app/3')]);
+    expect(bulk.code, bulk.stderr).toBe(0);
+    expect(bulk.stderr.match(/identity old \(sha256 [0-9a-f]{16}…\) was offered to 127\.0\.0\.1:\d+ over TLS 1\.2/g)).toHaveLength(1);
+    expect((await gemfetch(home, ['batch', '-k', '-q', tls12.url('/app/1')])).stderr).not.toContain('TLS 1.2');
     const modern = await gemfetch(home, ['-k', '--id', 'old', server.url('/app/1')]);
     expect(modern.stderr).not.toContain('TLS 1.2');
   });

@@ -44,6 +44,7 @@ export async function run(argv: string[]): Promise<number> {
     })();
     for await (const record of batch(urls, { ...options, signal: session.signal })) {
       await session.output.write(record);
+      session.noticeRecord(record);
       count++;
       if (record.error) errors++;
       else if (!record.complete) incomplete++;
