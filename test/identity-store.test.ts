@@ -74,6 +74,12 @@ describe('IdentityStore', () => {
     expect(fs.existsSync(store.keyPath('site'))).toBe(false);
     expect(await store.resolve(target('gemini://example.org/'))).toBeUndefined();
     await expect(store.delete('site')).rejects.toThrow(IdentityError);
+    // An entry whose files are already gone (a crash mid-delete) is deleted all the same.
+    await store.create('half');
+    fs.rmSync(store.keyPath('half'));
+    await expect(store.resolve(target('gemini://example.org/'))).resolves.toBeUndefined();
+    await store.delete('half');
+    expect(await store.get('half')).toBeUndefined();
   });
 
   it('export/import round trip keeps the key; a mismatched pair is refused and nothing stored', async () => {

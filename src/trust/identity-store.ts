@@ -313,16 +313,25 @@ export class IdentityStore {
     });
   }
 
-  /** Deletes identity `name` (its index entry, then its files). @throws IdentityError when there is none. */
+  /**
+   * Deletes identity `name`: its files, then its index entry, under the lock
+   * (a create of the same name in another process cannot interleave). A
+   * crash in between leaves an entry whose files are missing: it fails
+   * closed, and deleting again finishes the job.
+   * @throws IdentityError when there is none.
+   */
   async delete(name: string): Promise<void> {
-    await this.#change((entries) => {
+    await this.#change(async (entries) => {
       const index = entries.findIndex((e) => e.name === name);
       if (index < 0) throw this.#unknown(name);
+      for (const file of [this.keyPath(name), this.certPath(name)]) {
+        await unlink(file).catch((err: unknown) => {
+          if (errnoCode(err) !== 'ENOENT') throw this.#fileError('cannot delete', file, err);
+        });
+      }
       entries.splice(index, 1);
       return { result: undefined, write: true };
     });
-    await unlink(this.keyPath(name)).catch(() => {});
-    await unlink(this.certPath(name)).catch(() => {});
   }
 
   // ------------------------------------------------------------ internals
