@@ -266,12 +266,12 @@ describe.concurrent('damaged store: fail closed', { timeout: 120_000 }, () => {
     const index = path.join(home, 'gemfetch', 'identities', 'index.json');
     fs.writeFileSync(index, '{"version":1,"identities":[{"name":"app","scopes":["gemini://12');
     const before = server.requests.length;
-    const r = await gemfetch(home, ['-k', server.url('/open')]);
+    const r = await gemfetch(home, ['-k', server.url('/open-damaged-index')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${index}: damaged identity index`);
     expect(r.stderr).toContain('--no-id');
-    expect(server.requests.slice(before)).not.toContain(server.url('/open'));
-    const noId = await gemfetch(home, ['-k', '--no-id', server.url('/open')]);
+    expect(server.requests.slice(before)).not.toContain(server.url('/open-damaged-index'));
+    const noId = await gemfetch(home, ['-k', '--no-id', server.url('/open-damaged-index')]);
     expect(noId.code).toBe(0);
     const list = await gemfetch(home, ['id', 'list']);
     expect(list.code).toBe(1);

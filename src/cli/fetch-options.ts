@@ -67,7 +67,8 @@ export function addFetchOptions<T>(y: Argv<T>): Argv<T & FetchArgs> {
 /**
  * Converts parsed fetch options into library request options, reading the
  * certificate, key and CA files. Only options the user gave are set, so the
- * library defaults apply otherwise.
+ * library defaults apply otherwise; except `identities`, always set: the
+ * user's identity store, `false` for `--no-id`, or the identity of `--id NAME`.
  * @throws UsageError with a message naming the option for a bad value, an
  *   unreadable file, or a key that does not match its certificate.
  */
