@@ -327,6 +327,24 @@ describe.skipIf(!ptyAvailable()).concurrent('6x on a terminal', { timeout: 120_0
     expect(r62.output).toContain('gemfetch id list');
   });
 
+  it('put answered 60: the command that would create an identity for the upload\'s path', async () => {
+    const gate = await startTitanServer({ requestCert: true, early: (u) => (u.clientCertificate ? undefined : { header: '60 log in to upload' }) });
+    try {
+      const home = newHome();
+      const file = path.join(scratch('gemfetch-id-files-'), 'p.gmi');
+      fs.writeFileSync(file, '# page\n');
+      const { code, output } = await runInPty(home, ['put', '-k', gate.titanUrl('/wiki/p.gmi'), file], { timeoutMs: 30_000 });
+      expect(code).toBe(6);
+      expect(output).toContain(`gemfetch id create NAME --scope ${gate.geminiUrl('/wiki/p.gmi')}`);
+      await create(home, 'writer', '--scope', gate.geminiUrl('/wiki'));
+      const ok = await gemfetch(home, ['put', '-k', gate.titanUrl('/wiki/p.gmi'), file]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(gate.uploads.at(-1)!.whole).toBe(true);
+    } finally {
+      await gate.close();
+    }
+  });
+
   it('no hint when stderr is not a terminal', async () => {
     const r = await gemfetch(newHome(), ['-k', server.url('/app/login')]);
     expect(r.code).toBe(6);

@@ -54,6 +54,7 @@ describe('certificateStatusLines', () => {
 describe('other texts', () => {
   it('suggestedScope is host, port and path', () => {
     expect(suggestedScope('gemini://Example.org/a/b?q#f')).toBe('gemini://example.org/a/b');
+    expect(suggestedScope('titan://example.org:1970/wiki/p.gmi;mime=text/gemini;size=3;token=***')).toBe('gemini://example.org:1970/wiki/p.gmi');
   });
 
   it('names an identity, or the --cert certificate', () => {

@@ -7,6 +7,7 @@
  * reads the store for them.
  */
 import { parseGeminiUrl } from '../protocol/url.js';
+import { parseTitanUrl } from '../protocol/titan-url.js';
 import { formatScope, scopeOfTarget } from '../trust/identity-scope.js';
 import { IdentityStore } from '../trust/identity-store.js';
 import { plain } from './messages.js';
@@ -30,7 +31,8 @@ export interface CertificateStatusFacts {
 /** The scope `gemfetch id create/use --scope` should get for `url`: its host, port and path (no query), as the Gemini spec scopes a certificate. */
 export function suggestedScope(url: string): string {
   try {
-    return formatScope(scopeOfTarget(parseGeminiUrl(url)));
+    // A Titan URL (an upload answered 6x) is scoped like its gemini:// page: host, port, path without the parameters.
+    return formatScope(scopeOfTarget(/^titan:/i.test(url) ? parseTitanUrl(url.replace(/;token=\*\*\*/, '')) : parseGeminiUrl(url)));
   } catch {
     return url;
   }
