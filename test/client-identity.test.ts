@@ -139,6 +139,10 @@ describe('a resolver of the program', () => {
     expect(thrown.message).toContain('vault locked');
     const wrong = await rejection(new Client({ ...INSECURE_OPTIONS, identities: (() => ({ cert: 42 })) as never }).fetch(server.url('/forum')));
     expect(wrong.code).toBe('ERR_IDENTITY');
+    const other = createCertificate({ commonName: 'other' });
+    const mismatched = await rejection(new Client({ ...INSECURE_OPTIONS, identities: () => ({ cert: mine.cert, key: other.key, name: 'odd' }) }).fetch(server.url('/forum')));
+    expect(mismatched.code).toBe('ERR_IDENTITY');
+    expect(mismatched.message).toContain('the identity odd chosen for');
     expect(server.connectionCount).toBe(before);
   });
 

@@ -6,7 +6,7 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { BoundedCache } from './bounded-cache.js';
 import { DEFAULT_DNS_CACHE_TTL, DnsCache, type LookupFunction } from './dns-cache.js';
-import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from '../errors.js';
+import { CertificateError, IdentityError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from '../errors.js';
 import { sendRequest, type BodySender, type Timeouts } from './request.js';
 import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
 import { REQUEST_OPTION_RULES, UPLOAD_OPTION_RULES, validateOptions } from '../options.js';
@@ -340,7 +340,7 @@ export class Client {
     const resumption = options.sessionResumption ?? true;
     const tlsOptions: tls.ConnectionOptions = {
       rejectUnauthorized: false,
-      secureContext: this.#secureContext(options, caId, certId),
+      secureContext: identity ? this.#identityContext(options, caId, certId, identity.sent.name, url.href) : this.#secureContext(options, caId, certId),
     };
     // After the SecureContext: an unusable cert/key is ERR_INVALID_OPTION from there.
     const sentIdentity: SentIdentity | null = identity
@@ -425,6 +425,16 @@ export class Client {
     }
     this.#secureContexts.set(key, context);
     return context;
+  }
+
+  /** The SecureContext with an identity's certificate and key: one that cannot be used (a resolver's bad pair) is ERR_IDENTITY, not a bad option. */
+  #identityContext(options: RequestOptions, caId: string, certId: string, name: string | null, url: string): tls.SecureContext {
+    try {
+      return this.#secureContext(options, caId, certId);
+    } catch (err) {
+      if (!(err instanceof InvalidOptionError)) throw err;
+      throw new IdentityError(`the identity ${name ?? '(unnamed)'} chosen for ${url} cannot be used: ${err.message}`, { url, ...(name ? { identity: name } : {}), cause: err });
+    }
   }
 
   /** The facts derived from a certificate, computed once per distinct certificate (see #certificateFacts). */
