@@ -31,6 +31,10 @@ export { decodeBody, isKnownCharset, createStreamDecoder } from './protocol/char
 export type { DecodedBody, StreamDecoder } from './protocol/charset.js';
 export { KnownHostsStore, defaultKnownHostsPath, publicKeyFingerprint } from './trust/tofu.js';
 export type { KnownHost, KnownHostsCheck, PresentedCertificate, TrustDecision } from './trust/tofu.js';
+export { decideTrust } from './trust/trust-store.js';
+export type { TrustStore } from './trust/trust-store.js';
+export { MemoryTrustStore, DEFAULT_MEMORY_STORE_MAX_PINS } from './trust/memory-store.js';
+export type { MemoryTrustStoreOptions } from './trust/memory-store.js';
 export { connectTls } from './net/transport.js';
 export type { StreamEnd, TlsConnection, TlsConnectOptions } from './net/transport.js';
 export { IdentityStore, defaultIdentitiesDir, isValidIdentityName, DEFAULT_DAYS as DEFAULT_IDENTITY_DAYS } from './trust/identity-store.js';
@@ -66,3 +70,12 @@ export { ERR_HOST_SET_ASIDE } from './bulk/host-scheduler.js';
 export type { HostPolicy } from './bulk/host-scheduler.js';
 export { WarcWriter } from './files/warc.js';
 export type { WarcExchange, WarcExchangeIds, WarcWriterOptions } from './files/warc.js';
+// Crawl etiquette and the close_notify census (issue 12)
+export { ERR_ADDRESS_REFUSED } from './bulk/address-guard.js';
+export { addressClass, ADDRESS_CLASSES } from './net/address-class.js';
+export type { AddressClass } from './net/address-class.js';
+export { DEFAULT_MAX_PAGES_PER_HOST, DEFAULT_MAX_URL_LENGTH, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_SEGMENT_REPEATS, TRAP_KINDS } from './bulk/trap-guards.js';
+export type { TrapKind, TrapCounts, TrapGuardOptions } from './bulk/trap-guards.js';
+export { DEFAULT_ROBOTS_TTL, MAX_ROBOTS_BYTES } from './bulk/robots-cache.js';
+export { census, CensusCounter, formatCensusTable, formatCensusChart } from './bulk/census.js';
+export type { Census, CensusLine, CensusInput, CensusSplit, UriFigures, CapsuleFigures } from './bulk/census.js';

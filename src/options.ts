@@ -11,7 +11,7 @@ import type { BulkOptions } from './bulk/bulk.js';
 import type { ClientOptions, RequestOptions } from './net/client.js';
 import type { CrawlOptions } from './bulk/crawl.js';
 import type { SurveyOptions } from './bulk/survey.js';
-import { KnownHostsStore } from './trust/tofu.js';
+import { isTrustStore } from './trust/trust-store.js';
 import { IdentityStore } from './trust/identity-store.js';
 import { isTitanMime } from './protocol/titan-url.js';
 import type { UploadOptions } from './net/titan.js';
@@ -51,6 +51,7 @@ export type OptionKind =
   | 'signal'
   | 'object'
   | 'regexp-list'
+  | 'choice-list'
   | 'instance';
 
 const isNumber = (value: unknown): value is number => typeof value === 'number' && !Number.isNaN(value);
@@ -104,8 +105,8 @@ export const CLIENT_OPTION_RULES = {
   trust: choice(['tofu', 'ca', 'insecure']),
   knownHosts: {
     kind: 'known-hosts',
-    expected: 'a file path or a KnownHostsStore',
-    accepts: (v) => v instanceof KnownHostsStore || filePath.accepts(v),
+    expected: 'a file path or a TrustStore (KnownHostsStore, MemoryTrustStore, or an object with a verify method)',
+    accepts: (v) => isTrustStore(v) || filePath.accepts(v),
   },
   ca: {
     kind: 'pem-list',
@@ -191,6 +192,13 @@ export const CRAWL_OPTION_RULES = {
   exclude: regexpList,
   robots: boolean,
   robotsAgent: { kind: 'string', expected: 'a robots.txt agent name (letters, digits, - or _)', accepts: (v) => typeof v === 'string' && /^[\w-]+$/.test(v) },
+  maxPagesPerHost: integer(0),
+  maxUrlLength: integer(0),
+  maxPathDepth: integer(0),
+  maxSegmentRepeats: integer(0),
+  queries: boolean,
+  robotsTtl: milliseconds(),
+  allowAddressClasses: { kind: 'choice-list', expected: 'an array of address classes (loopback, private, link-local, public)', accepts: (v) => Array.isArray(v) && v.every((c) => ['loopback', 'private', 'link-local', 'public'].includes(c as string)) },
   stateDir: filePath,
   mirrorDir: filePath,
   warcFile: filePath,

@@ -14,7 +14,7 @@ import { startGeminispace, type Geminispace } from './support/geminispace.js';
 /** Several hundred KB: arrives in many chunks. */
 const BIG_BODY = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 251));
 
-const fast = { trust: 'insecure' as const, connectTimeout: 500, handshakeTimeout: 500, headerTimeout: 500, idleTimeout: 200, totalTimeout: 1500 };
+const fast = { trust: 'insecure' as const, connectTimeout: 5000, handshakeTimeout: 5000, headerTimeout: 5000, idleTimeout: 1000, totalTimeout: 10000 };
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -41,7 +41,7 @@ describe('batch against a simulated Geminispace', () => {
       { name: 'flaky', pages: { '/': (_ctx, n) => (n < 2 ? { header: '41 busy' } : { body: 'ok now' }) } },
       { name: 'down', down: true },
       { name: 'down2', down: true },
-      { name: 'wide', answerDelayMs: 100, pages: { '/': { body: 'wide' } } },
+      { name: 'wide', answerDelayMs: 1500, pages: { '/': { body: 'wide' } } },
     ]);
   });
   afterAll(async () => space?.close());

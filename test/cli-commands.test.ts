@@ -178,7 +178,7 @@ describe('batch: an input line longer than 64 KiB', () => {
     fs.writeFileSync(file, `${urls.join('\n')}\n${'a'.repeat(1024 * 1024)}\n${cli.server.url('/after')}\n`);
     const r = await runCli(cli.home, ['batch', '-q', '-k', '-f', file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`-f ${file}: line 3 is longer than 64 KiB: this is not a list of URLs`);
+    expect(r.stderr).toContain(`line 3 is longer than 64 KiB (-f ${file}): this is not a list of URLs`);
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     const records = r.stdout.toString().trim().split('\n').map((line) => JSON.parse(line) as { url: string; status: number });
     expect(records.map((record) => record.url).sort()).toEqual([...urls].sort());

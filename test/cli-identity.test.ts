@@ -109,7 +109,7 @@ describe.concurrent('gemfetch id', { timeout: 120_000 }, () => {
       [['id', 'use', 'ghost', '--scope', 'example.org/'], /no identity named "ghost" \(identities: me\)/],
       [['id', 'list', 'extra'], /id list takes no operands/],
       [['id', 'export', 'me', '--days', '3'], /--days cannot be used with id export/],
-      [['--id', 'ghost', server.url('/app')], /--id ghost: no such identity \(identities: me\)/],
+      [['--id', 'ghost', server.url('/app')], /no such identity \(--id ghost\): the identities are me/],
     ];
     const results = await Promise.all(cases.map(([args]) => gemfetch(home, args)));
     for (const [i, r] of results.entries()) {

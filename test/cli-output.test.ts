@@ -357,7 +357,7 @@ describe('saved files', () => {
     const before = cli.server.requests.length;
     const r = await runCli(cli.home, ['-o', dir, cli.server.url('/page.gmi?dir')]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`-o ${dir}: that is a directory`);
+    expect(r.stderr).toContain(`invalid value (-o ${dir}): that is a directory`);
     expect(r.stderr).not.toMatch(/EISDIR|rename|\n\s+at /);
     expect(fs.readdirSync(parent)).toEqual(['existing']);
     expect(fs.readdirSync(dir)).toEqual([]);
@@ -371,7 +371,7 @@ describe('saved files', () => {
     fs.mkdirSync(`${file}.partial`);
     const r = await runCli(cli.home, ['-o', file, cli.server.url(`/page.gmi?${encodeURIComponent(parent)}`)]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`-o ${file}: ${file}.partial is a directory`);
+    expect(r.stderr).toContain(`${file}.partial is a directory, and the body is written there first (-o ${file})`);
     expect(r.stderr).not.toMatch(/EISDIR|rename|\n\s+at /);
     expect(fs.readdirSync(parent)).toEqual(['f.txt.partial']);
     expect(cli.server.requests.filter((line) => line.includes(encodeURIComponent(parent)))).toEqual([]);
@@ -435,7 +435,7 @@ describe('saved files', () => {
     const before = cli.server.requests.length;
     const r = await runInPty(cli.home, ['-o', terminal, cli.server.url('/page.gmi?tty')]);
     expect(r.code).toBe(2);
-    expect(r.output).toContain(`-o ${terminal}: that is a terminal`);
+    expect(r.output).toContain(`invalid value (-o ${terminal}): that is a terminal`);
     expect(fs.lstatSync(terminal).isSymbolicLink()).toBe(true);
     expect(cli.server.requests.slice(before).filter((line) => line.endsWith('?tty'))).toEqual([]);
   });

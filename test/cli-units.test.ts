@@ -243,7 +243,7 @@ describe('fetch options', () => {
   });
 
   it('rejects bad values with clear messages', async () => {
-    await expect(requestOptionsFromArgs({ maxSize: 'lots' })).rejects.toThrow(/invalid size "lots"/);
+    await expect(requestOptionsFromArgs({ maxSize: 'lots' })).rejects.toThrow(/invalid size \(--max-size\): "lots"/);
     await expect(requestOptionsFromArgs({ idleTimeout: 'x' })).rejects.toThrow(/--idle-timeout: invalid duration/);
     await expect(requestOptionsFromArgs({ maxRedirects: Number.NaN })).rejects.toThrow(/--max-redirects/);
     await expect(requestOptionsFromArgs({ maxRedirects: -1 })).rejects.toThrow(UsageError);
@@ -287,7 +287,10 @@ describe('messages', () => {
     expect(describeTermination({ termination: 'timeout', timeout: 'idle' }, { idleTimeout: 30_000 })).toMatch(/^idle timeout 30s/);
     expect(describeTermination({ termination: 'timeout', timeout: 'total' }, { totalTimeout: 120_000 })).toBe('stopped at --max-time 2m00s');
     expect(describeTermination({ termination: 'tcp_reset' })).toMatch(/connection reset/);
-    expect(describeTermination({ termination: 'tls_error', error: new Error('bad record mac') })).toBe('TLS error: bad record mac');
+    expect(describeTermination({ termination: 'tls_error', error: Object.assign(new Error('0A000119:SSL routines:...'), { reason: 'bad record mac' }) })).toBe(
+      'TLS error: the server sent a corrupted TLS record (bad record mac)',
+    );
+    expect(describeTermination({ termination: 'tls_error', error: new Error('odd failure') })).toBe('TLS error: the server broke off TLS (odd failure)');
   });
 
   it('labels statuses and neutralises control characters', () => {

@@ -261,5 +261,5 @@ describe('resumable crawl', () => {
     again.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     expect(await new Promise((resolve) => again.once('exit', resolve))).toBe(0);
     expect(stdout).toBe('');
-  }, 30_000);
+  }, 120_000);
 });

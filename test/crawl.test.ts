@@ -8,7 +8,7 @@ import { MAX_MIRROR_NAME_BYTES, mirrorPath } from '../src/files/mirror.js';
 import { parseGeminiUrl } from '../src/protocol/url.js';
 import { startGeminispace, treePaths, type Capsule, type CapsuleDef, type Geminispace } from './support/geminispace.js';
 
-const fast = { trust: 'insecure' as const, connectTimeout: 500, handshakeTimeout: 500, headerTimeout: 500, idleTimeout: 200, totalTimeout: 1500 };
+const fast = { trust: 'insecure' as const, connectTimeout: 5000, handshakeTimeout: 5000, headerTimeout: 5000, idleTimeout: 1000, totalTimeout: 10000 };
 const DELAY = 25;
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
@@ -101,7 +101,7 @@ describe('crawl of a simulated Geminispace', () => {
   const maxDepth = 5; // hub 0 -> tree / 1 -> /tree/ 2 -> ... level 3 at depth 5
   beforeAll(async () => {
     space = await startGeminispace(worldDefinition());
-    records = await collect(crawl([space.get('hub').url('/')], { scope: 'all', maxDepth, delay: DELAY, requestOptions: fast, retries: 1, retryBackoff: 20, maxFailures: 2 }));
+    records = await collect(crawl([space.get('hub').url('/')], { scope: 'all', maxDepth, delay: DELAY, requestOptions: fast, queries: true, retries: 1, retryBackoff: 20, maxFailures: 2 }));
   }, 20_000);
   afterAll(async () => space?.close());
 
@@ -218,7 +218,7 @@ describe('crawl options', () => {
   });
   afterAll(async () => space?.close());
   const run = (seeds: string[], options: CrawlOptions): Promise<CrawlRecord[]> =>
-    collect(crawl(seeds, { delay: 5, requestOptions: fast, ...options }));
+    collect(crawl(seeds, { delay: 5, requestOptions: fast, queries: true, ...options }));
 
   it('scope host stays on the seeds hosts; invalid seeds get a record', async () => {
     const records = await run([space.get('plain0').url('/'), 'gemini://'], { scope: 'host' });
@@ -296,7 +296,7 @@ describe('crawl when mirroring or the journal fails', () => {
     dirs.push(dir);
     return dir;
   };
-  const run = (options: CrawlOptions): Promise<CrawlRecord[]> => collect(crawl([space.get('long').url('/')], { delay: 0, requestOptions: fast, ...options }));
+  const run = (options: CrawlOptions): Promise<CrawlRecord[]> => collect(crawl([space.get('long').url('/')], { delay: 0, requestOptions: fast, queries: true, ...options }));
   const expectedUrls = (): string[] => ['/', `/${longSegment}`, `/q?${longQuery}`, '/x', '/x/y', '/ok'].map((p) => space.get('long').url(p)).sort();
 
   it('mirrors a page whose path segment or query is 300 bytes under a shortened, hashed name', async () => {
@@ -356,7 +356,7 @@ describe('crawl when mirroring or the journal fails', () => {
     });
     const seen: CrawlRecord[] = [];
     const failure = await (async () => {
-      for await (const record of crawl([space.get('long').url('/')], { delay: 0, requestOptions: fast, stateDir: state })) seen.push(record);
+      for await (const record of crawl([space.get('long').url('/')], { delay: 0, requestOptions: fast, queries: true, stateDir: state })) seen.push(record);
     })().then(
       () => undefined,
       (err: unknown) => err,

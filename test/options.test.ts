@@ -43,6 +43,7 @@ function badValues(rule: OptionRule): unknown[] {
     signal: [{}, 'signal'],
     object: ['x', null, []],
     'regexp-list': ['a.*', ['a.*']],
+    'choice-list': ['public', ['bogus'], [5]],
     instance: [{}, 'client'],
   };
   return byKind[rule.kind];

@@ -3,7 +3,7 @@ import { createCertificate } from '../src/trust/selfsigned.js';
 import { formatSurveySummary, summarizeSurvey, survey, type SurveyRecord } from '../src/bulk/survey.js';
 import { startGeminispace, type CapsuleDef, type Geminispace } from './support/geminispace.js';
 
-const fast = { connectTimeout: 500, handshakeTimeout: 500, headerTimeout: 500, idleTimeout: 200, totalTimeout: 1500 };
+const fast = { connectTimeout: 5000, handshakeTimeout: 5000, headerTimeout: 5000, idleTimeout: 1000, totalTimeout: 10000 };
 
 describe('survey of a simulated Geminispace', () => {
   let space: Geminispace;

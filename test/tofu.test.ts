@@ -120,7 +120,8 @@ describe('verify (TOFU decisions)', () => {
     expect(certErr.message).toContain(FP_B);
     expect(certErr.message).toContain('example.org:1965');
     expect(certErr.message).toContain(LATER.toISOString());
-    expect(certErr.message).toContain('gemfetch tofu forget example.org:1965');
+    expect(certErr.message).toContain('gemfetch tofu trust example.org:1965');
+    expect(certErr.message).toContain('gemfetch tofu pin example.org:1965 SHA256');
     expect(await readFile(file)).toEqual(before);
     expect((await stat(file, { bigint: true })).mtimeNs).toBe(beforeStat.mtimeNs);
     expect((await store.get('example.org:1965'))?.fingerprint).toBe(FP_A);
@@ -184,6 +185,19 @@ describe('pin, forget, list', () => {
     expect((await store.list()).map((e) => e.hostPort)).toEqual(['b.example:1965']);
     // After forgetting, the next key is a first use again.
     expect(await store.verify('a.example:1965', cert(FP_B, LATER), NOW)).toBe('first-use');
+  });
+
+  it('hostPortsOf lists the pinned ports of one host, exactly that host, each once', async () => {
+    const store = new KnownHostsStore(file);
+    expect(await store.hostPortsOf('a.example')).toEqual([]);
+    for (const hostPort of ['a.example:7000', 'aa.example:1965', 'a.example.org:1965', 'a.example:1965', '[::1]:1965', 'a.example:7000', '[::1]:7000']) {
+      await store.pin({ hostPort, fingerprint: FP_A, expires: LATER, added: NOW });
+    }
+    expect(await store.hostPortsOf('a.example')).toEqual(['a.example:7000', 'a.example:1965']);
+    expect(await store.hostPortsOf('[::1]')).toEqual(['[::1]:1965', '[::1]:7000']);
+    expect(await store.hostPortsOf('example')).toEqual([]);
+    await store.forget('a.example:7000');
+    expect(await store.hostPortsOf('a.example')).toEqual(['a.example:1965']);
   });
 
   it('does not create the file when forgetting on an empty store', async () => {

@@ -1,6 +1,7 @@
 /**
  * What a resumable crawl was started with, kept in `DIR/crawl.json` next to
- * its journal: the seeds and every option deciding which URLs are followed.
+ * its journal: the seeds and every option deciding which URLs are followed
+ * (scope, depth, patterns, robots.txt, trap guards).
  * Resuming with other values would merge two different crawls into one
  * journal, so it is refused, saying what differs; values not given on resume
  * are taken from the file (`gemfetch crawl --state DIR` resumes as started).
@@ -23,6 +24,16 @@ export interface CrawlSettings {
   exclude: string[];
   robots: boolean;
   robotsAgent: string;
+  /** Trap guards (trap-guards.ts; 0 = no limit). Absent from files written before they existed: the defaults are taken. */
+  maxPagesPerHost: number;
+  maxUrlLength: number;
+  maxPathDepth: number;
+  maxSegmentRepeats: number;
+  queries: boolean;
+  /** How long a robots.txt is obeyed before it is fetched again, ms (robots-cache.ts). */
+  robotsTtl: number;
+  /** Address classes allowed besides the seeds' (address-guard.ts), sorted. */
+  allowAddressClasses: string[];
 }
 
 /** Settings as a run gives them: `undefined` where the caller did not say (seeds: empty). */
@@ -32,13 +43,17 @@ export type GivenSettings = { [K in keyof CrawlSettings]: CrawlSettings[K] | und
  * The settings of this run of the crawl in `dir` (locked by the caller). At the
  * first run, `given` (with `defaults` where undefined) is stored. On resume,
  * each undefined value (and empty seeds) is taken from the stored settings,
- * and a given one must equal the stored one.
+ * and a given one must equal the stored one. Every key of `defaults` is
+ * compared; a stored file lacking one (written by an older version) takes its
+ * default.
  * @throws CrawlStateMismatchError (`ERR_STATE_MISMATCH`) naming what differs.
  * @throws StorageError when the file cannot be read or written.
  */
 export function resolveCrawlSettings(dir: string, given: GivenSettings, defaults: Omit<CrawlSettings, 'seeds'>): CrawlSettings {
   const file = path.join(dir, SETTINGS_FILE);
-  const stored = readSettings(file);
+  const read = readSettings(file);
+  // A file written before a setting existed lacks it: that crawl goes on with its default.
+  const stored = read === undefined ? undefined : { ...defaults, ...read };
   const seeds = given.seeds?.length ? normaliseSeeds(given.seeds) : undefined;
   if (stored === undefined) {
     const settings: CrawlSettings = { ...defaults, ...definedOf(given), seeds: seeds ?? [] };
@@ -48,7 +63,7 @@ export function resolveCrawlSettings(dir: string, given: GivenSettings, defaults
   const differences: string[] = [];
   const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
   if (seeds !== undefined && !same([...seeds].sort(), [...stored.seeds].sort())) differences.push(`seeds ${stored.seeds.join(' ')} (now ${seeds.join(' ')})`);
-  for (const key of ['scope', 'maxDepth', 'include', 'exclude', 'robots', 'robotsAgent'] as const) {
+  for (const key of Object.keys(defaults) as Array<keyof typeof defaults>) {
     const value = given[key];
     if (value !== undefined && !same(value, stored[key])) differences.push(`${key} ${JSON.stringify(stored[key])} (now ${JSON.stringify(value)})`);
   }

@@ -17,8 +17,13 @@ import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChanne
 import { writeMirror } from '../files/mirror.js';
 import { cutByAbort, interruptedRecord } from './interrupt-record.js';
 import { WarcWriter } from '../files/warc.js';
+import { AddressGuard, ERR_ADDRESS_REFUSED } from './address-guard.js';
+import { DEFAULT_ROBOTS_TTL, MAX_ROBOTS_BYTES, RobotsCache } from './robots-cache.js';
+import type { AddressClass } from '../net/address-class.js';
+import { hostKeyOfHref, TrapGuards, trapLimits, type TrapCounts, type TrapGuardOptions } from './trap-guards.js';
 
 export { StorageError } from './crawl-state.js';
+export { ERR_ADDRESS_REFUSED } from './address-guard.js';
 
 /** Which discovered links a crawl follows. */
 export type CrawlScope =
@@ -39,7 +44,7 @@ export type RobotsAgent = 'researcher' | 'indexer' | 'archiver';
  * URL's length (about 90 bytes for a 35-byte URL), plus 16-32 bytes outside
  * the heap for the seen-set; `maxPages` and `maxDepth` bound how many are queued.
  */
-export interface CrawlOptions extends BulkOptions {
+export interface CrawlOptions extends BulkOptions, TrapGuardOptions {
   /** Default `host`. */
   scope?: CrawlScope;
   /** Deepest link depth followed (seeds are depth 0; default 32). Bounds the frontier (about 50 bytes + the URL's length per queued URL). */
@@ -54,6 +59,18 @@ export interface CrawlOptions extends BulkOptions {
   robots?: boolean;
   /** Virtual agent obeyed besides `*` (default `researcher`); `gemfetch` groups are obeyed too. */
   robotsAgent?: RobotsAgent | string;
+  /**
+   * How long a host's robots.txt is obeyed before it is fetched again, ms
+   * (default one day). With `stateDir` they are kept there, so a resumed crawl
+   * reuses them until then (see robots-cache.ts).
+   */
+  robotsTtl?: number;
+  /**
+   * Address classes (`loopback`, `private`, `link-local`, `public`) the crawl
+   * may reach besides its seeds' own (default none: a public seed never leads
+   * to a loopback or private address; see address-guard.ts).
+   */
+  allowAddressClasses?: AddressClass[];
   /** Directory of the resumable journal (see crawl-state.ts). */
   stateDir?: string;
   /** Mirror 2x bodies into this directory (see mirror.ts). */
@@ -88,6 +105,8 @@ export interface CrawlRecord extends FetchRecord {
   mirrorPartial: boolean;
   /** Why a 2x body was not mirrored (`mirrorPath` is then null): a message naming the file; null otherwise. */
   mirrorError: string | null;
+  /** The server certificate's issuer CN and whether it is self-signed, when a response arrived (for the close_notify census); null otherwise. */
+  certificate: { issuer: string; selfSigned: boolean } | null;
 }
 
 /** Live figures of a crawl. */
@@ -110,6 +129,10 @@ export interface CrawlStats {
   resumedRecords: number;
   /** `Date.now()` when the crawl started. */
   startedAt: number;
+  /** Discovered links not queued, per trap guard (see trap-guards.ts; this run only). */
+  trapped: TrapCounts;
+  /** Records of this run with {@link ERR_ADDRESS_REFUSED}: URLs whose host is outside the seeds' address classes. */
+  addressRefused: number;
 }
 
 /** Record error code of a URL that robots.txt disallows (no request made). */
@@ -134,6 +157,10 @@ interface Discovered extends QueuedUrl {
 
 interface RobotsEntry {
   rules: RobotsRules | undefined;
+  /** `Date.now()` when the rules were fetched (or failed to be): fetched again once `robotsTtl` has passed. */
+  fetchedAt: number;
+  /** While an expired robots.txt is fetched again: the rules before, which jobs already running go on with (they must not wait for a fetch queued behind them). */
+  previous: RobotsRules | undefined;
   ready: Promise<void>;
   /** Sets `rules` and resolves `ready` (once). */
   settle: (rules: RobotsRules) => void;
@@ -152,17 +179,31 @@ interface RobotsEntry {
  *   (then `linksFromIncomplete` is true); a body seen before under another
  *   URL is noted in `duplicateOf` (link traps are bounded by `maxDepth`);
  * - robots.txt is fetched once per host, as `/robots.txt?gemfetch`, before any
- *   other request to it; a disallowed URL yields a record with error code
+ *   other request to it, and again before the next one once it is older than
+ *   `robotsTtl` (default one day; with `stateDir` it is kept there, so a
+ *   resumed crawl reuses it until then); at most {@link MAX_ROBOTS_BYTES} of it
+ *   are read; a disallowed URL yields a record with error code
  *   {@link ERR_ROBOTS_DISALLOWED}; a robots.txt that cannot be had (no 2x)
  *   allows everything;
  * - with `stateDir`, each record is appended to the journal (with the links
  *   it queued, in one write) BEFORE it is yielded; a restarted crawl skips
  *   recorded URLs, re-queues the rest, and yields only new records;
  * - with `maxPages`, no more than that many URLs are requested (journal included);
+ * - nothing is sent to a host whose address (after DNS resolution) is in a
+ *   class (loopback, private, link-local, public) none of the seeds is in,
+ *   unless `allowAddressClasses` allows it: its URLs get records with error
+ *   code {@link ERR_ADDRESS_REFUSED} (see address-guard.ts);
+ * - trap guards (trap-guards.ts), on by default, judge every discovered link
+ *   (seeds are always fetched): at most `maxPagesPerHost` URLs per host are
+ *   queued (journal included), and links longer than `maxUrlLength`, deeper
+ *   than `maxPathDepth` segments, with a run of segments repeated more than
+ *   `maxSegmentRepeats` times, or with a query string (unless `queries`, by
+ *   default true only when a seed has one) are not queued; each refusal is
+ *   counted in {@link CrawlStats.trapped};
  * - with `stateDir`, the directory is locked while the crawl runs: a second
  *   crawl on it (in any process) rejects with `ERR_STATE_LOCKED`; the seeds,
  *   `scope`, `maxDepth`, `include`, `exclude`, `robots` and `robotsAgent` of
- *   the first run are kept in it (crawl-settings.ts): a resumed run takes
+ *   the first run (and the trap guards, `robotsTtl` and `allowAddressClasses`) are kept in it (crawl-settings.ts): a resumed run takes
  *   those it is not given (seeds included, when `seeds` is empty) and rejects
  *   with `ERR_STATE_MISMATCH`, saying what differs, when one it is given differs;
  * - an invalid option rejects the first `next()` with `ERR_INVALID_OPTION`;
@@ -210,7 +251,13 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const scheduler = new HostScheduler({ ...options, delay: options.delay ?? DEFAULT_CRAWL_DELAY }, () => out.length < highWater);
   out.onPull = () => scheduler.pump();
 
-  const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now() };
+  const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now(), addressRefused: 0, trapped: { hostBudget: 0, urlLength: 0, pathDepth: 0, repeatedSegments: 0, query: 0 } };
+  /** URLs per host already in the journal (records and frontier), for the per-host budget of a resumed crawl. */
+  const journaledPerHost = new Map<string, number>();
+  const countJournaled = (url: string): void => {
+    const key = hostKeyOfHref(url);
+    journaledPerHost.set(key, (journaledPerHost.get(key) ?? 0) + 1);
+  };
   const bodyHashes = new Map<string, string>();
   const robots = new Map<string, RobotsEntry>();
   let seen = new HashSet64();
@@ -224,6 +271,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   /** URLs waiting in the scheduler to be retried, with what emits their record if the crawl is interrupted first. */
   const retrying = new Map<QueuedUrl, () => void>();
   let journal: CrawlJournal<CrawlRecord> | undefined;
+  let robotsCache = new RobotsCache(undefined, options.robotsTtl ?? DEFAULT_ROBOTS_TTL);
   let warc: WarcWriter | undefined;
   // The frontier: one packed queue per host; the scheduler holds at most `window` not-yet-started jobs of a host.
   const window = Math.max(1, Math.floor(options.perHost ?? 1) || 1);
@@ -246,6 +294,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       const opened = await CrawlJournal.open<CrawlRecord>(options.stateDir, (record) => {
         if (record.attempts > 0) pagesRequested++;
         if (record.duplicateOf === null) noteBodyHash(record);
+        countJournaled(record.url);
       });
       journal = opened.journal;
       const settings = resolveCrawlSettings(
@@ -258,18 +307,28 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
           exclude: options.exclude?.map(regexText),
           robots: options.robots,
           robotsAgent: options.robotsAgent,
+          maxPagesPerHost: options.maxPagesPerHost,
+          maxUrlLength: options.maxUrlLength,
+          maxPathDepth: options.maxPathDepth,
+          maxSegmentRepeats: options.maxSegmentRepeats,
+          queries: options.queries,
+          robotsTtl: options.robotsTtl,
+          allowAddressClasses: options.allowAddressClasses ? [...new Set(options.allowAddressClasses)].sort() : undefined,
         },
-        { scope: 'host', maxDepth: DEFAULT_MAX_DEPTH, include: [], exclude: [], robots: true, robotsAgent: 'researcher' },
+        { allowAddressClasses: [], robotsTtl: DEFAULT_ROBOTS_TTL, scope: 'host', maxDepth: DEFAULT_MAX_DEPTH, include: [], exclude: [], robots: true, robotsAgent: 'researcher', ...trapLimits({}, parsedSeeds(seeds)) },
       );
       // A resumed crawl goes on with the settings it was started with (given ones were checked equal).
       if (seeds.length === 0) seeds = settings.seeds;
       options = { ...options, scope: settings.scope as CrawlScope, maxDepth: settings.maxDepth, include: settings.include.map(regexFromText), exclude: settings.exclude.map(regexFromText), robots: settings.robots, robotsAgent: settings.robotsAgent };
+      options = { ...options, robotsTtl: settings.robotsTtl, allowAddressClasses: settings.allowAddressClasses as AddressClass[], maxPagesPerHost: settings.maxPagesPerHost, maxUrlLength: settings.maxUrlLength, maxPathDepth: settings.maxPathDepth, maxSegmentRepeats: settings.maxSegmentRepeats, queries: settings.queries };
       maxDepth = settings.maxDepth;
       robotsEnabled = settings.robots;
       agents = ['gemfetch', settings.robotsAgent];
+      robotsCache = new RobotsCache(options.stateDir, settings.robotsTtl);
       seen = opened.contents.seen;
       recordedInputs = opened.contents.recordedInputs;
       frontier = opened.contents.frontier;
+      for (const q of frontier) countJournaled(q.url);
       stats.resumedRecords = opened.contents.recordCount;
     }
     if (options.warcFile) {
@@ -382,6 +441,19 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     }
   }
   const scopeHosts = new Set(seedUrls.map((u) => u.hostPort));
+  const guards = new TrapGuards(options, seedUrls);
+  stats.trapped = guards.counts;
+  for (const [hostKey, count] of journaledPerHost) guards.noteQueued(hostKey, count);
+  journaledPerHost.clear();
+  const addressGuard = new AddressGuard(seedUrls, { allow: options.allowAddressClasses, lookup: requestOptions.lookup, family: requestOptions.family });
+  // checked again at connect time: a DNS answer that changed since the host's check is refused too
+  // (not through a proxy: then every connection goes to the proxy the caller chose, whatever its class)
+  if (!requestOptions.proxy) requestOptions.lookup = addressGuard.lookupFunction(requestOptions.lookup);
+  const addressRefusedRecord = (q: QueuedUrl, reason: string): CrawlRecord => {
+    const record = crawlFields(errorRecord(q.url, new Error(reason)), q, 0);
+    record.error = { code: ERR_ADDRESS_REFUSED, message: reason };
+    return record;
+  };
   const scopePrefixes = seedUrls.map((u) => u.href.slice(0, u.href.length - u.path.length - (u.hasQuery ? u.query.length + 1 : 0)) + u.path.slice(0, u.path.lastIndexOf('/') + 1));
   const inScope = (url: GeminiUrl): boolean => {
     const scope = options.scope ?? 'host';
@@ -402,38 +474,66 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       return undefined;
     }
     if (!inScope(url) || !seen.add(url.href)) return undefined;
+    if (guards.admit(url) !== undefined) return undefined; // counted in stats.trapped
     return { url: url.href, depth, parent, hostKey: url.hostPort };
   };
 
   // ---- robots.txt
 
+  /** Makes sure `hostKey` has robots.txt rules, or a fetch of them queued first: none yet, or older than `robotsTtl`. */
   const ensureRobots = (hostKey: string): void => {
-    if (!robotsEnabled || robots.has(hostKey)) return;
+    if (!robotsEnabled) return;
+    const known = robots.get(hostKey);
+    if (known !== undefined && (known.rules === undefined || robotsCache.isFresh(known.fetchedAt))) return;
     let ready!: () => void;
-    const settle = (rules: RobotsRules): void => {
+    const settle = (rules: RobotsRules, fetchedAt = Date.now()): void => {
       if (entry.rules !== undefined) return;
       entry.rules = rules;
+      entry.fetchedAt = fetchedAt;
       ready();
     };
-    const entry: RobotsEntry = { rules: undefined, ready: new Promise<void>((resolve) => (ready = resolve)), settle };
+    const entry: RobotsEntry = { rules: undefined, fetchedAt: 0, previous: known?.rules, ready: new Promise<void>((resolve) => (ready = resolve)), settle };
     robots.set(hostKey, entry);
+    const cached = known === undefined ? robotsCache.take(hostKey) : undefined;
+    if (cached !== undefined) {
+      // fetched by an earlier run of this crawl, less than robotsTtl ago
+      settle(cached.body === null ? ALLOW_ALL : parseRobots(cached.body, agents), cached.fetchedAt);
+      return;
+    }
     const robotsHref = parseGeminiUrl(`gemini://${hostKey}/robots.txt?gemfetch`).href;
     scheduler.submit(
       {
         hostKey,
         run: async (attempt) => {
+          if ((await addressGuard.check(parseGeminiUrl(robotsHref))) !== undefined) {
+            settle(ALLOW_ALL); // nothing is sent to this host: its URL jobs get ERR_ADDRESS_REFUSED records
+            return { contacted: false, health: 'neutral', retry: false };
+          }
           const date = new Date();
-          const got = await fetchAttempt(client, robotsHref, requestOptions, (r) => r.category === 2);
+          const got = await fetchAttempt(client, robotsHref, { ...requestOptions, maxBytes: Math.min(requestOptions.maxBytes ?? Infinity, MAX_ROBOTS_BYTES) }, (r) => r.category === 2);
           // network failures are not retried here: URL jobs waiting for the rules would hold the host's slot
           const outcome = classifyRecord(got.record, attempt, 0, slowDownRetries);
           if (outcome.retry && !signal.aborted) return outcome;
           let rules = ALLOW_ALL;
+          let text: string | null = null;
           try {
-            if (isSuccess(got.record) && got.body !== undefined) rules = parseRobots(decodeBody(got.body, got.response?.charset).text, agents);
+            if (isSuccess(got.record) && got.body !== undefined) {
+              text = decodeBody(got.body, got.response?.charset).text;
+              rules = parseRobots(text, agents);
+            }
           } catch {
             // a robots.txt we cannot read allows everything, like one we cannot have; URL jobs must not wait forever
           }
-          settle(rules);
+          const fetchedAt = date.getTime();
+          settle(rules, fetchedAt);
+          // an answer (2x or not) is kept for robotsTtl; no answer is asked again by a resumed crawl
+          if (got.record.status !== null && !finished) {
+            try {
+              robotsCache.put(hostKey, { fetchedAt, body: text });
+            } catch (err) {
+              fail(err);
+            }
+          }
           try {
             archive(got, date);
           } catch (err) {
@@ -460,6 +560,8 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const finishPage = async (q: QueuedUrl, url: GeminiUrl, got: Attempt, attempts: number, date: Date): Promise<void> => {
     try {
       const record = crawlFields(got.record, q, attempts);
+      const cert = got.response?.tls.certificate;
+      if (cert) record.certificate = { issuer: cert.issuer, selfSigned: cert.selfSigned };
       const discovered = pageLinks(record, q, got);
       if (options.mirrorDir && got.body && isSuccess(record)) {
         const mirrored = await writeMirror(options.mirrorDir, url, got.body, record.mimeType, record.complete && record.error === null);
@@ -565,6 +667,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   /** Hands one URL of `host` to the scheduler. */
   const submitJob = (host: HostQueue, q: QueuedUrl): void => {
     const url = parseGeminiUrl(q.url); // valid: it was parsed when queued
+    ensureRobots(host.key); // older than robotsTtl: fetched again before this job (queued at the front)
     let attempts = 0;
     let last: Attempt | undefined;
     let waiting = true;
@@ -576,12 +679,21 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       host.inScheduler--;
       feedSoon(host);
     };
-    const disallowed = (): boolean => robotsEnabled && robots.get(host.key)?.rules?.isAllowed(robotsPath(url)) === false;
+    const disallowed = (): boolean => {
+      const entry = robots.get(host.key);
+      return robotsEnabled && (entry?.rules ?? entry?.previous)?.isAllowed(robotsPath(url)) === false;
+    };
     const runJob = async (attempt: number): Promise<AttemptOutcome> => {
       attempts = attempt;
       if (attempt === 1) {
+        const refused = await addressGuard.check(url);
+        if (refused !== undefined && !signal.aborted) {
+          stats.addressRefused++;
+          emit(addressRefusedRecord(q, refused), []);
+          return { contacted: false, health: 'neutral', retry: false };
+        }
         const entry = robots.get(host.key);
-        if (entry && entry.rules === undefined) await entry.ready;
+        if (entry && entry.rules === undefined && entry.previous === undefined) await entry.ready;
         if (signal.aborted) {
           emitInterrupted(q, undefined, 0);
           return { contacted: false, health: 'neutral', retry: false };
@@ -663,7 +775,10 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       }
       continue;
     }
-    if (seen.add(url.href)) newSeeds.push({ url: url.href, depth: 0, parent: null });
+    if (seen.add(url.href)) {
+      newSeeds.push({ url: url.href, depth: 0, parent: null });
+      guards.noteQueued(url.hostPort);
+    }
   }
   journal?.append(newSeeds);
   outstanding++; // held while starting, so no early record can end the crawl
@@ -700,7 +815,21 @@ function crawlFields(record: FetchRecord, q: QueuedUrl, attempts: number): Crawl
   out.mirrorPath = null;
   out.mirrorPartial = false;
   out.mirrorError = null;
+  out.certificate = null;
   return out;
+}
+
+/** The seeds that parse (an invalid one gets its record later). */
+function parsedSeeds(seeds: readonly string[]): GeminiUrl[] {
+  const urls: GeminiUrl[] = [];
+  for (const seed of seeds) {
+    try {
+      urls.push(parseGeminiUrl(seed));
+    } catch {
+      // reported as a record
+    }
+  }
+  return urls;
 }
 
 function isSuccess(record: FetchRecord): boolean {

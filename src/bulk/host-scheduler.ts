@@ -21,7 +21,7 @@ export interface HostPolicy {
    * the next (also between two starts when `perHost` > 1). Default 0.
    */
   delay?: number;
-  /** Cap, in ms, of a host's delay when 44 doubles it, and of an honoured 44 META wait (default 60 000). */
+  /** Cap, in ms, of a host's delay when 44 doubles it, and of the part of a 44 wait its integer META asks for (default 60 000). */
   maxDelay?: number;
   /** Consecutive failed attempts (network failures) after which a host is set aside (default 5; 0 = never). */
   maxFailures?: number;
@@ -40,7 +40,7 @@ export interface AttemptOutcome {
    * - `neutral`: says nothing about the host.
    */
   health: 'ok' | 'failure' | 'slow-down' | 'neutral';
-  /** The integer META of a 44, in seconds; absent when META was not an integer (the host's delay doubles then). */
+  /** The integer META of a 44, in seconds: a lower bound of the wait (the host's delay doubles at every 44 anyway); absent when META was not an integer. */
   slowDownSeconds?: number;
   /** Queue the job again (after a backoff for failures; after the 44 wait for slow-down). */
   retry: boolean;
@@ -126,7 +126,8 @@ interface HostState {
   setAside: boolean;
 }
 
-const SLOW_DOWN_FLOOR_MS = 1000;
+/** Least delay, in ms, a 44 leaves a host with (a delay of 0 doubles to this). */
+export const SLOW_DOWN_FLOOR_MS = 1000;
 /** The outcome of a job whose `run` broke its contract and rejected. */
 const REJECTED_OUTCOME: AttemptOutcome = Object.freeze({ contacted: true, health: 'neutral', retry: false });
 const MAX_BACKOFF_MS = 60_000;
@@ -136,9 +137,11 @@ const MAX_BACKOFF_MS = 60_000;
  *
  * Guarantees: never more than `concurrency` jobs running, never more than
  * `perHost` per host; a host's next request starts at least `delay` ms after
- * its previous one ended; a 44 with integer META pauses the host that many
- * seconds (capped by `maxDelay`), a 44 without one doubles the host's delay
- * (from at least 1 s, capped by `maxDelay`) for the rest of the run; after
+ * its previous one ended; every 44 doubles the host's delay (from at least
+ * 1 s, capped by `maxDelay`) for the rest of the run and pauses the host that
+ * long, or longer when the 44's META is an integer number of seconds that is
+ * longer (META is only a lower bound, itself capped by `maxDelay`; see
+ * {@link slowDownWait}); after
  * `maxFailures` consecutive failures every queued job of the host gets
  * `setAside()` and so do later submissions. Jobs of one host start in
  * submission order (retries once their backoff has passed).
@@ -311,14 +314,12 @@ export class HostScheduler {
       case 'failure':
         host.consecutiveFailures++;
         break;
-      case 'slow-down':
-        if (outcome.slowDownSeconds !== undefined) {
-          host.nextStart = Math.max(host.nextStart, now + Math.min(outcome.slowDownSeconds * 1000, this.#maxDelay));
-        } else {
-          host.delay = Math.min(Math.max(host.delay * 2, SLOW_DOWN_FLOOR_MS), this.#maxDelay);
-          host.nextStart = Math.max(host.nextStart, now + host.delay);
-        }
+      case 'slow-down': {
+        // Exponential back-off (spec 0.24): every 44 doubles the host's delay; an integer META is only a lower bound of the wait.
+        host.delay = slowDownDelay(host.delay, this.#maxDelay);
+        host.nextStart = Math.max(host.nextStart, now + slowDownWait(host.delay, outcome.slowDownSeconds, this.#maxDelay));
         break;
+      }
       case 'neutral':
         break;
     }
@@ -402,6 +403,25 @@ export class HostScheduler {
   }
 }
 
+/**
+ * A host's delay after one more 44: doubled, at least {@link SLOW_DOWN_FLOOR_MS}
+ * (so a delay of 0 grows too), at most `maxDelay`.
+ */
+export function slowDownDelay(delay: number, maxDelay: number): number {
+  return Math.min(Math.max(delay * 2, SLOW_DOWN_FLOOR_MS), maxDelay);
+}
+
+/**
+ * How long a host is left alone after a 44, in ms: its (already doubled)
+ * `delay`, or the integer META in seconds when that is longer; the META part
+ * is capped by `maxDelay` (a server cannot park a crawl for a day), the
+ * doubled delay never goes below itself. META never shortens the wait.
+ */
+export function slowDownWait(delay: number, metaSeconds: number | undefined, maxDelay: number): number {
+  const asked = metaSeconds === undefined ? 0 : Math.min(metaSeconds * 1000, maxDelay);
+  return Math.max(delay, asked);
+}
+
 function insertSorted(list: QueuedJob[], entry: QueuedJob): void {
   let i = list.length;
   while (i > 0 && list[i - 1]!.notBefore > entry.notBefore) i--;
@@ -434,7 +454,7 @@ export const UNCONTACTED_ERROR_CODES: ReadonlySet<string> = new Set(['ERR_INVALI
 /**
  * Reads a record as an {@link AttemptOutcome}:
  * - a network failure (see {@link NETWORK_FAILURE_CODES}): `failure`, retried while `attempt <= retries`;
- * - 44: `slow-down` (integer META honoured), retried while `attempt <= slowDownRetries`;
+ * - 44: `slow-down` (an integer META given as `slowDownSeconds`), retried while `attempt <= slowDownRetries`;
  * - other 4x: `ok` for the host, retried while `attempt <= retries`;
  * - any other response: `ok`, not retried;
  * - any other error (bad header or redirect target, certificate refused, aborted...): `neutral`, not

@@ -75,7 +75,7 @@ export function addFetchOptions<T>(y: Argv<T>): Argv<T & FetchArgs> {
 export async function requestOptionsFromArgs(args: FetchArgs): Promise<RequestOptions> {
   const options: RequestOptions = {};
   if (args.maxSize !== undefined) {
-    const bytes = parseSize(args.maxSize);
+    const bytes = parseSize(args.maxSize, '--max-size');
     if (bytes > 0) options.maxBytes = bytes;
   }
   if (args.maxTime !== undefined) options.totalTimeout = timeout('--max-time', args.maxTime);
@@ -177,7 +177,10 @@ async function identitiesFromArgs(id: string | false | undefined): Promise<Ident
   if (id.trim() === '') throw new UsageError('--id needs an identity name (see gemfetch id list)');
   if ((await store.get(id)) === undefined) {
     const names = (await store.list()).map((i) => i.name);
-    throw new UsageError(`--id ${id}: no such identity (${names.length === 0 ? 'there are none: gemfetch id create NAME' : `identities: ${names.join(', ')}`})`);
+    throw new UsageError(names.length === 0 ? 'there are none yet (gemfetch id create NAME)' : `the identities are ${names.join(', ')}`, {
+      what: 'no such identity',
+      which: `--id ${id}`,
+    });
   }
   const material = await store.load(id);
   return () => material;

@@ -16,7 +16,7 @@ import { addFetchOptions } from './fetch-options.js';
 import { FETCH_OPTION_GROUP, OUTPUT_OPTION_GROUP } from './option-spec.js';
 import { rejectRepeatedOptions } from './repeated-options.js';
 import { processIo, type CliIo } from './io.js';
-import { internalErrorMessage } from './messages.js';
+import { internalErrorMessage, usageErrorMessage } from './messages.js';
 import { UsageError } from './usage-error.js';
 
 /** Subcommands implemented in ./commands/NAME.js, each exporting `run(argv): Promise<number>`. */
@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     if (fast !== undefined) return await runFetch(fast, io);
     return await runParser(argv, io);
   } catch (err) {
-    return reportFailure(err, io);
+    return reportFailure(err, io, argv);
   }
 }
 
@@ -145,6 +145,7 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
   const { setExitCode } = hooks;
   const parser = yargs(argv)
     .scriptName('gemfetch')
+    .locale('en') // gemfetch speaks English; a half-translated message would not be parsed by messages.ts either
     .usage(
       'Usage: gemfetch [options] URL...\n\n' +
         'Fetches Gemini URLs and tells you whether each response arrived whole: only the\n' +
@@ -161,21 +162,23 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
       },
     )
     .command(
-      'tofu <action> [host]',
-      'manage pinned server keys: list | check | forget HOST[:PORT] | trust HOST[:PORT]',
+      'tofu [action] [host] [fingerprint]',
+      'manage pinned server keys: list | check | forget HOST[:PORT] | trust HOST[:PORT] | pin HOST[:PORT] SHA256',
       (y) =>
         y
-          .positional('action', { choices: ['list', 'check', 'forget', 'trust'] as const, describe: 'what to do' })
+          .positional('action', { choices: ['list', 'check', 'forget', 'trust', 'pin'] as const, describe: 'what to do' })
           .positional('host', { type: 'string', describe: 'HOST[:PORT] (port 1965 by default)' })
+          .positional('fingerprint', { type: 'string', describe: "SHA-256 of the server's public key, 64 hex digits (pin)" })
           .option('known-hosts', { type: 'string', requiresArg: true, describe: 'pin file (default $XDG_DATA_HOME/gemfetch/known_hosts)' })
           .option('connect-timeout', { type: 'string', requiresArg: true, describe: 'time limit to connect and for the TLS handshake (trust)' })
           .option('ipv4', { alias: '4', type: 'boolean', describe: 'use IPv4 only (trust)' })
           .option('ipv6', { alias: '6', type: 'boolean', describe: 'use IPv6 only (trust)' })
           .example('gemfetch tofu list', 'show every pin')
           .example('gemfetch tofu check', 'list damaged lines of the pin file (exit 1 if any)')
-          .example('gemfetch tofu trust example.org', 'pin the key example.org presents now, replacing the old pin'),
+          .example('gemfetch tofu trust example.org', 'pin the key example.org presents now, replacing the old pin')
+          .example('gemfetch tofu pin example.org SHA256', 'pin a fingerprint received out of band (it does not expire)'),
       async (args) => {
-        rejectRepeatedOptions(args, ['host', 'known-hosts', 'connect-timeout']);
+        rejectRepeatedOptions(args, ['host', 'fingerprint', 'known-hosts', 'connect-timeout']);
         const { runTofu } = await import('./commands/tofu.js');
         setExitCode(await runTofu(args, io));
       },
@@ -226,9 +229,12 @@ function packageVersion(): string {
 }
 
 /** Prints a failure that escaped a command and returns its exit code. */
-function reportFailure(err: unknown, io: CliIo): number {
+function reportFailure(err: unknown, io: CliIo, argv: readonly string[]): number {
   if (err instanceof UsageError || isYargsError(err) || (err instanceof GeminiError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_INVALID_URL' || err.code === 'ERR_STATE_MISMATCH'))) {
-    io.stderr.write(`gemfetch: ${(err as Error).message}\nTry 'gemfetch --help' for more information.\n`);
+    // A subcommand's usage errors point to its own help.
+    const first = argv[0];
+    const command = first !== undefined && first !== 'fetch' && COMMAND_WORDS.has(first) ? first : undefined;
+    io.stderr.write(`${usageErrorMessage(err as UsageError, command, argv)}\n`);
     return ExitCode.Usage;
   }
   if (err instanceof GeminiError) {

@@ -5,6 +5,7 @@
  * already be sanitized by the caller when it goes to a terminal.
  */
 import type { Termination } from '../net/response.js';
+import { tlsFailureReason } from '../net/tls-failure.js';
 import { isValidStatus, statusName } from '../protocol/status.js';
 import type { TrustDecision } from '../trust/tofu.js';
 import { formatBytes, formatDuration, formatSizeOption } from './units.js';
@@ -49,33 +50,22 @@ export function describeTermination(end: EndFacts, limits: LimitsInForce = {}): 
     case 'aborted':
       return 'interrupted before the end';
     case 'tls_error':
-      return `TLS error: ${end.error?.message ?? 'the connection failed'}`;
+      return end.error ? `TLS error: the server ${tlsFailureReason(end.error, 'stream')}` : 'TLS error: the connection failed';
   }
 }
 
-/** One-line warning for an incomplete 2x response. */
+/**
+ * One-line warning for an incomplete 2x response, in the message format
+ * without the leading `gemfetch: `: `incomplete response (URL): 12 B
+ * received; no TLS close_notify: the server closed TCP (possible truncation).`
+ */
 export function incompleteWarning(url: string, bytes: number, end: EndFacts, limits: LimitsInForce = {}): string {
-  return `warning: ${url}: incomplete response (${formatBytes(bytes)} received): ${describeTermination(end, limits)}`;
+  return formatMessage({ what: 'incomplete response', which: url, why: `${formatBytes(bytes)} received; ${describeTermination(end, limits)}` }).slice('gemfetch: '.length);
 }
 
 /** `51 not found` — the code with its human name (`29 success`: undefined codes by their first digit). */
 export function statusLabel(status: number): string {
   return isValidStatus(status) ? `${status} ${statusName(status)}` : String(status);
-}
-
-/** Hints appended to some error messages, keyed by error code. */
-const ERROR_HINTS: Readonly<Record<string, string>> = {
-  ERR_DNS: 'check the host name',
-  ERR_CONNECT: 'is the server running and the port right?',
-  ERR_CERT_UNTRUSTED: 'most capsules use self-signed certificates: try without --tofu ca',
-  ERR_INVALID_URL: 'a URL looks like gemini://host/path (the scheme may be left out)',
-  ERR_BAD_REDIRECT: "the fault is the server's, not the URL you gave",
-};
-
-/** A library error (`record.error`) as a message, with a hint when one helps. */
-export function describeError(error: { code: string; message: string }): string {
-  const hint = ERROR_HINTS[error.code];
-  return hint ? `${error.message} (${hint})` : error.message;
 }
 
 /** What a trust decision means, for `-v`. */
@@ -97,6 +87,15 @@ export function describeTrust(trust: TrustDecision | string, knownHostsPath?: st
     default:
       return trust;
   }
+}
+
+/**
+ * The note for a host pinned for the first time (trust on first use), shown
+ * on a terminal as ssh does: `note: first visit to HOST: its key (sha256 FP)
+ * is now pinned in FILE (trust on first use)`. `host` is the URL's host[:port].
+ */
+export function firstPinNotice(host: string, fingerprint: string, knownHostsPath: string | undefined): string {
+  return `note: first visit to ${plain(host)}: its key (sha256 ${fingerprint}) is now pinned${knownHostsPath ? ` in ${plain(knownHostsPath)}` : ''} (trust on first use)`;
 }
 
 /** Why a returned redirect was not followed. */
@@ -135,4 +134,189 @@ export function plain(text: string): string {
 /** Like {@link plain}, but keeps line feeds (for multi-line messages such as a TOFU mismatch). */
 export function plainLines(text: string): string {
   return text.split('\n').map(plain).join('\n');
+}
+
+/**
+ * The parts of every error line of the CLI:
+ * `gemfetch: <what> (<which>): <why>. <hint>`.
+ */
+export interface MessageParts {
+  /** What went wrong, in a few words (`invalid size`, `cannot connect`). */
+  what: string;
+  /** The URL, option or argument concerned (`--max-size`, `gemini://host/`); left out when none. */
+  which?: string | undefined;
+  /** Why, in one sentence (may be several lines for a TOFU mismatch); left out when `what` says it all. */
+  why?: string | undefined;
+  /** One sentence of advice (`Try 'gemfetch crawl --help'.`). */
+  hint?: string | undefined;
+}
+
+/**
+ * The one format of the CLI's error lines:
+ * `gemfetch: <what> (<which>): <why>. <hint>`. A full stop is added after
+ * `why` unless it already ends a sentence; `which`, `why` and `hint` are left
+ * out when not given. No trailing newline.
+ */
+export function formatMessage(parts: MessageParts): string {
+  let text = `gemfetch: ${parts.what}`;
+  if (parts.which) text += ` (${parts.which})`;
+  if (parts.why) text += `: ${parts.why}`;
+  if (!/[.!?]$/.test(text)) text += '.';
+  return parts.hint ? `${text} ${parts.hint}` : text;
+}
+
+/** The hint of every usage error: `Try 'gemfetch --help'.`, or the subcommand's help (`Try 'gemfetch tofu --help'.`). */
+export function helpHint(command?: string): string {
+  return `Try 'gemfetch${command ? ` ${command}` : ''} --help'.`;
+}
+
+/** A usage error as thrown (UsageError, yargs' YError, InvalidOptionError...): its message and, for UsageError, its parts. */
+export interface UsageFailure {
+  message: string;
+  parts?: { what: string; which?: string | undefined; why?: string | undefined } | undefined;
+}
+
+/**
+ * The message for a usage error of `command` (undefined: the fetch command),
+ * in the format of {@link formatMessage} with the command's help as the hint.
+ * yargs' own wording (`Unknown argument: bogus`, `Not enough non-option
+ * arguments: got 0, need at least 1`, `Invalid values: ...`) is rephrased,
+ * naming the option or argument (`argv` tells options from other arguments).
+ * Other messages are split at a leading option (`--max-time: invalid
+ * duration ...`) or at their first colon into what and why.
+ */
+export function usageErrorMessage(err: UsageFailure, command: string | undefined, argv: readonly string[] = []): string {
+  const hint = helpHint(command);
+  if (err.parts) return formatMessage({ ...err.parts, why: err.parts.why, hint });
+  const message = plainLines(err.message.trim());
+  const yargs = fromYargs(message, command, argv);
+  if (yargs) return formatMessage({ ...yargs, hint });
+  const leadingOption = /^(-{1,2}[A-Za-z0-9][\w-]*(?:\/-{1,2}[\w-]+)?)( [^\s:]+)?: (.+)$/s.exec(message);
+  if (leadingOption) {
+    const [what, why] = splitAtColon(leadingOption[3]!);
+    // `--max-size 0: a crawl needs a limit`: no what of its own; the value goes with the option.
+    const which = `${leadingOption[1]}${leadingOption[2] ?? ''}`;
+    // `-f DIR: cannot read the file (EISDIR)`: the system's code is the why.
+    const errno = /^(.+) \((E[A-Z0-9]+)\)$/.exec(what);
+    if (why === undefined && errno) return formatMessage({ what: errno[1]!, which, why: errno[2], hint });
+    if (why === undefined) return formatMessage({ what: 'invalid value', which, why: what, hint });
+    return formatMessage({ what, which: `${leadingOption[1]}${leadingOption[2] ?? ''}`, why, hint });
+  }
+  const [what, why] = splitAtColon(message);
+  return formatMessage({ what, why, hint });
+}
+
+/** `what: why` split at the first `: ` outside quotes; no colon: all of it is what. */
+function splitAtColon(text: string): [string, string | undefined] {
+  let quoted = false;
+  for (let i = 0; i < text.length - 1; i++) {
+    if (text[i] === '"') quoted = !quoted;
+    else if (!quoted && text[i] === ':' && text[i + 1] === ' ') return [text.slice(0, i), text.slice(i + 2)];
+  }
+  return [text, undefined];
+}
+
+/** `--name` or `-n` as the user typed it, when `name` is an option in `argv`; undefined when it is not an option there. */
+function typedOption(name: string, argv: readonly string[]): string | undefined {
+  for (const token of argv) {
+    if (token === '--') break;
+    const bare = token.replace(/=.*$/s, '');
+    if (bare === `--${name}` || bare === `-${name}` || bare === `--no-${name}`) return bare;
+  }
+  return undefined;
+}
+
+/** yargs' English messages in gemfetch's words; undefined for any other message. */
+function fromYargs(message: string, command: string | undefined, argv: readonly string[]): Omit<MessageParts, 'hint'> | undefined {
+  const where = `gemfetch${command ? ` ${command}` : ''}`;
+  let m = /^Unknown arguments?: (.+)$/s.exec(message);
+  if (m) {
+    const names = m[1]!.split(', ');
+    const options = names.map((name) => typedOption(name, argv));
+    if (options.every((o) => o !== undefined)) {
+      return { what: names.length === 1 ? 'unknown option' : 'unknown options', which: options.join(', '), why: `${where} has no such option` };
+    }
+    const extra = names.filter((_, i) => options[i] === undefined);
+    return { what: extra.length === 1 ? 'unexpected argument' : 'unexpected arguments', which: extra.join(', '), why: `${where} takes no more arguments` };
+  }
+  m = /^Not enough arguments following: (.+)$/s.exec(message);
+  if (m) return { what: 'missing value', which: typedOption(m[1]!, argv) ?? `--${m[1]}`, why: 'the option needs a value' };
+  m = /^Invalid values:\s*Argument: (.+?), Given: (.+?), Choices: (.+)$/s.exec(message);
+  if (m) {
+    const option = typedOption(m[1]!, argv);
+    return { what: 'invalid value', which: option ?? `${command ? `${command} ` : ''}${m[1]}`, why: `${m[2]} is not one of ${m[3]!.replace(/"/g, '')}` };
+  }
+  m = /^Arguments (\S+) and (\S+) are mutually exclusive$/.exec(message);
+  if (m) return { what: 'conflicting options', which: `${typedOption(m[1]!, argv) ?? `--${m[1]}`}, ${typedOption(m[2]!, argv) ?? `--${m[2]}`}`, why: 'they cannot be used together' };
+  m = /^Missing required arguments?: (.+)$/s.exec(message);
+  if (m) return { what: 'missing argument', which: m[1], why: `${where} needs it` };
+  if (/^Not enough non-option arguments/.test(message)) return { what: 'missing argument', which: where, why: 'see its usage' };
+  if (/^Too many non-option arguments/.test(message)) return { what: 'too many arguments', which: where };
+  return undefined;
+}
+
+/** Advice for some library errors, keyed by error code: one sentence each. */
+const FETCH_ERROR_HINTS: Readonly<Record<string, string>> = {
+  ERR_DNS: 'Check the host name.',
+  ERR_CONNECT: 'Is the server running, and the port right?',
+  ERR_CERT_UNTRUSTED: 'Most capsules use self-signed certificates: try without --tofu ca.',
+  ERR_INVALID_URL: 'A URL looks like gemini://host/path; the scheme may be left out.',
+  ERR_BAD_REDIRECT: "The fault is the server's, not the URL you gave.",
+};
+
+/** What went wrong, by error code, for {@link fetchErrorMessage}. */
+const FETCH_ERROR_WHAT: Readonly<Record<string, string>> = {
+  ERR_INVALID_URL: 'invalid gemini URL',
+  ERR_URL_TOO_LONG: 'URL too long',
+  ERR_DNS: 'host not found',
+  ERR_CONNECT: 'cannot connect',
+  ERR_CONNECTION_CLOSED: 'connection closed',
+  ERR_TIMEOUT: 'timed out',
+  ERR_TLS: 'TLS failed',
+  ERR_BAD_HEADER: 'bad response header',
+  ERR_HEADER_TOO_LONG: 'response header too long',
+  ERR_CERT_MISMATCH: 'certificate changed',
+  ERR_CERT_UNTRUSTED: 'certificate not trusted',
+  ERR_TOO_MANY_REDIRECTS: 'too many redirects',
+  ERR_REDIRECT_LOOP: 'redirect loop',
+  ERR_BAD_REDIRECT: 'bad redirect',
+  ERR_ABORTED: 'interrupted',
+  ERR_KNOWN_HOSTS: 'known-hosts file unusable',
+  ERR_STORAGE: 'cannot write',
+};
+
+/**
+ * `text` with the mentions of `urls` taken out, since the message names the
+ * URL once already: ` from URL`, ` fetching URL`, `: URL` at the end,
+ * `connection to URL` (the connection), a quoted `"URL"`, a leading `URL `
+ * (it: `it redirected (status 30) to ...`).
+ */
+export function withoutUrl(text: string, urls: ReadonlyArray<string | undefined>): string {
+  let out = text;
+  for (const url of new Set(urls.filter((u): u is string => typeof u === 'string' && u !== ''))) {
+    const u = url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    out = out
+      .replace(new RegExp(` (?:from|fetching|for|of) ${u}(?=$|[:,.;\\s])`, 'g'), '')
+      .replace(new RegExp(`connection to ${u}`, 'g'), 'the connection')
+      .replace(new RegExp(` redirects to ${u}(?=$|[:,.;\\s])`, 'g'), ' redirects back to it')
+      .replace(new RegExp(` "${u}"`, 'g'), '')
+      .replace(new RegExp(`: ${u}$`), '')
+      .replace(new RegExp(`^${u} `), 'it ');
+  }
+  return out;
+}
+
+/**
+ * The line for a fetch that ended in a library error (`record.error`):
+ * `gemfetch: TLS failed (gemini://127.0.0.1:7080/): 127.0.0.1:7080 did not
+ * answer with TLS (wrong version number).` The URL is named once, in the
+ * parentheses; a hint follows for the codes where one helps.
+ * `error.url` (when it differs, e.g. after a redirect) is removed from the why too.
+ */
+export function fetchErrorMessage(url: string, error: { code: string; message: string; url?: string | null | undefined }): string {
+  let what = FETCH_ERROR_WHAT[error.code] ?? 'fetch failed';
+  let why: string | undefined = withoutUrl(error.message, [url, error.url ?? undefined]);
+  // `cannot connect to HOST: connection refused` says what itself: it is not said twice.
+  if (why.toLowerCase().startsWith(what.toLowerCase())) [what, why] = splitAtColon(why);
+  return formatMessage({ what, which: url, why, hint: FETCH_ERROR_HINTS[error.code] });
 }

@@ -31,13 +31,14 @@ const DURATION_SUFFIXES: Readonly<Record<string, number>> = {
  * (`K`, `M`, `G`, also `KB`/`KiB`..., case-insensitive; `B` or none = bytes).
  * `10M` is 10 485 760. Fractions are allowed (`1.5K` = 1536) and rounded down
  * to whole bytes.
- * @throws UsageError naming the value when it does not parse.
+ * @throws UsageError naming the value (and `option`, when given) when it does not parse.
  */
-export function parseSize(text: string): number {
+export function parseSize(text: string, option?: string): number {
   const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$/i.exec(text);
   const factor = match ? SIZE_SUFFIXES[match[2]!.toLowerCase()] : undefined;
   if (!match || factor === undefined) {
-    throw new UsageError(`invalid size ${JSON.stringify(text)}: expected a number of bytes with an optional K, M or G suffix (e.g. 500K, 10M)`);
+    const why = `${JSON.stringify(text)} is not a number of bytes with an optional K, M or G suffix (e.g. 500K, 10M)`;
+    throw option === undefined ? new UsageError(`invalid size ${why}`) : new UsageError(why, { what: 'invalid size', which: option });
   }
   return Math.floor(Number(match[1]) * factor);
 }
@@ -46,12 +47,15 @@ export function parseSize(text: string): number {
  * Parses a duration into milliseconds: a non-negative number with an optional
  * unit `ms`, `s`, `m` (or `min`), `h`; a plain number means seconds
  * (`1.5` = 1500 ms, `500ms` = 500, `2m` = 120 000).
- * @throws UsageError naming the value when it does not parse.
+ * @throws UsageError naming the value (and `option`, when given) when it does not parse.
  */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, option?: string): number {
   const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$/i.exec(text);
   const factor = match ? DURATION_SUFFIXES[match[2]!.toLowerCase()] : undefined;
   if (!match || factor === undefined) {
+    if (option !== undefined) {
+      throw new UsageError(`${JSON.stringify(text)} is not a number of seconds or a number with ms, s, m or h (e.g. 30s, 500ms, 2m)`, { what: 'invalid duration', which: option });
+    }
     throw new UsageError(`invalid duration ${JSON.stringify(text)}: expected a number of seconds or a number with ms, s, m or h (e.g. 30s, 500ms, 2m)`);
   }
   return Number(match[1]) * factor;

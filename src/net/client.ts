@@ -14,6 +14,7 @@ import { geminiUrlOf } from '../protocol/titan-url.js';
 import { prepareUpload, UploadResponse, type UploadBody, type UploadOptions } from './titan.js';
 import { limitMs } from './timers.js';
 import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from '../trust/tofu.js';
+import { isTrustStore, STORE_DECISIONS, type TrustStore } from '../trust/trust-store.js';
 import { certificateFingerprint, chooseIdentity, type IdentitySource, type SentIdentity } from '../trust/identity-resolve.js';
 import type { TlsConnection } from './transport.js';
 import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from '../protocol/url.js';
@@ -31,8 +32,15 @@ export type TrustMode = 'tofu' | 'ca' | 'insecure';
 /** Options of a {@link Client}; every one can also be given per request. */
 export interface ClientOptions extends Partial<Timeouts> {
   trust?: TrustMode;
-  /** Known-hosts file path, or a store. Default: `$XDG_DATA_HOME/gemfetch/known_hosts`. */
-  knownHosts?: string | KnownHostsStore;
+  /**
+   * Where TOFU pins are kept (trust `tofu`): a known-hosts file path, or a
+   * {@link TrustStore}: a `KnownHostsStore`, a `MemoryTrustStore` (pins in
+   * memory only, nothing written to disk), or your own. Default: the file
+   * `$XDG_DATA_HOME/gemfetch/known_hosts` (`~/.local/share/gemfetch/known_hosts`),
+   * the same file the `gemfetch` command uses, so a program using the library
+   * and the command line share their pins.
+   */
+  knownHosts?: string | TrustStore;
   /** Extra certificate authorities (PEM) trusted in addition to the system ones. */
   ca?: string | Buffer | Array<string | Buffer>;
   /** Client certificate (PEM), sent when the server asks for one. Requires `key`. */
@@ -141,8 +149,8 @@ function peerFacts(connection: TlsConnection, presented: X509Certificate | undef
 }
 
 const stores = new Map<string, KnownHostsStore>();
-function storeFor(option: string | KnownHostsStore | undefined): KnownHostsStore {
-  if (option instanceof KnownHostsStore) return option;
+function storeFor(option: string | TrustStore | undefined): TrustStore {
+  if (isTrustStore(option)) return option;
   const probe = new KnownHostsStore(option);
   const known = stores.get(probe.path);
   if (known) return known;
@@ -187,7 +195,7 @@ export class Client {
   }
 
   /** The trust store used with the given options (the client's by default). */
-  knownHosts(options: ClientOptions = {}): KnownHostsStore {
+  knownHosts(options: ClientOptions = {}): TrustStore {
     return storeFor(options.knownHosts ?? this.options.knownHosts);
   }
 
@@ -195,6 +203,12 @@ export class Client {
    * Requests `url` and resolves as soon as the response header has arrived,
    * following redirects and answering input prompts as the options say. The
    * body streams with backpressure; `done` gives the verdict.
+   *
+   * The body must be read to its end or cancelled: a body left unread keeps
+   * its connection open (backpressure stops the reading, and only the
+   * `idleTimeout`/`totalTimeout` limits end it). Call `res.cancel()` (or
+   * destroy `res.body`) to close the connection at once; `done` then says
+   * `aborted`, with the bytes received so far.
    *
    * Rejects with a {@link GeminiError} when there is no response to return;
    * a redirect to a gemini URL that cannot be requested rejects with
@@ -487,6 +501,14 @@ export class Client {
       trust = 'ca';
     } else {
       trust = await this.knownHosts(options).verify(hostPort, { fingerprint, expires, caVerified: authorized }, new Date(), { signal });
+      // A custom store that answers anything but a decision refuses the certificate (fail closed).
+      if (!STORE_DECISIONS.has(trust)) {
+        throw new CertificateError('ERR_CERT_UNTRUSTED', `certificate of ${hostPort} is not trusted: the trust store answered ${JSON.stringify(String(trust))}, not a trust decision`, {
+          url: url.href,
+          hostPort,
+          actualFingerprint: fingerprint,
+        });
+      }
     }
     return {
       protocol,
@@ -524,7 +546,7 @@ export function fetch(url: string, options?: RequestOptions): Promise<GeminiResp
   return getDefaultClient().fetch(url, options);
 }
 
-/** Requests a URL with the default client; the body streams. See {@link Client.request}. */
+/** Requests a URL with the default client; the body streams and must be read or cancelled (`res.cancel()`). See {@link Client.request}. */
 export function request(url: string, options?: RequestOptions): Promise<StreamingResponse> {
   return getDefaultClient().request(url, options);
 }

@@ -8,6 +8,7 @@ import type { X509Certificate } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type * as tls from 'node:tls';
 import { AbortError, HeaderError, NetworkError, TimeoutError, TlsError } from '../errors.js';
+import { tlsFailureReason } from './tls-failure.js';
 import { findHeaderEnd, MAX_HEADER_BYTES, parseHeaderLine, type ResponseHeader } from '../protocol/header.js';
 import {
   headerFields,
@@ -450,7 +451,7 @@ class ResponseReader {
     if (this.#phase === 'header') {
       this.#failHeader(
         isTlsProtocolError(err)
-          ? new TlsError(`TLS error before the response header from ${this.#url}: ${err.message}`, { url: this.#url, cause: err })
+          ? new TlsError(`TLS error before the response header from ${this.#url}: the server ${tlsFailureReason(err, 'stream')}`, { url: this.#url, cause: err })
           : new NetworkError('ERR_CONNECTION_CLOSED', `connection to ${this.#url} failed before the response header: ${err.message}`, {
               url: this.#url,
               cause: err,

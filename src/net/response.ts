@@ -148,7 +148,12 @@ export interface StreamingResponse extends ResponseFields {
    * the same host.
    */
   readonly closed: Promise<void>;
-  /** Stops reading and closes the connection; `done` then says `aborted` unless it had already ended. */
+  /**
+   * Stops reading and closes the connection at once (the server gets a TCP
+   * close, however much it still wants to send); `done` then says `aborted`
+   * unless it had already ended. Call it for a body you will not read to its
+   * end: an unread body keeps its connection open until a timeout. Idempotent.
+   */
   cancel(): void;
 }
 

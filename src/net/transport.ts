@@ -17,6 +17,7 @@ import * as tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { AbortError, NetworkError, TimeoutError, TlsError } from '../errors.js';
+import { describeTlsFailure } from './tls-failure.js';
 import { startLimitTimer } from './timers.js';
 
 /** How the server's stream of bytes ended, as far as the transport can tell. */
@@ -340,7 +341,7 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
     const onConnectError = (err: NodeJS.ErrnoException): void => {
       // Once TCP is up, a reset is a failed handshake, as a FIN at that point already is.
       if (tcpConnected) {
-        fail(new TlsError(`TLS handshake with ${options.host}:${options.port} failed: ${err.message}`, { url, cause: err }));
+        fail(new TlsError(describeTlsFailure(`${options.host}:${options.port}`, err), { url, cause: err }));
       } else {
         fail(connectionError(err, options, url));
       }
@@ -371,10 +372,10 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsConnection> {
       relay.once('close', () => tlsSocket.destroy());
       tlsSocket.once('error', (err) => {
         if (settled) return;
-        fail(new TlsError(`TLS handshake with ${options.host}:${options.port} failed: ${err.message}`, { url, cause: err }));
+        fail(new TlsError(describeTlsFailure(`${options.host}:${options.port}`, err), { url, cause: err }));
       });
       tlsSocket.once('end', () => {
-        if (!state.secure) fail(new TlsError(`server closed the connection during the TLS handshake`, { url }));
+        if (!state.secure) fail(new TlsError(`${options.host}:${options.port} closed the connection during the TLS handshake`, { url }));
       });
       tlsSocket.once('secureConnect', () => {
         if (settled) return;

@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { acquireFileLock, errnoCode, makePrivateDirectories, syncDirectory, type HeldLock } from './file-lock.js';
 import { BoundedCache } from '../net/bounded-cache.js';
-import { AbortError, CertificateError, InvalidOptionError, KnownHostsError } from '../errors.js';
+import { AbortError, InvalidOptionError, KnownHostsError } from '../errors.js';
 import {
   classifyFor,
   classifyLine,
@@ -24,22 +24,9 @@ import {
 
 export type { KnownHost } from './known-hosts-format.js';
 
-/** Presented certificate facts, as the client computes them. */
-export interface PresentedCertificate {
-  /** SHA-256 of the presented certificate's SubjectPublicKeyInfo, as from {@link publicKeyFingerprint}. */
-  fingerprint: string;
-  /** notAfter of the presented certificate. */
-  expires: Date;
-  /** The chain validates against the system CAs for this host. */
-  caVerified: boolean;
-}
+import { decideTrust, type PresentedCertificate, type TrustDecision, type TrustStore } from './trust-store.js';
 
-/**
- * Outcome of a trust check. {@link KnownHostsStore.verify} returns only
- * `first-use`, `match`, `repinned-expired` and `repinned-ca`; `ca` and
- * `insecure` are for clients that do not use TOFU.
- */
-export type TrustDecision = 'first-use' | 'match' | 'repinned-expired' | 'repinned-ca' | 'ca' | 'insecure';
+export type { PresentedCertificate, TrustDecision } from './trust-store.js';
 
 /** Tuning of the file lock guarding writes; the defaults suit normal use. */
 export interface KnownHostsStoreOptions {
@@ -137,7 +124,7 @@ const NEWLINE = Buffer.from('\n');
  *
  * All file errors are {@link KnownHostsError}s naming the path.
  */
-export class KnownHostsStore {
+export class KnownHostsStore implements TrustStore {
   /** Absolute path of the known-hosts file. */
   readonly path: string;
   readonly #lockStaleMs: number;
@@ -202,6 +189,24 @@ export class KnownHostsStore {
   }
 
   /**
+   * The `host:port` keys with a valid pin whose host is `host` (as in a
+   * `hostPort`: `example.org`, `[::1]`), in file order, each once. Streams the
+   * file: memory holds only the matches.
+   */
+  async hostPortsOf(host: string): Promise<string[]> {
+    const found = new Set<string>();
+    const prefix = `${host}:`;
+    await this.#withFile(undefined, (handle, size) =>
+      readLines(handle, size, (raw) => {
+        if (raw.length < prefix.length || raw.toString('utf8', 0, prefix.length) !== prefix) return;
+        const line = classifyLine(raw.toString('utf8'));
+        if (line.kind === 'entry' && /^[0-9]+$/.test(line.entry.hostPort.slice(prefix.length))) found.add(line.entry.hostPort);
+      }),
+    );
+    return [...found];
+  }
+
+  /**
    * Decides trust for a certificate presented by `hostPort` and records the
    * pin when needed:
    * - no pin: pins it, `first-use`;
@@ -233,11 +238,11 @@ export class KnownHostsStore {
     const lookup = await this.#lookup(hostPort);
     // An unterminated damaged last line may be another process's append in progress: decide under the lock.
     if (!mayBeTornAppend(lookup)) {
-      const quick = decide(hostPort, this.#pinOf(hostPort, lookup), cert, now);
+      const quick = decideTrust(hostPort, this.#pinOf(hostPort, lookup), cert, now);
       if (!quick.write) return quick.decision;
     }
     return this.#mutate(hostPort, options.signal, (lookup) => {
-      const { decision, write } = decide(hostPort, this.#pinOf(hostPort, lookup), cert, now);
+      const { decision, write } = decideTrust(hostPort, this.#pinOf(hostPort, lookup), cert, now);
       // A later expiry only refines a matching pin: not worth writing into a file with a line naming no host.
       if (!write || (decision === 'match' && lookup.unattributableLine !== undefined)) return { result: decision };
       return { result: decision, write: writeOf(lookup, write) };
@@ -452,31 +457,6 @@ export class KnownHostsStore {
   }
 }
 
-/** What verify concludes, and the entry to pin if the file must change. */
-function decide(
-  hostPort: string,
-  pinned: KnownHost | undefined,
-  cert: PresentedCertificate,
-  now: Date,
-): { decision: TrustDecision; write?: KnownHost } {
-  const fresh = (): KnownHost => ({ hostPort, fingerprint: cert.fingerprint, expires: cert.expires, added: now });
-  if (!pinned) return { decision: 'first-use', write: fresh() };
-  if (pinned.fingerprint === cert.fingerprint) {
-    if (cert.expires.getTime() <= pinned.expires.getTime()) return { decision: 'match' };
-    return { decision: 'match', write: { ...pinned, expires: cert.expires } };
-  }
-  if (now.getTime() >= pinned.expires.getTime()) return { decision: 'repinned-expired', write: fresh() };
-  if (cert.caVerified) return { decision: 'repinned-ca', write: fresh() };
-  throw new CertificateError(
-    'ERR_CERT_MISMATCH',
-    `certificate of ${hostPort} has a different public key than the one pinned.\n` +
-      `  pinned:    ${pinned.fingerprint} (certificate valid until ${pinned.expires.toISOString()})\n` +
-      `  presented: ${cert.fingerprint}\n` +
-      'This may be an attack (man in the middle), or the server changed its key before its certificate expired.\n' +
-      `If you trust the new key, run \`gemfetch tofu forget ${hostPort}\` and try again.`,
-    { hostPort, expectedFingerprint: pinned.fingerprint, actualFingerprint: cert.fingerprint, pinnedExpiry: pinned.expires },
-  );
-}
 
 
 /** One pass of {@link KnownHostsStore.check}. */

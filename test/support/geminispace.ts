@@ -46,7 +46,7 @@ export interface CapsuleDef {
   expired?: boolean;
   /** Certificate issued by this CA instead of self-signed. */
   issuer?: { cert: string; key: string };
-  /** Serve a generated tree under /tree/: every node links to `fanout` children, down to `depth`. */
+  /** Serve a generated tree under /tree/: every node links to `fanout` children (named by {@link treeSegment}), down to `depth`. */
   tree?: { depth: number; fanout: number };
 }
 
@@ -178,19 +178,34 @@ async function pageFor(def: CapsuleDef, ctx: RequestContext, path: string, count
   if (def.tree && pathname.startsWith('/tree/')) {
     const node = pathname.slice('/tree/'.length).replace(/\/$/, '');
     const level = node === '' ? 0 : node.split('/').length;
-    const links = level < def.tree.depth ? Array.from({ length: def.tree.fanout }, (_, i) => `=> ${i}/ child ${i}`).join('\n') : 'leaf';
+    const links = level < def.tree.depth ? Array.from({ length: def.tree.fanout }, (_, i) => `=> ${treeSegment(level, i)}/ child ${i}`).join('\n') : 'leaf';
     return { body: `# node ${node || 'root'}\n${links}\n` };
   }
   return { header: '51 Not found', ending: def.notFoundEnding };
 }
 
-/** Paths of the generated tree up to `maxLevel` (inclusive), e.g. `/tree/`, `/tree/0/`... */
+/**
+ * Name of child `i` of a tree node at `level`: the level as letters, then `i`
+ * (`a0`, `b1`, ..., `z3`, `ba0`), so no path repeats a segment and the crawl's
+ * repeated-segment trap guard never takes a generated node for a trap.
+ */
+export function treeSegment(level: number, i: number): string {
+  let name = '';
+  let n = level;
+  do {
+    name = String.fromCharCode(97 + (n % 26)) + name;
+    n = Math.floor(n / 26);
+  } while (n > 0);
+  return `${name}${i}`;
+}
+
+/** Paths of the generated tree up to `maxLevel` (inclusive), e.g. `/tree/`, `/tree/a0/`, `/tree/a0/b1/`... */
 export function treePaths(fanout: number, maxLevel: number): string[] {
   const paths: string[] = [];
   const walk = (prefix: string, level: number): void => {
     paths.push(prefix);
     if (level === maxLevel) return;
-    for (let i = 0; i < fanout; i++) walk(`${prefix}${i}/`, level + 1);
+    for (let i = 0; i < fanout; i++) walk(`${prefix}${treeSegment(level, i)}/`, level + 1);
   };
   walk('/tree/', 0);
   return paths;

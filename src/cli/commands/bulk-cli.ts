@@ -62,7 +62,7 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
     if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} needs a whole number, ${min} or more`);
     return value;
   };
-  const options: Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> = { delay: parseDuration(args.delay ?? defaultDelay) };
+  const options: Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> = { delay: parseDuration(args.delay ?? defaultDelay, '--delay') };
   const concurrency = whole('concurrency', args.concurrency, 1);
   const perHost = whole('per-host', args.perHost, 1);
   const retries = whole('retries', args.retries, 0);
@@ -78,6 +78,7 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
 export function commandParser(argv: string[], usage: string): Argv {
   const parser = yargs(argv)
     .scriptName('gemfetch')
+    .locale('en') // the usage errors are rephrased by ../messages.ts, which reads yargs' English
     .usage(usage)
     .strictOptions()
     .exitProcess(false)

@@ -12,13 +12,15 @@
 import fs from 'node:fs';
 import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
 import { journalRecords } from '../../bulk/crawl-state.js';
+import type { AddressClass } from '../../net/address-class.js';
+import { DEFAULT_MAX_PAGES_PER_HOST, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_SEGMENT_REPEATS, DEFAULT_MAX_URL_LENGTH, formatTrapCounts } from '../../bulk/trap-guards.js';
 import { DirectoryLock } from '../../bulk/state-lock.js';
 import { fromUserInput } from '../../protocol/url.js';
 import { ExitCode } from '../exit-codes.js';
 import { plain } from '../messages.js';
 import { prepareDirectory } from '../output-file.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
-import { formatDuration } from '../units.js';
+import { formatDuration, parseDuration } from '../units.js';
 import { parseSize } from '../units.js';
 import { UsageError } from '../usage-error.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type NdjsonOutput, type PolitenessArgs } from './bulk-cli.js';
@@ -36,6 +38,13 @@ interface CrawlArgs extends PolitenessArgs, FetchArgs {
   mirror?: string;
   warc?: string;
   warcGzip?: boolean;
+  maxPagesPerHost?: number;
+  maxUrlLength?: number;
+  maxPathDepth?: number;
+  maxSegmentRepeats?: number;
+  queries?: boolean;
+  allowAddressClass?: string[];
+  robotsTtl?: string;
 }
 
 const DEFAULT_DELAY = '1s';
@@ -62,17 +71,24 @@ export async function run(argv: string[]): Promise<number> {
       .option('include', { type: 'string', array: true, requiresArg: true, describe: 'follow only URLs matching this regular expression (repeatable)' })
       .option('exclude', { type: 'string', array: true, requiresArg: true, describe: 'do not follow URLs matching this regular expression (repeatable)' })
       .option('robots-agent', { type: 'string', choices: ['researcher', 'indexer', 'archiver'], describe: 'robots.txt virtual agent obeyed besides * (default researcher)' })
+      .option('robots-ttl', { type: 'string', requiresArg: true, describe: 'obey a host\'s robots.txt this long, then fetch it again (default 24h; kept in --state DIR, so a resumed crawl reuses it until then)' })
       .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
       .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
       .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
       .option('warc', { type: 'string', requiresArg: true, describe: 'append every request and raw response (robots.txt included) to this WARC 1.1 file; FILE.gz: gzipped per record' })
-      .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (default: when the --warc name ends in .gz)' }),
+      .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (default: when the --warc name ends in .gz)' })
+      .option('max-pages-per-host', { type: 'number', requiresArg: true, describe: `trap guard: most URLs queued per host, seeds included (default ${DEFAULT_MAX_PAGES_PER_HOST}; 0 = no limit)` })
+      .option('max-url-length', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links longer than this many bytes (default ${DEFAULT_MAX_URL_LENGTH}; 0 = up to the protocol's 1024)` })
+      .option('max-path-depth', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links with more path segments (default ${DEFAULT_MAX_PATH_DEPTH}; 0 = no limit)` })
+      .option('max-segment-repeats', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links where a run of path segments occurs more times in a row, as /a/b/a/b/a/b (default ${DEFAULT_MAX_SEGMENT_REPEATS}; 0 = no limit)` })
+      .option('allow-address-class', { type: 'string', array: true, requiresArg: true, choices: ['loopback', 'private', 'link-local', 'public'], describe: 'also reach hosts whose addresses are in this class (repeatable); by default a crawl reaches only the address classes of its seeds, so a public seed never leads to a loopback or private address' })
+      .option('queries', { type: 'boolean', describe: 'trap guard: follow links with a query string (default: only when a seed has one; --no-queries never)' }),
   ).option('max-size', { type: 'string', requiresArg: true, describe: 'stop each body after this many bytes (500K, 10M, 1G; default 16M; 0 is refused: a crawl reads each body in memory)' });
   const args = (await parser.parseAsync()) as unknown as CrawlArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
 
   // A crawl holds each body in memory to read its links: it has no "no limit" (see DEFAULT_CRAWL_MAX_BYTES).
-  if (args.maxSize !== undefined && parseSize(args.maxSize) === 0) {
+  if (args.maxSize !== undefined && parseSize(args.maxSize, '--max-size') === 0) {
     throw new UsageError('--max-size 0: a crawl keeps each body in memory to read its links, so it needs a limit (default 16M)');
   }
   const seeds: string[] = [];
@@ -87,6 +103,13 @@ export async function run(argv: string[]): Promise<number> {
   };
   const maxDepth = whole('max-depth', args.maxDepth);
   const maxPages = whole('max-pages', args.maxPages);
+  const guards = {
+    maxPagesPerHost: whole('max-pages-per-host', args.maxPagesPerHost),
+    maxUrlLength: whole('max-url-length', args.maxUrlLength),
+    maxPathDepth: whole('max-path-depth', args.maxPathDepth),
+    maxSegmentRepeats: whole('max-segment-repeats', args.maxSegmentRepeats),
+    queries: args.queries,
+  };
   if (args.warcGzip !== undefined && !args.warc) throw new UsageError('--warc-gzip needs --warc FILE');
 
   if (args.ignoreRobots && !args.quiet) {
@@ -116,6 +139,9 @@ export async function run(argv: string[]): Promise<number> {
       ...(args.exclude ? { exclude } : {}),
       ...(args.ignoreRobots ? { robots: false } : {}),
       ...(args.robotsAgent ? { robotsAgent: args.robotsAgent } : {}),
+      ...(args.robotsTtl !== undefined ? { robotsTtl: robotsTtl(args.robotsTtl) } : {}),
+      ...Object.fromEntries(Object.entries(guards).filter(([, value]) => value !== undefined)),
+      ...(args.allowAddressClass ? { allowAddressClasses: args.allowAddressClass as AddressClass[] } : {}),
       ...(args.state ? { stateDir: args.state } : {}),
       ...(args.mirror ? { mirrorDir: args.mirror } : {}),
       ...(args.warc ? { warcFile: args.warc } : {}),
@@ -147,6 +173,17 @@ export async function run(argv: string[]): Promise<number> {
     return ExitCode.Network;
   }
   return ExitCode.Ok;
+}
+
+function robotsTtl(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (err) {
+    throw new UsageError(`--robots-ttl: ${(err as Error).message}`);
+  }
+  if (!(ms > 0)) throw new UsageError(`--robots-ttl ${text}: must be more than 0`);
+  return Math.round(ms);
 }
 
 function regex(option: string, pattern: string): RegExp {
@@ -203,5 +240,8 @@ function summary(s: CrawlStats, interrupted: boolean): string {
   ];
   if (s.resumedRecords > 0) parts.push(`${s.resumedRecords} recorded by earlier runs`);
   if (s.leftOver > 0) parts.push(`${s.leftOver} left in the frontier by --max-pages`);
+  if (s.addressRefused > 0) parts.push(`${s.addressRefused} refused: outside the seeds' address classes (see --allow-address-class)`);
+  const trapped = formatTrapCounts(s.trapped);
+  parts.push(`links not followed by the trap guards: ${trapped === '' ? 'none' : trapped}`);
   return `gemfetch crawl${interrupted ? ' (interrupted)' : ''}: ${parts.join(', ')}`;
 }

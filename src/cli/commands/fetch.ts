@@ -16,7 +16,9 @@ import { requestOptionsFromArgs } from '../fetch-options.js';
 import type { CliIo } from '../io.js';
 import { jsonLine } from '../ndjson-output.js';
 import {
-  describeError,
+  fetchErrorMessage,
+  firstPinNotice,
+  formatMessage,
   describeRedirectNotFollowed,
   describeTermination,
   describeTrust,
@@ -109,7 +111,7 @@ export async function runFetch(args: FetchCommandArgs, io: CliIo): Promise<numbe
 }
 
 function validateCombination(args: FetchCommandArgs, urls: string[]): void {
-  if (urls.length === 0) throw new UsageError('no URL given (try `gemfetch demo`, or `gemfetch --help`)');
+  if (urls.length === 0) throw new UsageError('give one or more gemini URLs; `gemfetch demo` shows gemfetch at work', { what: 'no URL given' });
   if (args.output !== undefined) {
     checkOutputPath(args.output);
     if (args.output !== '-' && urls.length > 1) throw new UsageError('-o FILE takes one URL; with several URLs use -O or --output-dir DIR');
@@ -424,11 +426,11 @@ class FetchRun {
     }
     if (this.#stdoutClosed) return ExitCode.Network;
     if (details.outputError !== undefined) {
-      say(`gemfetch: ${url}: ${plain(details.outputError)}`);
+      say(formatMessage({ what: 'cannot save the body', which: url, why: plain(details.outputError) }));
       return ExitCode.Network;
     }
     if (record.error) {
-      say(`gemfetch: ${url}: ${plainLines(describeError(record.error))}`);
+      say(plainLines(fetchErrorMessage(url, record.error)));
       return exitCodeForRecord(record);
     }
     if (args.verbose) this.#verboseEnd(record);
@@ -437,15 +439,23 @@ class FetchRun {
     const category = Math.floor(status / 10);
     if (details.refusedBinary) {
       say(
-        `gemfetch: ${url}: not showing ${plain(record.mimeType ?? 'binary')} data on the terminal; ` +
-          'save it with -o FILE or -O, pipe it, or use -o - to print it anyway',
+        formatMessage({
+          what: 'not shown',
+          which: url,
+          why: `${plain(record.mimeType ?? 'binary')} data on a terminal`,
+          hint: 'Save it with -o FILE or -O, pipe it, or use -o - to print it anyway.',
+        }),
       );
       return ExitCode.Usage;
     }
     if (details.refusedCharset !== undefined) {
       say(
-        `gemfetch: ${url}: not showing the body: its charset ${JSON.stringify(plain(details.refusedCharset))} is unknown; ` +
-          'save it with -o FILE, or show it decoded as UTF-8 with --raw',
+        formatMessage({
+          what: 'not shown',
+          which: url,
+          why: `its charset ${JSON.stringify(plain(details.refusedCharset))} is unknown`,
+          hint: 'Save it with -o FILE, or show it decoded as UTF-8 with --raw.',
+        }),
       );
       return ExitCode.Usage;
     }
@@ -465,11 +475,11 @@ class FetchRun {
       case 3: {
         const notFollowed = record.redirectNotFollowed;
         const why = notFollowed ? describeRedirectNotFollowed(notFollowed.reason) : 'not followed';
-        warn(`gemfetch: ${url}: ${statusLabel(status)} to ${plain(notFollowed?.target ?? meta)}, not followed: ${why}`);
+        warn(formatMessage({ what: 'redirect not followed', which: url, why: `${statusLabel(status)} to ${plain(notFollowed?.target ?? meta)}: ${why}` }));
         break;
       }
       default:
-        warn(`gemfetch: ${url}: ${statusLabel(status)}${meta ? `: ${meta}` : ''}`);
+        warn(formatMessage({ what: statusLabel(status), which: url, why: meta || undefined }));
         if (category === 6 && !args.quiet && this.#io.stderr.isTTY === true) {
           const { certificateStatusHint } = await import('../identity-messages.js');
           for (const line of await certificateStatusHint(record, { noId: args.id === false })) say(`  ${line}`);
@@ -485,9 +495,12 @@ class FetchRun {
     return code;
   }
 
-  /** Trust changes worth telling without -v (a key was replaced). */
+  /** Trust changes worth telling without -v (a key was replaced; on a terminal, a host pinned for the first time, as ssh does). */
   #noticeTrust(response: StreamingResponse): void {
     const trust = response.tls.trust;
+    if (trust === 'first-use' && !this.#args.quiet && !this.#args.verbose && this.#io.stderr.isTTY === true) {
+      this.#io.stderr.write(`gemfetch: ${firstPinNotice(new URL(response.url).host, response.tls.fingerprint, this.#client.knownHosts().path)}\n`);
+    }
     if (!this.#args.quiet && !this.#args.verbose && (trust === 'repinned-expired' || trust === 'repinned-ca')) {
       this.#io.stderr.write(`gemfetch: note: ${plain(new URL(response.url).host)}: ${describeTrust(trust)}\n`);
     }

@@ -16,7 +16,7 @@ import { ExitCode, exitCodeForRecord } from '../exit-codes.js';
 import { addFetchOptions, requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
 import { mimeTypeForFileName } from '../file-mime.js';
 import { jsonLine } from '../ndjson-output.js';
-import { describeError, describeRedirectNotFollowed, incompleteWarning, plain, plainLines, statusLabel } from '../messages.js';
+import { describeRedirectNotFollowed, fetchErrorMessage, incompleteWarning, plain, plainLines, statusLabel } from '../messages.js';
 import type { ProgressLine } from '../progress.js';
 import { formatBytes, formatSizeOption } from '../units.js';
 import { certificateStatusHint, tls12IdentityWarning } from '../identity-messages.js';
@@ -183,11 +183,11 @@ class PutRun {
     const upload: UploadReport | null = response?.upload ?? null;
     if (this.#args.json) {
       await writeOut(`${jsonLine({ ...record, upload })}\n`);
-      if (record.error) process.stderr.write(`gemfetch: ${plain(describeError(record.error))}\n`);
+      if (record.error) process.stderr.write(`${plainLines(fetchErrorMessage(record.url, record.error))}\n`);
       return;
     }
     if (record.error || !response || !upload) {
-      process.stderr.write(`gemfetch: ${plain(describeError(record.error ?? { code: 'ERR_INTERNAL', message: 'no response' }))}\n`);
+      process.stderr.write(`${plainLines(fetchErrorMessage(record.url, record.error ?? { code: 'ERR_INTERNAL', message: 'no response' }))}\n`);
       return;
     }
     this.#report(record, response, upload);

@@ -6,11 +6,13 @@ import { addToSurveySummary, emptySurveySummary, formatSurveySummary, survey, DE
 import { ExitCode } from '../exit-codes.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
 import { UsageError } from '../usage-error.js';
+import { runCensus } from './census.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, type PolitenessArgs } from './bulk-cli.js';
 
 interface SurveyArgs extends PolitenessArgs, FetchArgs {
   _: Array<string | number>;
   missing?: boolean;
+  fromCrawl?: string;
 }
 
 /** `gemfetch survey ...`; resolves with 0 once every host was surveyed. */
@@ -22,10 +24,16 @@ export async function run(argv: string[]): Promise<number> {
         'Usage: gemfetch survey [options] HOST...\n\nRequests each capsule\'s root (and with --missing a page that does not exist) and reports whether it ends responses with TLS close_notify, its TLS version, cipher and certificate. Certificates are not pinned (trust mode insecure) unless --tofu or --ca is given.',
       ),
       { delay: '0', retries: DEFAULT_SURVEY_RETRIES },
-    ).option('missing', { type: 'boolean', describe: 'also request a missing page, to see how error pages end' }),
+    )
+      .option('missing', { type: 'boolean', describe: 'also request a missing page, to see how error pages end' })
+      .option('from-crawl', { type: 'string', requiresArg: true, describe: 'request nothing: the close_notify census of a crawl\'s records (its --state DIR or --output FILE), by URI and by capsule, split by status class, TLS version and certificate issuer (NDJSON, then a table)' }),
   );
   const args = (await parser.parseAsync()) as unknown as SurveyArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
+  if (args.fromCrawl !== undefined) {
+    if (args._.length > 0 || args.file) throw new UsageError('--from-crawl reads a crawl\'s records: give no hosts with it');
+    return runCensus(args.fromCrawl, args);
+  }
   const options = await bulkOptionsFromArgs(args, '0');
   const session = new BulkSession(args);
   const summary = emptySurveySummary(); // counted as records arrive: no list of them is kept

@@ -1,5 +1,5 @@
 /**
- * `gemfetch tofu list | check | forget HOST[:PORT] | trust HOST[:PORT]`:
+ * `gemfetch tofu list | check | forget HOST[:PORT] | trust HOST[:PORT] | pin HOST[:PORT] SHA256`:
  * managing the pinned server keys of the known-hosts file.
  */
 import { KnownHostsError } from '../../errors.js';
@@ -8,7 +8,7 @@ import { connectTls } from '../../net/transport.js';
 import { fromUserInput, parseGeminiUrl, type GeminiUrl } from '../../protocol/url.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
-import { plain } from '../messages.js';
+import { formatMessage, plain } from '../messages.js';
 import { parseDuration } from '../units.js';
 import { UsageError } from '../usage-error.js';
 
@@ -16,6 +16,8 @@ import { UsageError } from '../usage-error.js';
 export interface TofuArgs {
   action?: string;
   host?: string;
+  /** The SHA-256 fingerprint given to `pin`. */
+  fingerprint?: string;
   knownHosts?: string;
   connectTimeout?: string;
   ipv4?: boolean;
@@ -28,9 +30,13 @@ export interface TofuArgs {
  * the file has damaged lines; `check` prints each damaged line on stdout
  * (`FILE:LINE ...`) and exits 1 when there is any; `forget` removes a pin, a
  * damaged line of that host included (exit 0 also when there was none,
- * saying so); `trust` connects to the host, pins the key it presents now
- * (replacing any old pin, damaged or not) and prints it.
- * @throws UsageError for a missing or invalid HOST[:PORT].
+ * saying so; given HOST without a port, it also names the other ports of
+ * HOST that are pinned); `trust` connects to the host, pins the key it
+ * presents now (replacing any old pin, damaged or not) and prints it; `pin`
+ * pins a fingerprint received out of band, without connecting (such a pin
+ * does not expire).
+ * @throws UsageError for a missing or unknown action, a missing or invalid
+ *   HOST[:PORT], or a missing or malformed fingerprint.
  */
 export async function runTofu(args: TofuArgs, io: CliIo): Promise<number> {
   const store = new KnownHostsStore(args.knownHosts ?? defaultKnownHostsPath(io.env));
@@ -40,11 +46,55 @@ export async function runTofu(args: TofuArgs, io: CliIo): Promise<number> {
     case 'check':
       return check(store, io);
     case 'forget':
-      return forget(store, hostArgument(args), io);
+      return forget(store, hostArgument(args), namesPort(args.host ?? ''), io);
     case 'trust':
       return trust(store, hostArgument(args), args, io);
+    case 'pin':
+      return pin(store, hostArgument(args), fingerprintArgument(args.fingerprint), io);
+    case undefined:
+      throw new UsageError(`tofu needs an action: ${TOFU_ACTIONS}`);
     default:
-      throw new UsageError('tofu needs an action: list, check, forget HOST[:PORT] or trust HOST[:PORT]');
+      throw new UsageError(`unknown tofu action ${JSON.stringify(plain(String(args.action)))}: expected ${TOFU_ACTIONS}`);
+  }
+}
+
+/** The actions, as usage messages list them. */
+const TOFU_ACTIONS = 'list, check, forget HOST[:PORT], trust HOST[:PORT] or pin HOST[:PORT] SHA256';
+
+/**
+ * Expiry written for a pin made with `tofu pin`: the certificate is not known,
+ * so the pin never expires (a different key is refused until trusted or
+ * pinned, unless a trusted certificate authority signed it, as for any pin).
+ */
+export const OUT_OF_BAND_PIN_EXPIRY = new Date('9999-12-31T23:59:59.999Z');
+
+/**
+ * A SHA-256 public-key fingerprint as typed: 64 hex digits, in either case,
+ * optionally with `:` between bytes and a `sha256:` prefix. Returns the
+ * lowercase hex form pins use.
+ * @throws UsageError naming the value when it is not one.
+ */
+export function parseFingerprint(text: string): string {
+  const hex = text.trim().replace(/^sha256:/i, '').replace(/:/g, '');
+  if (/^[0-9a-f]{64}$/i.test(hex)) return hex.toLowerCase();
+  throw new UsageError(
+    `invalid fingerprint ${JSON.stringify(plain(text))}: expected the SHA-256 of the server's public key, 64 hex digits ` +
+      '(as `gemfetch -v URL` and `gemfetch tofu list` show it)',
+  );
+}
+
+function fingerprintArgument(text: string | undefined): string {
+  if (text === undefined || text.trim() === '') throw new UsageError('tofu pin needs HOST[:PORT] and the SHA-256 fingerprint of its public key');
+  return parseFingerprint(text);
+}
+
+/** Whether HOST[:PORT] as typed names a port (`host:1965` does, `host` does not). */
+function namesPort(text: string): boolean {
+  try {
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `gemini://${text}`;
+    return new URL(withScheme).port !== '';
+  } catch {
+    return true;
   }
 }
 
@@ -58,7 +108,9 @@ export function parseHostPort(text: string): GeminiUrl {
 }
 
 function hostArgument(args: TofuArgs): GeminiUrl {
-  if (args.host === undefined || args.host.trim() === '') throw new UsageError(`tofu ${args.action} needs HOST[:PORT]`);
+  if (args.host === undefined || args.host.trim() === '') {
+    throw new UsageError(args.action === 'pin' ? 'tofu pin needs HOST[:PORT] and the SHA-256 fingerprint of its public key' : `tofu ${args.action} needs HOST[:PORT]`);
+  }
   return parseHostPort(args.host);
 }
 
@@ -98,15 +150,41 @@ async function check(store: KnownHostsStore, io: CliIo): Promise<number> {
   return ExitCode.Network;
 }
 
-async function forget(store: KnownHostsStore, url: GeminiUrl, io: CliIo): Promise<number> {
+async function forget(store: KnownHostsStore, url: GeminiUrl, portGiven: boolean, io: CliIo): Promise<number> {
   const removed = await store.forget(url.hostPort);
   io.stderr.write(removed ? `gemfetch: forgot the pinned key of ${url.hostPort}\n` : `gemfetch: no pinned key for ${url.hostPort} in ${store.path}\n`);
+  if (!portGiven) {
+    // `forget HOST` means port 1965: say which other ports of HOST keep a pin.
+    const hostPart = url.hostPort.slice(0, url.hostPort.lastIndexOf(':'));
+    const others = (await store.hostPortsOf(hostPart)).filter((hostPort) => hostPort !== url.hostPort);
+    if (others.length > 0) {
+      const ports = others.map((hostPort) => hostPort.slice(hostPart.length + 1));
+      io.stderr.write(
+        `gemfetch: ${plain(hostPart)} is ${removed ? 'also ' : ''}pinned on port${ports.length === 1 ? '' : 's'} ${ports.join(', ')}: ` +
+          `forget ${ports.length === 1 ? 'it' : 'each'} with \`gemfetch tofu forget ${plain(others[0]!)}\`\n`,
+      );
+    }
+  }
+  return ExitCode.Ok;
+}
+
+async function pin(store: KnownHostsStore, url: GeminiUrl, fingerprint: string, io: CliIo): Promise<number> {
+  const old = await store.get(url.hostPort).catch((err: unknown) => {
+    if (err instanceof KnownHostsError) return 'damaged' as const;
+    throw err;
+  });
+  await store.pin({ hostPort: url.hostPort, fingerprint, expires: OUT_OF_BAND_PIN_EXPIRY, added: new Date() });
+  const lines = [`pinned ${url.hostPort}: public key sha256 ${fingerprint}`, '  given by hand: the pin does not expire; any other key is refused until you trust or pin it'];
+  if (old === 'damaged') lines.push('  (the known-hosts file has damaged lines: see `gemfetch tofu check`)');
+  else if (old && old.fingerprint !== fingerprint) lines.push(`  replaced the previous pin ${old.fingerprint} (valid until ${day(old.expires)})`);
+  else if (old) lines.push('  (the same key was already pinned; it no longer expires)');
+  io.stdout.write(`${lines.join('\n')}\n`);
   return ExitCode.Ok;
 }
 
 async function trust(store: KnownHostsStore, url: GeminiUrl, args: TofuArgs, io: CliIo): Promise<number> {
   if (args.ipv4 && args.ipv6) throw new UsageError('-4 and -6 cannot be used together');
-  const timeout = args.connectTimeout !== undefined ? parseDuration(args.connectTimeout) || Infinity : 15_000;
+  const timeout = args.connectTimeout !== undefined ? parseDuration(args.connectTimeout, '--connect-timeout') || Infinity : 15_000;
   let fingerprint: string;
   let expires: Date;
   let subject: string;
@@ -130,7 +208,7 @@ async function trust(store: KnownHostsStore, url: GeminiUrl, args: TofuArgs, io:
       connection.destroy();
     }
   } catch (err) {
-    io.stderr.write(`gemfetch: cannot get the certificate of ${url.hostPort}: ${(err as Error).message}\n`);
+    io.stderr.write(`${formatMessage({ what: 'cannot get the certificate', which: url.hostPort, why: plain((err as Error).message) })}\n`);
     return ExitCode.Network;
   }
   // A damaged file does not stop an explicit pin: it replaces a damaged line of this host.
