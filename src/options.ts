@@ -167,6 +167,7 @@ export const BULK_OPTION_RULES = {
   requestOptions: { kind: 'object', expected: 'an object of request options', accepts: isPlainObject, properties: REQUEST_OPTION_RULES },
   retries: integer(0),
   slowDownRetries: integer(0),
+  onSlowDown: func,
   signal: REQUEST_OPTION_RULES.signal,
 } as const satisfies RulesOf<BulkOptions>;
 

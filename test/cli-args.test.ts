@@ -39,12 +39,15 @@ const ACCEPTED: string[][] = [
   ['-O', '--output-dir', 'dl', URL_A, URL_B],
   ['--ca', 'one.pem', URL_A],
   ['--ca', 'one.pem', '--ca', 'two.pem', '--ca=three.pem', URL_A],
-  ['-L', '3', URL_A],
-  ['-L', '010', URL_A],
+  ['-L', URL_A],
+  ['--max-redirects', '3', URL_A],
+  ['--max-redirects', '010', URL_A],
+  ['--no-location', URL_A],
+  ['--no-cross-host', '--input-file', 'answer.txt', URL_A],
   ['--max-redirects=0', URL_A],
   ['-qv', URL_A],
   ['-qvo', 'out.txt', URL_A],
-  ['-kL', '2', URL_A],
+  ['-kL', URL_A],
   ['-4', URL_A],
   ['-6', '-i', URL_A],
   ['--no-color', URL_A],
@@ -67,8 +70,7 @@ const ACCEPTED: string[][] = [
 
 /** Command lines the fast parser leaves to yargs, which either reads them its own way or rejects them. */
 const FALLBACK: string[][] = [
-  ['-L3', URL_A],
-  ['-L=3', URL_A],
+  ['--max-redirects=3', '--max-redirects', '4', URL_A],
   ['-o-', URL_A],
   ['-k4', URL_A],
   ['--json', 'false', URL_A],
@@ -76,7 +78,7 @@ const FALLBACK: string[][] = [
   ['-v', '-v', URL_A],
   ['--max-size', '1', '--max-size', '2', URL_A],
   ['--maxSize', '1', URL_A],
-  ['-L', '0x10', URL_A],
+  ['--max-redirects', '0x10', URL_A],
   ['--no-max-redirects', URL_A],
   [URL_A, '--', '0x10'],
   [URL_A, '--', 'fetch'],
@@ -106,10 +108,11 @@ describe('fast parser against yargs', () => {
     expect(fast).toEqual(await yargsArgs(argv));
   });
 
-  it('gives the values their types: repeatable --ca as an array, -L as a number, booleans, default colour', () => {
-    expect(fetchArgsFast(['--ca', 'a.pem', '--ca', 'b.pem', '-L', '7', '-qk', '--no-color', '-o', '-', URL_A, '--', URL_B])).toEqual({
+  it('gives the values their types: repeatable --ca as an array, --max-redirects as a number, -L and other booleans, default colour', () => {
+    expect(fetchArgsFast(['--ca', 'a.pem', '--ca', 'b.pem', '--max-redirects', '7', '-L', '-qk', '--no-color', '-o', '-', URL_A, '--', URL_B])).toEqual({
       ca: ['a.pem', 'b.pem'],
       maxRedirects: 7,
+      location: true,
       quiet: true,
       insecure: true,
       color: false,

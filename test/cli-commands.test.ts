@@ -33,7 +33,7 @@ describe.concurrent('help, version, completion', () => {
   it('completion prints a shell completion script', async () => {
     const r = await runCli(cli.home, ['completion']);
     expect(r.code).toBe(0);
-    expect(r.stdout.toString()).toContain('gemfetch --get-yargs-completions');
+    expect(r.stdout.toString()).toContain('complete -o default -F _gemfetch gemfetch');
   });
 
   it('`fetch` is the explicit name of the default command', async () => {

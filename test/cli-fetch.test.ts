@@ -208,7 +208,7 @@ describe.concurrent('exit codes for failures', () => {
     expect(r.stdout.toString()).toBe('1% + #x = -1 & ?');
   });
 
-  it('8: other scheme, loop, and -L 0', async () => {
+  it('8: other scheme, loop, and --max-redirects 0', async () => {
     const other = await gemfetch([cli.server.url('/to-https')]);
     expect(other.code).toBe(8);
     expect(other.stderr).toContain('https://example.org/');
@@ -216,7 +216,7 @@ describe.concurrent('exit codes for failures', () => {
     const loop = await gemfetch([cli.server.url('/loop-a')]);
     expect(loop.code).toBe(8);
     expect(loop.stderr).toMatch(/loop/);
-    const off = await gemfetch(['-L', '0', cli.server.url('/hop')]);
+    const off = await gemfetch(['--max-redirects', '0', cli.server.url('/hop')]);
     expect(off.code).toBe(8);
     const followed = await gemfetch(['--max-redirects', '1', cli.server.url('/hop')]);
     expect(followed.code).toBe(0);

@@ -79,6 +79,9 @@ describe('survey of a simulated Geminispace', () => {
       tlsVersions: { 'TLSv1.3': 8, 'TLSv1.2': 1 },
     });
     const table = formatSurveySummary(summary);
-    expect(table.split('\n')[0]).toBe('5 of 11 capsules send close_notify on success, 6 on error pages');
+    // One denominator per figure, the same in the headline and the table (was "5 of 11 capsules" vs "5 of 8 answering 2x").
+    expect(table.split('\n')[0]).toBe('5 of 8 capsules answering 2x send close_notify on success; 6 of 9 error pages seen end with it (11 surveyed, 9 reachable)');
+    expect(table).toContain('close_notify on success      5 of 8 answering 2x');
+    expect(table).toContain('close_notify on error pages  6 of 9 error pages seen');
   });
 });

@@ -557,8 +557,10 @@ describe('concurrency', () => {
       // A reader may see the last line while it is being appended, nothing else partial: every complete line parses.
       while (writing) {
         const text = await readFile(file, 'utf8').catch(() => undefined);
-        if (text !== undefined) {
-          parseRaw(text.slice(0, text.lastIndexOf('\n') + 1));
+        // An empty file (created, its first line not yet appended) has no complete line to check.
+        const complete = text?.slice(0, text.lastIndexOf('\n') + 1);
+        if (complete) {
+          parseRaw(complete);
           reads++;
         }
         await new Promise((r) => setTimeout(r, 1));

@@ -27,6 +27,12 @@ export interface HostPolicy {
   maxFailures?: number;
   /** First retry backoff in ms, doubled at each further retry (default 1000, at most 60 000). */
   retryBackoff?: number;
+  /**
+   * Told each time a 44 (slow down) makes a host wait: the host's key and the
+   * ms until its next request may start. For progress displays; an exception
+   * it throws is ignored.
+   */
+  onSlowDown?: (hostKey: string, waitMs: number) => void;
 }
 
 /** What one attempt tells the scheduler. */
@@ -159,6 +165,7 @@ export class HostScheduler {
   readonly #maxFailures: number;
   readonly #retryBackoff: number;
   readonly #canStart: () => boolean;
+  readonly #onSlowDown: ((hostKey: string, waitMs: number) => void) | undefined;
   #active = 0;
   #queued = 0;
   #setAsideHosts = 0;
@@ -176,6 +183,7 @@ export class HostScheduler {
     this.#maxFailures = nonNegative(policy.maxFailures, 5);
     this.#retryBackoff = nonNegative(policy.retryBackoff, 1000);
     this.#canStart = canStart;
+    this.#onSlowDown = policy.onSlowDown;
   }
 
   /** Jobs queued or waiting for a retry, plus those running. */
@@ -302,6 +310,14 @@ export class HostScheduler {
     );
   }
 
+  #tellSlowDown(hostKey: string, waitMs: number): void {
+    try {
+      this.#onSlowDown?.(hostKey, waitMs);
+    } catch {
+      // a display callback must not break the run
+    }
+  }
+
   #finish(host: HostState, entry: QueuedJob, outcome: AttemptOutcome): void {
     this.#active--;
     host.active--;
@@ -318,6 +334,7 @@ export class HostScheduler {
         // Exponential back-off (spec 0.24): every 44 doubles the host's delay; an integer META is only a lower bound of the wait.
         host.delay = slowDownDelay(host.delay, this.#maxDelay);
         host.nextStart = Math.max(host.nextStart, now + slowDownWait(host.delay, outcome.slowDownSeconds, this.#maxDelay));
+        this.#tellSlowDown(entry.job.hostKey, host.nextStart - now);
         break;
       }
       case 'neutral':

@@ -299,7 +299,13 @@ export function addToSurveySummary(summary: SurveySummary, r: SurveyRecord): voi
   if (r.certificate?.expired) summary.expired++;
 }
 
-/** The summary as a small text table (for stderr). First line: "N of M capsules send close_notify on success, K on error pages". */
+/**
+ * The summary as a small text table (for stderr). The headline and the table
+ * use the same denominators, each stated: capsules whose root answered 2x for
+ * success, error pages seen for errors; then how many were surveyed and
+ * reachable. First line: "N of M capsules answering 2x send close_notify on
+ * success; K of L error pages seen end with it (T surveyed, R reachable)".
+ */
 export function formatSurveySummary(s: SurveySummary): string {
   const versions = Object.entries(s.tlsVersions)
     .sort(([a], [b]) => a.localeCompare(b))
@@ -315,7 +321,8 @@ export function formatSurveySummary(s: SurveySummary): string {
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return [
-    `${s.closeNotifyOnSuccess} of ${s.capsules} capsules send close_notify on success, ${s.closeNotifyOnError} on error pages`,
+    `${s.closeNotifyOnSuccess} of ${s.successChecked} capsules answering 2x send close_notify on success; ` +
+      `${s.closeNotifyOnError} of ${s.errorChecked} error pages seen end with it (${s.capsules} surveyed, ${s.reachable} reachable)`,
     ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`),
   ].join('\n');
 }

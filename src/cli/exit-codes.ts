@@ -126,3 +126,18 @@ export const EXIT_CODE_TABLE = `Exit codes:
   130  interrupted (Ctrl-C)
 With several URLs, all are fetched and the exit code is the highest-priority
 failure among them, in this order: 130, 2, 9, 1, 6, 7, 8, 5, 4, 3, 0.`;
+
+
+/** The exit codes of `gemfetch crawl`, as its `--help` and the README show them. */
+export const CRAWL_EXIT_CODE_TABLE = `Exit codes:
+    0  the crawl ran to its end (each record tells how its URL went)
+    1  a local I/O error: output, journal, WARC file, or a body not mirrored
+    2  usage error or invalid seed URL
+  130  interrupted (Ctrl-C); with --state DIR, run it again to resume`;
+
+/** The exit codes of `gemfetch survey`, as its `--help` and the README show them. */
+export const SURVEY_EXIT_CODE_TABLE = `Exit codes:
+    0  every host was surveyed (each record tells how it answered)
+    1  the output failed (stdout's reader went away, a disk error)
+    2  usage error, invalid host, or no host given
+  130  interrupted (Ctrl-C)`;

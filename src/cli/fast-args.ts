@@ -6,7 +6,7 @@
  * It reads the same option tables as the yargs configuration
  * (./option-spec.ts) and accepts only what it can parse exactly as yargs
  * would. Anything else — an unknown option, a missing value, a bad choice,
- * a repeated option, an unusual form such as `-L3` or `--json=false` —
+ * a repeated option, an unusual form such as `-k4` or `--json=false` —
  * makes it answer `undefined`, and the caller falls back to yargs, whose
  * messages and behaviour then apply unchanged.
  */
@@ -25,7 +25,7 @@ const YARGS_ONLY_TOKENS: ReadonlySet<string> = new Set(['--help', '-h', '--versi
  * Guaranteed: a non-undefined result deep-equals what the yargs parser gives
  * the fetch command handler (camelCase keys of the options given, defaults,
  * `urls` including those after `--`), and holds at least one URL. Values are
- * not validated beyond their choices and `-L` being a whole number:
+ * not validated beyond their choices and `--max-redirects` being a whole number:
  * requestOptionsFromArgs does that for both paths.
  */
 export function fastFetchArgs(argv: readonly string[], commandWords: ReadonlySet<string>): FetchCommandArgs | undefined {
@@ -84,7 +84,7 @@ function parseLong(token: string, byName: Map<string, OptionSpec>, given: Values
   return eq < 0 ? nextValue(spec) : given.setValue(spec, token.slice(eq + 1));
 }
 
-/** `-k`, `-qv`, or booleans ending with one value option (`-qo FILE`). Digits only alone (`-4`): yargs reads `-L3`, `-k4` its own way. */
+/** `-k`, `-qv`, or booleans ending with one value option (`-qo FILE`). Digits only alone (`-4`): yargs reads `-k4` its own way. */
 function parseShortGroup(letters: string, byAlias: Map<string, OptionSpec>, given: Values, nextValue: (spec: OptionSpec) => boolean): boolean {
   if (letters.length > 1 && /[^A-Za-z]/.test(letters)) return false;
   for (let j = 0; j < letters.length; j++) {

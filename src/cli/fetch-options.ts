@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import type { Argv } from 'yargs';
 import type { RequestOptions, TrustMode } from '../net/client.js';
 import { addOptionGroup, FETCH_OPTION_GROUP } from './option-spec.js';
+import { readInputFile } from './input-file.js';
 import { parseDuration, parseSize } from './units.js';
 import { UsageError } from './usage-error.js';
 import { IdentityStore } from '../trust/identity-store.js';
@@ -46,10 +47,16 @@ export interface FetchArgs {
   ipv6?: boolean;
   /** `--proxy HOST[:PORT]`: send requests to this Gemini proxy. */
   proxy?: string;
-  /** `-L` / `--max-redirects N`: redirects to follow (default 5, 0 = none). */
+  /** `-L` / `--location`: follow redirects (the default); `--no-location` follows none. */
+  location?: boolean;
+  /** `--max-redirects N`: redirects to follow (default 5, 0 = none). */
   maxRedirects?: number;
+  /** `--no-cross-host` (false): a redirect to another host is not followed. */
+  crossHost?: boolean;
   /** `--input TEXT`: answer to a 1x input prompt. */
   input?: string;
+  /** `--input-file FILE` (`-` = stdin): the answer to a 1x input prompt, read from a file. */
+  inputFile?: string;
 }
 
 /** Heading under which `--help` lists these options. */
@@ -58,10 +65,12 @@ export const FETCH_OPTIONS_GROUP = FETCH_OPTION_GROUP.heading;
 /**
  * Adds the fetch options (declared in {@link FETCH_OPTION_GROUP}) to a yargs
  * instance, grouped under {@link FETCH_OPTIONS_GROUP} in `--help`. No value
- * is validated here: call {@link requestOptionsFromArgs}.
+ * is validated here: call {@link requestOptionsFromArgs}. `defaults` replaces
+ * the default shown for the options it names (a command whose library
+ * defaults differ, e.g. survey's trust mode `insecure`).
  */
-export function addFetchOptions<T>(y: Argv<T>): Argv<T & FetchArgs> {
-  return addOptionGroup(y, FETCH_OPTION_GROUP) as unknown as Argv<T & FetchArgs>;
+export function addFetchOptions<T>(y: Argv<T>, defaults: Readonly<Record<string, string>> = {}): Argv<T & FetchArgs> {
+  return addOptionGroup(y, FETCH_OPTION_GROUP, defaults) as unknown as Argv<T & FetchArgs>;
 }
 
 /**
@@ -107,11 +116,18 @@ export async function requestOptionsFromArgs(args: FetchArgs): Promise<RequestOp
   if (args.maxRedirects !== undefined) {
     const n = args.maxRedirects;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-      throw new UsageError('-L/--max-redirects needs a whole number of redirects, 0 or more (e.g. -L 0 to follow none)');
+      throw new UsageError('--max-redirects needs a whole number of redirects, 0 or more (--max-redirects 0 or --no-location follows none)');
     }
     options.maxRedirects = n;
   }
+  if (args.location === false) {
+    if (options.maxRedirects !== undefined && options.maxRedirects > 0) throw new UsageError('--no-location follows no redirect', { what: 'conflicting options', which: `--no-location, --max-redirects ${options.maxRedirects}` });
+    options.maxRedirects = 0;
+  }
+  if (args.crossHost === false) options.crossHostRedirects = false;
+  if (args.input !== undefined && args.inputFile !== undefined) throw new UsageError('--input and --input-file cannot be used together');
   if (args.input !== undefined) options.input = args.input;
+  if (args.inputFile !== undefined) options.input = await readInputFile(args.inputFile);
   return options;
 }
 

@@ -19,8 +19,12 @@ import { processIo, type CliIo } from './io.js';
 import { internalErrorMessage, usageErrorMessage } from './messages.js';
 import { UsageError } from './usage-error.js';
 
-/** Subcommands implemented in ./commands/NAME.js, each exporting `run(argv): Promise<number>`. */
-const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
+/**
+ * Subcommands implemented in ./commands/NAME.js, each exporting
+ * `run(argv): Promise<number>` and `parser(argv): Argv` (its configured yargs
+ * parser, which help, completion and the man page read: ./command-spec.ts).
+ */
+export const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
   batch: 'fetch many URLs (from a file or stdin) with per-host politeness; one JSON line each',
   crawl: 'crawl a capsule politely (robots.txt, depth and page limits)',
   survey: 'measure how many servers end their responses with close_notify',
@@ -44,6 +48,7 @@ const EXAMPLES: ReadonlyArray<[string, string]> = [
   ['gemfetch --json URL | jq .complete', 'one JSON record per URL'],
   ['gemfetch --max-size 10M --max-time 2m URL', 'stop an endless response'],
   ['gemfetch --input "lisbon" HOST/search', 'answer an input prompt'],
+  ['gemfetch --input-file pass.txt HOST/login', 'answer a (sensitive) prompt from a file, - = stdin'],
   ['gemfetch tofu list', 'show pinned server keys'],
   ['gemfetch put titan://HOST/page.gmi page.gmi', 'upload a page with Titan (see gemfetch put --help)'],
   ['gemfetch id create me --scope HOST/app', 'make an identity sent under HOST/app (see gemfetch id --help)'],
@@ -62,12 +67,28 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const first = argv[0];
     if (first !== undefined && Object.hasOwn(EXTERNAL_COMMANDS, first)) return await runExternal(first, argv.slice(1));
+    refuseFileListOption(argv);
     const fast = fetchArgsFast(argv);
     if (fast !== undefined) return await runFetch(fast, io);
     return await runParser(argv, io);
   } catch (err) {
     return reportFailure(err, io, argv);
   }
+}
+
+/**
+ * `gemfetch -f urls.txt` (gemget's habit): a list of URLs is the batch
+ * command's input. A usage error pointing to it, rather than yargs'
+ * "Unknown argument: f"; the fetch command has no `-f`.
+ */
+function refuseFileListOption(argv: readonly string[]): void {
+  const command = argv[0];
+  if (command !== undefined && command !== 'fetch' && COMMAND_WORDS.has(command)) return;
+  const end = argv.indexOf('--');
+  const options = end === -1 ? argv : argv.slice(0, end);
+  const token = options.find((t) => t === '--file' || t.startsWith('--file=') || /^-[a-zA-Z]*f/.test(t));
+  if (token === undefined) return;
+  throw new UsageError('gemfetch has no -f; to fetch the URLs listed in a file, one a line, use `gemfetch batch -f FILE` (one JSON record per URL)', { what: 'unknown option', which: token });
 }
 
 async function runExternal(name: string, argv: string[]): Promise<number> {
@@ -114,6 +135,14 @@ export async function fetchArgsWithYargs(argv: string[]): Promise<FetchCommandAr
   return captured;
 }
 
+/**
+ * The main parser, configured but not run, with handlers that do nothing:
+ * what ./command-spec.ts reads to list every command and option.
+ */
+export async function inspectionParser(): Promise<Argv> {
+  return buildParser([], processIo(), { runFetchCommand: async () => ExitCode.Ok, setExitCode: () => {} });
+}
+
 async function runParser(argv: string[], io: CliIo): Promise<number> {
   let exitCode: number = ExitCode.Ok;
   const parser = await buildParser(argv, io, {
@@ -122,11 +151,6 @@ async function runParser(argv: string[], io: CliIo): Promise<number> {
       exitCode = code;
     },
   });
-  if (argv[0] === 'completion' && argv.length === 1) {
-    // Handled here: with a default command, yargs would also run a fetch of "completion".
-    parser.showCompletionScript();
-    return ExitCode.Ok;
-  }
   await parser.parseAsync();
   return exitCode;
 }
@@ -169,8 +193,8 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
           .positional('action', { choices: ['list', 'check', 'forget', 'trust', 'pin'] as const, describe: 'what to do' })
           .positional('host', { type: 'string', describe: 'HOST[:PORT] (port 1965 by default)' })
           .positional('fingerprint', { type: 'string', describe: "SHA-256 of the server's public key, 64 hex digits (pin)" })
-          .option('known-hosts', { type: 'string', requiresArg: true, describe: 'pin file (default $XDG_DATA_HOME/gemfetch/known_hosts)' })
-          .option('connect-timeout', { type: 'string', requiresArg: true, describe: 'time limit to connect and for the TLS handshake (trust)' })
+          .option('known-hosts', { type: 'string', requiresArg: true, defaultDescription: '$XDG_DATA_HOME/gemfetch/known_hosts', describe: 'pin file' })
+          .option('connect-timeout', { type: 'string', requiresArg: true, defaultDescription: '15s', describe: 'time limit to connect and for the TLS handshake (trust)' })
           .option('ipv4', { alias: '4', type: 'boolean', describe: 'use IPv4 only (trust)' })
           .option('ipv6', { alias: '6', type: 'boolean', describe: 'use IPv6 only (trust)' })
           .example('gemfetch tofu list', 'show every pin')
@@ -181,6 +205,19 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
         rejectRepeatedOptions(args, ['host', 'fingerprint', 'known-hosts', 'connect-timeout']);
         const { runTofu } = await import('./commands/tofu.js');
         setExitCode(await runTofu(args, io));
+      },
+    )
+    .command(
+      'completion',
+      'print a bash completion script (zsh: via bashcompinit): gemfetch completion >> ~/.bashrc',
+      (y) =>
+        y
+          .usage('Usage: gemfetch completion\n\nPrints a bash completion script for every command and option of gemfetch (zsh loads it through bashcompinit). Install it with:\n  gemfetch completion >> ~/.bashrc')
+          .example('gemfetch completion >> ~/.bashrc', 'install it for bash (zsh: >> ~/.zshrc)'),
+      async () => {
+        const { completionScript } = await import('./completion.js');
+        io.stdout.write(await completionScript());
+        setExitCode(ExitCode.Ok);
       },
     )
     .command(
@@ -199,8 +236,7 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
   }
   for (const [command, description] of EXAMPLES) parser.example(command, description);
   return parser
-    .completion('completion', 'print a bash/zsh completion script (gemfetch completion >> ~/.bashrc)')
-    .epilogue(`${EXIT_CODE_TABLE}\n\nDocumentation: README.md. Environment: NO_COLOR, XDG_DATA_HOME.`)
+    .epilogue(`${EXIT_CODE_TABLE}\n\nDocumentation: man gemfetch, README.md. Environment: NO_COLOR, XDG_DATA_HOME.`)
     .version(packageVersion())
     .help()
     .alias('help', 'h')

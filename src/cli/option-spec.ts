@@ -23,6 +23,12 @@ export interface OptionSpec {
   readonly choices?: readonly string[];
   /** Value when the option is not given (only booleans have one). */
   readonly default?: boolean;
+  /**
+   * The default as shown to people (`--help`'s `[default: 15s]`, the man
+   * page) when the value is left unset so the library's default applies.
+   * Every option taking a value has one (or a `default`).
+   */
+  readonly defaultText?: string;
   /** Long name of an option that cannot be given together with this one. */
   readonly conflicts?: string;
   /** One line for `--help`. */
@@ -43,28 +49,32 @@ export interface OptionGroup {
 export const FETCH_OPTION_GROUP: OptionGroup = {
   heading: 'Fetch options:',
   options: [
-    { name: 'max-size', type: 'string', describe: 'stop after this many body bytes (500K, 10M, 1G; 0 = no limit)' },
-    { name: 'max-time', type: 'string', describe: 'time limit per request (30s, 2m, 500ms; plain number = seconds; 0 = none)' },
-    { name: 'connect-timeout', type: 'string', describe: 'time limit to connect, and for the TLS handshake (default 15s)' },
-    { name: 'idle-timeout', type: 'string', describe: 'longest silence while the body streams (default 60s)' },
-    { name: 'header-timeout', type: 'string', describe: 'time limit for the response header (default 30s)' },
+    { name: 'max-size', type: 'string', defaultText: '0 (no limit)', describe: 'stop after this many body bytes (500K, 10M, 1G; 0 = no limit)' },
+    { name: 'max-time', type: 'string', defaultText: '0 (none)', describe: 'time limit per request (30s, 2m, 500ms; plain number = seconds; 0 = none)' },
+    { name: 'connect-timeout', type: 'string', defaultText: '15s', describe: 'time limit to connect, and for the TLS handshake' },
+    { name: 'idle-timeout', type: 'string', defaultText: '60s', describe: 'longest silence while the body streams' },
+    { name: 'header-timeout', type: 'string', defaultText: '30s', describe: 'time limit for the response header' },
     {
       name: 'tofu',
       type: 'string',
       choices: ['tofu', 'ca', 'insecure'],
-      describe: "trust mode: tofu = pin each host's key on first use (default), ca = require a CA-signed certificate, insecure = accept any",
+      defaultText: 'tofu',
+      describe: "trust mode: tofu = pin each host's key on first use, ca = require a CA-signed certificate, insecure = accept any",
     },
-    { name: 'known-hosts', type: 'string', describe: 'TOFU pin file (default $XDG_DATA_HOME/gemfetch/known_hosts)' },
-    { name: 'ca', type: 'string', repeatable: true, describe: 'extra certificate authority file (PEM); repeatable' },
+    { name: 'known-hosts', type: 'string', defaultText: '$XDG_DATA_HOME/gemfetch/known_hosts', describe: 'TOFU pin file' },
+    { name: 'ca', type: 'string', repeatable: true, defaultText: "the system's CAs", describe: 'extra certificate authority file (PEM); repeatable' },
     { name: 'insecure', alias: 'k', type: 'boolean', describe: 'accept any server certificate (same as --tofu insecure)' },
-    { name: 'cert', type: 'string', describe: 'client certificate file (PEM; may also hold the key)' },
-    { name: 'key', type: 'string', describe: 'private key file of --cert (PEM)' },
-    { name: 'id', type: 'string', describe: 'send identity NAME (see gemfetch id) with every request; --no-id: send none, even where one is in scope' },
+    { name: 'cert', type: 'string', defaultText: 'none', describe: 'client certificate file (PEM; may also hold the key)' },
+    { name: 'key', type: 'string', defaultText: 'the key in --cert', describe: 'private key file of --cert (PEM)' },
+    { name: 'id', type: 'string', defaultText: 'the identity scoped to each URL, if any', describe: 'send identity NAME (see gemfetch id) with every request; --no-id: send none, even where one is in scope' },
     { name: 'ipv4', alias: '4', type: 'boolean', describe: 'use IPv4 only' },
     { name: 'ipv6', alias: '6', type: 'boolean', describe: 'use IPv6 only' },
-    { name: 'proxy', type: 'string', describe: 'send requests to this Gemini proxy, HOST[:PORT] (port 1965 by default)' },
-    { name: 'max-redirects', alias: 'L', type: 'number', describe: 'redirects to follow (default 5; 0 = none)' },
-    { name: 'input', type: 'string', describe: 'answer to an input prompt (status 10/11), sent as the query' },
+    { name: 'proxy', type: 'string', defaultText: 'none', describe: 'send requests to this Gemini proxy, HOST[:PORT] (port 1965 by default)' },
+    { name: 'location', alias: 'L', type: 'boolean', describe: 'follow redirects (the default, as curl -L; --no-location follows none; the count is --max-redirects)' },
+    { name: 'max-redirects', type: 'number', defaultText: '5', describe: 'redirects to follow (0 = none)' },
+    { name: 'cross-host', type: 'boolean', describe: 'follow redirects to another host (the default; --no-cross-host stops at them, exit 8)' },
+    { name: 'input', type: 'string', conflicts: 'input-file', defaultText: 'none', describe: 'answer to an input prompt (status 10/11), sent as the query (visible in ps: prefer --input-file for secrets)' },
+    { name: 'input-file', type: 'string', defaultText: 'none', describe: 'read the answer to an input prompt (10/11) from FILE (- = stdin), one trailing newline removed; keeps secrets out of argv' },
   ],
 };
 
@@ -72,9 +82,9 @@ export const FETCH_OPTION_GROUP: OptionGroup = {
 export const OUTPUT_OPTION_GROUP: OptionGroup = {
   heading: 'Output options:',
   options: [
-    { name: 'output', alias: 'o', type: 'string', conflicts: 'remote-name', describe: 'write the body to FILE (- = stdout; an existing FILE is replaced); an incomplete body stays in FILE.partial' },
+    { name: 'output', alias: 'o', type: 'string', conflicts: 'remote-name', defaultText: 'stdout', describe: 'write the body to FILE (- = stdout; an existing FILE is replaced); an incomplete body stays in FILE.partial' },
     { name: 'remote-name', alias: 'O', type: 'boolean', describe: 'write the body to a file named after the URL (index.gmi for /), made shell-safe; never overwrites: NAME.1, NAME.2...' },
-    { name: 'output-dir', type: 'string', describe: 'directory for -o/-O files (implies -O); URL names never escape it' },
+    { name: 'output-dir', type: 'string', defaultText: 'the current directory', describe: 'directory for -o/-O files (implies -O); URL names never escape it' },
     { name: 'include', alias: 'i', type: 'boolean', conflicts: 'json', describe: 'print the response header line before the body' },
     { name: 'head', alias: 'I', type: 'boolean', describe: 'print the response header line only, close after it' },
     { name: 'json', type: 'boolean', describe: 'print one JSON record per URL on stdout instead of the body' },
@@ -96,13 +106,17 @@ export function camelCaseKey(name: string): string {
  * `--help`. Strings and numbers require a value (`requiresArg`); repeatable
  * options are not yargs arrays (an array would swallow the URLs after
  * `--ca FILE`): yargs collects repeated values into an array by itself.
+ * `defaults` replaces the shown default (`defaultText`) of the options it
+ * names, for a command whose defaults differ (a crawl's 16M `--max-size`).
  * Uses yargs only through the instance given, so importing this module never
  * loads yargs.
  */
-export function addOptionGroup<T>(y: Argv<T>, group: OptionGroup): Argv<T> {
+export function addOptionGroup<T>(y: Argv<T>, group: OptionGroup, defaults: Readonly<Record<string, string>> = {}): Argv<T> {
   let parser = y;
   for (const spec of group.options) {
     const config: Options = { type: spec.type, describe: spec.describe };
+    const defaultText = defaults[spec.name] ?? spec.defaultText;
+    if (defaultText !== undefined) config.defaultDescription = defaultText;
     if (spec.alias !== undefined) config.alias = spec.alias;
     if (spec.type !== 'boolean') config.requiresArg = true;
     if (spec.choices !== undefined) config.choices = [...spec.choices];

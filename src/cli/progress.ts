@@ -76,3 +76,48 @@ export class ProgressLine {
     this.#drawn = true;
   }
 }
+
+/**
+ * The hosts of a bulk run (batch, crawl, survey) waiting after a 44 (slow
+ * down), for the status line: without it, a run held up by 44 answers shows
+ * a falling rate and no reason. Holds one entry per host still waiting;
+ * entries whose wait is over are dropped on every call.
+ */
+export class SlowDownWaits {
+  readonly #until = new Map<string, number>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** `hostKey` answered 44 and may not be asked again for `waitMs` ms (the HostPolicy `onSlowDown` callback). */
+  note(hostKey: string, waitMs: number): void {
+    this.#prune();
+    this.#until.set(hostKey, this.#now() + Math.max(0, waitMs));
+  }
+
+  /** Hosts still waiting. */
+  get waiting(): number {
+    this.#prune();
+    return this.#until.size;
+  }
+
+  /**
+   * `44: 1 host waiting 12s` or `44: 3 hosts waiting, longest 40s` (seconds
+   * rounded up); empty when no host waits.
+   */
+  text(): string {
+    this.#prune();
+    if (this.#until.size === 0) return '';
+    const now = this.#now();
+    const longest = Math.max(...this.#until.values()) - now;
+    const seconds = `${Math.ceil(longest / 1000)}s`;
+    return this.#until.size === 1 ? `44: 1 host waiting ${seconds}` : `44: ${this.#until.size} hosts waiting, longest ${seconds}`;
+  }
+
+  #prune(): void {
+    const now = this.#now();
+    for (const [host, until] of this.#until) if (until <= now) this.#until.delete(host);
+  }
+}

@@ -2,6 +2,7 @@
  * `gemfetch batch [URL...] [-f FILE]`: fetch a list of URLs politely, one
  * NDJSON record per input URL (stdout or --output FILE), in completion order.
  */
+import type { Argv } from 'yargs';
 import { batch, DEFAULT_BATCH_RETRIES } from '../../bulk/batch.js';
 import { fromUserInput } from '../../protocol/url.js';
 import { combineExitCodes, ExitCode, exitCodeForRecord } from '../exit-codes.js';
@@ -11,18 +12,22 @@ import { formatDuration } from '../units.js';
 import { UsageError } from '../usage-error.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type PolitenessArgs } from './bulk-cli.js';
 
-/** `gemfetch batch ...`; resolves with the exit code. */
-export async function run(argv: string[]): Promise<number> {
-  const parser = addFetchOptions(
+/** The batch command's parser, configured but not run (its options are listed by ../command-spec.ts). */
+export function parser(argv: string[]): Argv {
+  return addFetchOptions(
     addPolitenessOptions(
       commandParser(
         argv,
-        'Usage: gemfetch batch [options] [URL...]\n\nFetches every URL (arguments, -f FILE, or stdin) with per-host politeness and writes one JSON record per URL, in completion order. Every input line yields exactly one record.',
+        'Usage: gemfetch batch [options] [URL...]\n\nFetches every URL (arguments, -f FILE, or stdin) with per-host politeness and writes one JSON record per URL, in completion order. Every input line yields exactly one record. No URL at all is a usage error (exit 2), as for survey.',
       ),
       { delay: '0', retries: DEFAULT_BATCH_RETRIES },
     ),
   );
-  const args = (await parser.parseAsync()) as unknown as PolitenessArgs & FetchArgs & { _: Array<string | number> };
+}
+
+/** `gemfetch batch ...`; resolves with the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const args = (await parser(argv).parseAsync()) as unknown as PolitenessArgs & FetchArgs & { _: Array<string | number> };
   if (askedForHelp(argv)) return ExitCode.Ok;
   const options = await bulkOptionsFromArgs(args, '0');
   const session = new BulkSession(args);
@@ -42,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
         inputFailure = err;
       }
     })();
-    for await (const record of batch(urls, { ...options, signal: session.signal })) {
+    for await (const record of batch(urls, { ...options, signal: session.signal, onSlowDown: session.onSlowDown })) {
       await session.output.write(record);
       session.noticeRecord(record);
       count++;
@@ -56,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     session.close();
   }
+  if (count === 0 && inputFailure === undefined && !session.interrupted) throw new UsageError('batch needs at least one URL (arguments, -f FILE or stdin)');
   if (!args.quiet) {
     process.stderr.write(`gemfetch batch: ${count} URLs in ${formatDuration(Date.now() - started)}: ${count - errors - incomplete} answered in full, ${incomplete} incomplete, ${errors} without a response\n`);
   }

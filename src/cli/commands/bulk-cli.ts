@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import yargs, { type Argv } from 'yargs';
-import type { BulkOptions } from '../../bulk/bulk.js';
+import { DEFAULT_SLOW_DOWN_RETRIES, type BulkOptions } from '../../bulk/bulk.js';
 import { StorageError } from '../../errors.js';
 import { boundedLines, LineTooLongError } from '../bounded-lines.js';
 import { EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
@@ -14,6 +14,7 @@ import { requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
 import { refuseRepeatedOptions } from '../repeated-options.js';
 import { parseDuration } from '../units.js';
 import { NdjsonOutput, OutputClosedError } from '../ndjson-output.js';
+import { SlowDownWaits } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 import { tls12IdentityWarning } from '../identity-messages.js';
 import type { FetchRecord } from '../../net/record.js';
@@ -26,22 +27,29 @@ export interface PolitenessArgs {
   perHost?: number;
   delay?: string;
   retries?: number;
+  slowDownRetries?: number;
   maxFailures?: number;
   output?: string;
   file?: string[];
   quiet?: boolean;
 }
 
-/** Adds --concurrency, --per-host, --delay, --retries, --max-failures, --output, -f, -q. */
+/** Adds --concurrency, --per-host, --delay, --retries, --slow-down-retries, --max-failures, --output, -f, -q. */
 export function addPolitenessOptions<T>(y: Argv<T>, defaults: { delay: string; retries: number }): Argv<T & PolitenessArgs> {
   return y
-    .option('file', { alias: 'f', type: 'string', array: true, describe: 'read inputs from FILE, one a line, # comments ("-" = stdin)' })
-    .option('output', { alias: 'o', type: 'string', requiresArg: true, describe: 'append the NDJSON records to FILE instead of stdout' })
-    .option('concurrency', { alias: 'j', type: 'number', requiresArg: true, describe: 'requests at once, over all hosts (default 16)' })
-    .option('per-host', { type: 'number', requiresArg: true, describe: 'connections at once to one host (default 1)' })
-    .option('delay', { type: 'string', requiresArg: true, describe: `pause between two requests to one host (default ${defaults.delay})` })
-    .option('retries', { type: 'number', requiresArg: true, describe: `retries after a network failure or a 4x, with backoff (default ${defaults.retries})` })
-    .option('max-failures', { type: 'number', requiresArg: true, describe: 'set a host aside after this many consecutive failures (default 5; 0 = never)' })
+    .option('file', { alias: 'f', type: 'string', array: true, defaultDescription: 'stdin when it is not a terminal', describe: 'read inputs from FILE, one a line, # comments ("-" = stdin)' })
+    .option('output', { alias: 'o', type: 'string', requiresArg: true, defaultDescription: 'stdout', describe: 'append the NDJSON records to FILE instead of stdout' })
+    .option('concurrency', { alias: 'j', type: 'number', requiresArg: true, defaultDescription: '16', describe: 'requests at once, over all hosts' })
+    .option('per-host', { type: 'number', requiresArg: true, defaultDescription: '1', describe: 'connections at once to one host' })
+    .option('delay', { type: 'string', requiresArg: true, defaultDescription: defaults.delay, describe: 'pause between two requests to one host (a 44 answer lengthens it for that host)' })
+    .option('retries', { type: 'number', requiresArg: true, defaultDescription: String(defaults.retries), describe: 'retries after a network failure or a 4x other than 44, with backoff' })
+    .option('slow-down-retries', {
+      type: 'number',
+      requiresArg: true,
+      defaultDescription: String(DEFAULT_SLOW_DOWN_RETRIES),
+      describe: "retries of a URL answered 44 (slow down), each after that host's slow-down wait; 0 = record the 44 at once",
+    })
+    .option('max-failures', { type: 'number', requiresArg: true, defaultDescription: '5', describe: 'set a host aside after this many consecutive failures (0 = never)' })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress and no summary on stderr' }) as unknown as Argv<T & PolitenessArgs>;
 }
 
@@ -51,6 +59,9 @@ export function addPolitenessOptions<T>(y: Argv<T>, defaults: { delay: string; r
  * UsageError for an invalid value.
  */
 export async function bulkOptionsFromArgs(args: PolitenessArgs & FetchArgs, defaultDelay: string): Promise<Omit<BulkOptions, 'client' | 'signal'>> {
+  if (args.inputFile === '-' && readsStdin((args as { _?: Array<string | number> })._ ?? [], args.file)) {
+    throw new UsageError('standard input is the list of inputs here: put the answer in a file', { what: 'conflicting inputs', which: '--input-file -' });
+  }
   const requestOptions = await requestOptionsFromArgs(args);
   return { ...politenessFromArgs(args, defaultDelay), requestOptions };
 }
@@ -66,7 +77,9 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
   const concurrency = whole('concurrency', args.concurrency, 1);
   const perHost = whole('per-host', args.perHost, 1);
   const retries = whole('retries', args.retries, 0);
+  const slowDownRetries = whole('slow-down-retries', args.slowDownRetries, 0);
   const maxFailures = whole('max-failures', args.maxFailures, 0);
+  if (slowDownRetries !== undefined) options.slowDownRetries = slowDownRetries;
   if (concurrency !== undefined) options.concurrency = concurrency;
   if (perHost !== undefined) options.perHost = perHost;
   if (retries !== undefined) options.retries = retries;
@@ -74,8 +87,8 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
   return options;
 }
 
-/** A yargs parser that throws UsageError instead of exiting. */
-export function commandParser(argv: string[], usage: string): Argv {
+/** A yargs parser that throws UsageError instead of exiting; `--help` ends with `exitCodes` (the fetch command's table by default). */
+export function commandParser(argv: string[], usage: string, exitCodes: string = EXIT_CODE_TABLE): Argv {
   const parser = yargs(argv)
     .scriptName('gemfetch')
     .locale('en') // the usage errors are rephrased by ../messages.ts, which reads yargs' English
@@ -85,11 +98,17 @@ export function commandParser(argv: string[], usage: string): Argv {
     .version(false)
     .help()
     .wrap(Math.min(100, process.stderr.columns ?? 80))
-    .epilogue(EXIT_CODE_TABLE)
+    .epilogue(exitCodes)
     .fail((message: string | undefined, err: Error | undefined) => {
       throw err ?? new UsageError(message ?? 'invalid arguments');
     });
   return refuseRepeatedOptions(parser);
+}
+
+/** Whether {@link inputLines} reads stdin for these arguments. */
+function readsStdin(positional: ReadonlyArray<string | number>, files: readonly string[] | undefined): boolean {
+  if (positional.some((p) => String(p) === '-') || files?.includes('-')) return true;
+  return positional.length === 0 && !files?.length && !process.stdin.isTTY;
 }
 
 /** Whether the user asked for --help (yargs has printed it). */
@@ -162,27 +181,57 @@ async function* linesOf(file: string, output: string | undefined): AsyncGenerato
   }
 }
 
-/** A one-line status on stderr, drawn only on a terminal, at most 5 times a second. */
+/**
+ * A one-line status on stderr, drawn only on a terminal, at most 5 times a
+ * second. While hosts wait after a 44 it says so (see {@link SlowDownWaits})
+ * and is redrawn every second, so the wait shows even when no record arrives.
+ */
 export class StatusLine {
   readonly #enabled: boolean;
+  readonly waits = new SlowDownWaits();
   #last = 0;
   #drawn = false;
+  #text: () => string = () => '';
+  #ticker: NodeJS.Timeout | undefined;
   constructor(enabled: boolean) {
     this.#enabled = enabled && process.stderr.isTTY === true;
   }
   update(text: () => string): void {
+    this.#text = text;
     if (!this.#enabled) return;
     const now = Date.now();
     if (now - this.#last < 200) return;
     this.#last = now;
-    const width = (process.stderr.columns ?? 80) - 1;
-    const line = text();
-    process.stderr.write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`);
-    this.#drawn = true;
+    this.#draw();
+  }
+  /** A host answered 44 and waits `waitMs` (the library's `onSlowDown`): shown at once, then counted down. */
+  slowDown(hostKey: string, waitMs: number): void {
+    this.waits.note(hostKey, waitMs);
+    if (!this.#enabled) return;
+    this.#draw();
+    if (this.#ticker === undefined) {
+      this.#ticker = setInterval(() => {
+        this.#draw();
+        if (this.waits.waiting === 0) this.#stopTicker();
+      }, 1000);
+      this.#ticker.unref();
+    }
   }
   clear(): void {
+    this.#stopTicker();
     if (this.#drawn) process.stderr.write('\r\x1b[K');
     this.#drawn = false;
+  }
+  #stopTicker(): void {
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    this.#ticker = undefined;
+  }
+  #draw(): void {
+    const width = (process.stderr.columns ?? 80) - 1;
+    const waits = this.waits.text();
+    const line = [this.#text(), waits].filter((part) => part !== '').join(', ');
+    process.stderr.write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`);
+    this.#drawn = true;
   }
 }
 
@@ -230,6 +279,9 @@ export class BulkSession {
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
+
+  /** The library's `onSlowDown` callback: 44 waits shown on the status line. */
+  readonly onSlowDown = (hostKey: string, waitMs: number): void => this.status.slowDown(hostKey, waitMs);
 
   /** Whether Ctrl-C (SIGINT/SIGTERM) stopped the run. */
   get interrupted(): boolean {

@@ -10,17 +10,18 @@
  * before a kill may be missing from stdout (use --output for exactly-once).
  */
 import fs from 'node:fs';
-import { crawl, DEFAULT_CRAWL_RETRIES, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
+import { crawl, DEFAULT_CRAWL_MAX_BYTES, DEFAULT_CRAWL_RETRIES, DEFAULT_CRAWL_TOTAL_TIMEOUT, DEFAULT_MAX_DEPTH, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
 import { journalRecords } from '../../bulk/crawl-state.js';
 import type { AddressClass } from '../../net/address-class.js';
 import { DEFAULT_MAX_PAGES_PER_HOST, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_SEGMENT_REPEATS, DEFAULT_MAX_URL_LENGTH, formatTrapCounts } from '../../bulk/trap-guards.js';
 import { DirectoryLock } from '../../bulk/state-lock.js';
 import { fromUserInput } from '../../protocol/url.js';
-import { ExitCode } from '../exit-codes.js';
+import { CRAWL_EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
 import { plain } from '../messages.js';
 import { prepareDirectory } from '../output-file.js';
 import { addFetchOptions, type FetchArgs } from '../fetch-options.js';
-import { formatDuration, parseDuration } from '../units.js';
+import type { Argv } from 'yargs';
+import { formatDuration, formatSizeOption, parseDuration } from '../units.js';
 import { parseSize } from '../units.js';
 import { UsageError } from '../usage-error.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type NdjsonOutput, type PolitenessArgs } from './bulk-cli.js';
@@ -49,6 +50,42 @@ interface CrawlArgs extends PolitenessArgs, FetchArgs {
 
 const DEFAULT_DELAY = '1s';
 
+/** The crawl command's parser, configured but not run (its options are listed by ../command-spec.ts). */
+export function parser(argv: string[]): Argv {
+  return addFetchOptions(
+    addPolitenessOptions(
+      commandParser(
+        argv,
+        'Usage: gemfetch crawl [options] SEED...\n\nFollows links from the seeds politely (robots.txt, one connection per host, a delay) and writes one JSON record per URL. --state DIR makes it resumable.',
+        CRAWL_EXIT_CODE_TABLE,
+      ),
+      { delay: DEFAULT_DELAY, retries: DEFAULT_CRAWL_RETRIES },
+    )
+      .option('scope', { type: 'string', choices: ['host', 'prefix', 'all'], defaultDescription: 'host', describe: 'which links to follow: same host as a seed, under a seed\'s directory, or all' })
+      .option('max-depth', { type: 'number', requiresArg: true, defaultDescription: String(DEFAULT_MAX_DEPTH), describe: 'deepest link depth (seeds are 0)' })
+      .option('max-pages', { type: 'number', requiresArg: true, defaultDescription: 'no limit', describe: 'most URLs to request, resumed runs included' })
+      .option('include', { type: 'string', array: true, requiresArg: true, defaultDescription: 'all in --scope', describe: 'follow only URLs matching this regular expression (repeatable)' })
+      .option('exclude', { type: 'string', array: true, requiresArg: true, defaultDescription: 'none', describe: 'do not follow URLs matching this regular expression (repeatable)' })
+      .option('robots-agent', { type: 'string', choices: ['researcher', 'indexer', 'archiver'], defaultDescription: 'researcher', describe: 'robots.txt virtual agent obeyed besides *' })
+      .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
+      .option('state', { type: 'string', requiresArg: true, defaultDescription: 'none (not resumable)', describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
+      .option('mirror', { type: 'string', requiresArg: true, defaultDescription: 'none', describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
+      .option('warc', { type: 'string', requiresArg: true, defaultDescription: 'none', describe: 'append every request and raw response (robots.txt included) to this WARC 1.1 file; FILE.gz: gzipped per record' })
+      .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (the default when the --warc name ends in .gz)' })
+      .option('robots-ttl', { type: 'string', requiresArg: true, defaultDescription: '24h', describe: 'obey a host\'s robots.txt this long, then fetch it again (kept in --state DIR, so a resumed crawl reuses it until then)' })
+      .option('max-pages-per-host', { type: 'number', requiresArg: true, defaultDescription: String(DEFAULT_MAX_PAGES_PER_HOST), describe: 'trap guard: most URLs queued per host, seeds included (0 = no limit)' })
+      .option('max-url-length', { type: 'number', requiresArg: true, defaultDescription: String(DEFAULT_MAX_URL_LENGTH), describe: "trap guard: do not follow links longer than this many bytes (0 = up to the protocol's 1024)" })
+      .option('max-path-depth', { type: 'number', requiresArg: true, defaultDescription: String(DEFAULT_MAX_PATH_DEPTH), describe: 'trap guard: do not follow links with more path segments (0 = no limit)' })
+      .option('max-segment-repeats', { type: 'number', requiresArg: true, defaultDescription: String(DEFAULT_MAX_SEGMENT_REPEATS), describe: 'trap guard: do not follow links where a run of path segments occurs more times in a row, as /a/b/a/b/a/b (0 = no limit)' })
+      .option('allow-address-class', { type: 'string', array: true, requiresArg: true, choices: ['loopback', 'private', 'link-local', 'public'], defaultDescription: "the seeds' classes", describe: 'also reach hosts whose addresses are in this class (repeatable); by default a crawl reaches only the address classes of its seeds, so a public seed never leads to a loopback or private address' })
+      .option('queries', { type: 'boolean', describe: 'trap guard: follow links with a query string (default: only when a seed has one; --no-queries never)' }),
+    { 'max-time': `${DEFAULT_CRAWL_TOTAL_TIMEOUT / 1000}s` },
+  )
+    .hide('max-redirects')
+    .hide('location')
+    .hide('cross-host')
+    .option('max-size', { type: 'string', requiresArg: true, defaultDescription: formatSizeOption(DEFAULT_CRAWL_MAX_BYTES), describe: 'stop each body after this many bytes (500K, 10M, 1G; 0 is refused: a crawl reads each body in memory)' });
+}
 /**
  * `gemfetch crawl ...`; resolves with the exit code: 0 when the crawl ran to
  * its end, 1 when the journal or the WARC file could not be written (the
@@ -57,35 +94,12 @@ const DEFAULT_DELAY = '1s';
  * names the first, each record says why in `mirrorError`).
  */
 export async function run(argv: string[]): Promise<number> {
-  const parser = addFetchOptions(
-    addPolitenessOptions(
-      commandParser(
-        argv,
-        'Usage: gemfetch crawl [options] SEED...\n\nFollows links from the seeds politely (robots.txt, one connection per host, a delay) and writes one JSON record per URL. --state DIR makes it resumable.',
-      ),
-      { delay: DEFAULT_DELAY, retries: DEFAULT_CRAWL_RETRIES },
-    )
-      .option('scope', { type: 'string', choices: ['host', 'prefix', 'all'], describe: 'which links to follow: same host as a seed (default), under a seed\'s directory, or all' })
-      .option('max-depth', { type: 'number', requiresArg: true, describe: 'deepest link depth (seeds are 0; default 32)' })
-      .option('max-pages', { type: 'number', requiresArg: true, describe: 'most URLs to request, resumed runs included' })
-      .option('include', { type: 'string', array: true, requiresArg: true, describe: 'follow only URLs matching this regular expression (repeatable)' })
-      .option('exclude', { type: 'string', array: true, requiresArg: true, describe: 'do not follow URLs matching this regular expression (repeatable)' })
-      .option('robots-agent', { type: 'string', choices: ['researcher', 'indexer', 'archiver'], describe: 'robots.txt virtual agent obeyed besides * (default researcher)' })
-      .option('robots-ttl', { type: 'string', requiresArg: true, describe: 'obey a host\'s robots.txt this long, then fetch it again (default 24h; kept in --state DIR, so a resumed crawl reuses it until then)' })
-      .option('ignore-robots', { type: 'boolean', describe: 'do not fetch or obey robots.txt (impolite; says so on stderr)' })
-      .option('state', { type: 'string', requiresArg: true, describe: 'directory of the resumable journal, locked while the crawl runs; resuming keeps its seeds and scope (no seeds = the stored ones)' })
-      .option('mirror', { type: 'string', requiresArg: true, describe: 'save bodies into this directory (HOST/PATH; a cut body as NAME.partial; no symbolic links below it)' })
-      .option('warc', { type: 'string', requiresArg: true, describe: 'append every request and raw response (robots.txt included) to this WARC 1.1 file; FILE.gz: gzipped per record' })
-      .option('warc-gzip', { type: 'boolean', describe: 'gzip each WARC record as its own member (default: when the --warc name ends in .gz)' })
-      .option('max-pages-per-host', { type: 'number', requiresArg: true, describe: `trap guard: most URLs queued per host, seeds included (default ${DEFAULT_MAX_PAGES_PER_HOST}; 0 = no limit)` })
-      .option('max-url-length', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links longer than this many bytes (default ${DEFAULT_MAX_URL_LENGTH}; 0 = up to the protocol's 1024)` })
-      .option('max-path-depth', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links with more path segments (default ${DEFAULT_MAX_PATH_DEPTH}; 0 = no limit)` })
-      .option('max-segment-repeats', { type: 'number', requiresArg: true, describe: `trap guard: do not follow links where a run of path segments occurs more times in a row, as /a/b/a/b/a/b (default ${DEFAULT_MAX_SEGMENT_REPEATS}; 0 = no limit)` })
-      .option('allow-address-class', { type: 'string', array: true, requiresArg: true, choices: ['loopback', 'private', 'link-local', 'public'], describe: 'also reach hosts whose addresses are in this class (repeatable); by default a crawl reaches only the address classes of its seeds, so a public seed never leads to a loopback or private address' })
-      .option('queries', { type: 'boolean', describe: 'trap guard: follow links with a query string (default: only when a seed has one; --no-queries never)' }),
-  ).option('max-size', { type: 'string', requiresArg: true, describe: 'stop each body after this many bytes (500K, 10M, 1G; default 16M; 0 is refused: a crawl reads each body in memory)' });
-  const args = (await parser.parseAsync()) as unknown as CrawlArgs;
+  const args = (await parser(argv).parseAsync()) as unknown as CrawlArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
+  // A crawl follows no redirect itself: it queues the target as a link, under --scope.
+  for (const [given, name] of [[args.maxRedirects, '--max-redirects'], [args.location, args.location === false ? '--no-location' : '-L/--location'], [args.crossHost, args.crossHost === false ? '--no-cross-host' : '--cross-host']] as const) {
+    if (given !== undefined) throw new UsageError("a crawl follows no redirect itself: it queues the target like a link, and --scope decides whether it is fetched", { what: 'option not for crawl', which: name });
+  }
 
   // A crawl holds each body in memory to read its links: it has no "no limit" (see DEFAULT_CRAWL_MAX_BYTES).
   if (args.maxSize !== undefined && parseSize(args.maxSize, '--max-size') === 0) {
@@ -131,6 +145,7 @@ export async function run(argv: string[]): Promise<number> {
     const records = crawl(seeds, {
       ...options,
       signal: session.signal,
+      onSlowDown: session.onSlowDown,
       ...(args.scope ? { scope: args.scope } : {}),
       ...(maxDepth !== undefined ? { maxDepth } : {}),
       ...(maxPages !== undefined ? { maxPages } : {}),

@@ -112,6 +112,9 @@ export async function runFetch(args: FetchCommandArgs, io: CliIo): Promise<numbe
 
 function validateCombination(args: FetchCommandArgs, urls: string[]): void {
   if (urls.length === 0) throw new UsageError('give one or more gemini URLs; `gemfetch demo` shows gemfetch at work', { what: 'no URL given' });
+  // `-L 3` (the old form): the 3 would be fetched as gemini://3/.
+  const count = args.location === true ? urls.find((url) => /^\d+$/.test(url)) : undefined;
+  if (count !== undefined) throw new UsageError(`-L is a flag (follow redirects); to set how many, use --max-redirects ${count}`, { what: 'unexpected number', which: `-L ${count}` });
   if (args.output !== undefined) {
     checkOutputPath(args.output);
     if (args.output !== '-' && urls.length > 1) throw new UsageError('-o FILE takes one URL; with several URLs use -O or --output-dir DIR');
@@ -230,7 +233,7 @@ class FetchRun {
           void response.done.then((completion) => {
             details.completion = completion;
           });
-          if (this.#args.verbose) this.#verboseHeader(response);
+          if (this.#args.verbose) this.#verboseHeader(response, url);
           this.#noticeTrust(response);
           const target = this.#chooseTarget(response, details).then(async (chosen) => {
             if (chosen && this.#showsProgress(chosen.toTerminal)) {
@@ -511,9 +514,10 @@ class FetchRun {
     }
   }
 
-  #verboseHeader(response: StreamingResponse): void {
+  /** The `-v` block of one response, on stderr; its first line names the URL as given, so blocks of several URLs are told apart. */
+  #verboseHeader(response: StreamingResponse, url: string): void {
     const tls = response.tls;
-    const lines: string[] = [];
+    const lines: string[] = [`URL: ${plain(url)}`];
     const chain = [...response.redirects, response.url];
     if (chain.length > 1) lines.push(`redirects: ${chain.map(plain).join(' -> ')}`);
     lines.push(`TLS: ${tls.protocol}, ${tls.cipher}${tls.resumed ? ', session resumed' : ''}`);

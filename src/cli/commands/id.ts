@@ -5,7 +5,7 @@
  * gives one a scope; fetches then send it under that scope.
  */
 import { open } from 'node:fs/promises';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { IdentityStore, DEFAULT_DAYS, MAX_DAYS, type IdentityInfo } from '../../trust/identity-store.js';
 import { ExitCode } from '../exit-codes.js';
 import { jsonLine } from '../ndjson-output.js';
@@ -47,9 +47,9 @@ interface IdArgs {
   output?: string;
 }
 
-/** `gemfetch id ...`; resolves with the exit code (0, or throws: usage errors 2, store errors 1). */
-export async function run(argv: string[]): Promise<number> {
-  const parser = yargs(argv)
+/** The configured parser of `gemfetch id` (help, completion and the man page read its options). */
+export function parser(argv: string[]): Argv {
+  return yargs(argv)
     .scriptName('gemfetch')
     .usage(USAGE)
     .strictOptions()
@@ -61,16 +61,20 @@ export async function run(argv: string[]): Promise<number> {
     .fail((message: string | undefined, err: Error | undefined) => {
       throw err ?? new UsageError(message ?? 'invalid arguments');
     })
-    .option('scope', { type: 'string', requiresArg: true, describe: 'URL (gemini://HOST[:PORT]/PATH) under which the identity is sent; repeatable' })
-    .option('days', { type: 'string', requiresArg: true, describe: `create: validity in days, 1 to ${MAX_DAYS} (default ${DEFAULT_DAYS})` })
-    .option('cn', { type: 'string', requiresArg: true, describe: 'create: certificate common name (default the identity name)' })
+    .option('scope', { type: 'string', requiresArg: true, defaultDescription: 'none', describe: 'URL (gemini://HOST[:PORT]/PATH) under which the identity is sent; repeatable' })
+    .option('days', { type: 'string', requiresArg: true, defaultDescription: String(DEFAULT_DAYS), describe: `create: validity in days, 1 to ${MAX_DAYS}` })
+    .option('cn', { type: 'string', requiresArg: true, defaultDescription: 'the identity name', describe: 'create: certificate common name' })
     .option('json', { type: 'boolean', describe: 'list, create, import: one JSON object per identity' })
-    .option('output', { alias: 'o', type: 'string', requiresArg: true, describe: 'export: write to FILE (created, mode 0600; never overwritten) instead of stdout' })
+    .option('output', { alias: 'o', type: 'string', requiresArg: true, defaultDescription: 'stdout', describe: 'export: write to FILE (created, mode 0600; never overwritten) instead of stdout' })
     .example('gemfetch id create alice --scope example.org/forum', 'make identity "alice", sent under gemini://example.org/forum/...')
     .example('gemfetch id use alice --scope gemini://example.org/wiki', 'also send it there (and to titan://example.org/wiki/...)')
     .example('gemfetch id export alice -o alice.pem', 'back it up; restore with: gemfetch id import alice alice.pem')
     .example('gemfetch --id alice gemini://example.org/login', 'send it for one run, whatever its scopes');
-  const args = (await parser.parseAsync()) as unknown as IdArgs;
+}
+
+/** `gemfetch id ...`; resolves with the exit code (0, or throws: usage errors 2, store errors 1). */
+export async function run(argv: string[]): Promise<number> {
+  const args = (await parser(argv).parseAsync()) as unknown as IdArgs;
   if (argv.includes('--help') || argv.includes('-h')) return ExitCode.Ok;
   rejectRepeatedOptions(args as unknown as Record<string, unknown>, ['days', 'cn', 'output']);
   const [action, ...rest] = args._.map(String);

@@ -6,8 +6,9 @@
  * with what was sent.
  */
 import fs from 'node:fs';
+import type { Argv } from 'yargs';
 import { createHash } from 'node:crypto';
-import { Client } from '../../net/client.js';
+import { Client, DEFAULT_FETCH_MAX_BYTES } from '../../net/client.js';
 import { GeminiError } from '../../errors.js';
 import { errorRecord, responseRecord, type FetchRecord } from '../../net/record.js';
 import type { UploadBody, UploadReport, UploadResponse } from '../../net/titan.js';
@@ -43,25 +44,31 @@ const USAGE =
 
 const UPLOAD_OPTIONS = ['mime', 'token', 'size', 'json', 'quiet'];
 
-/** `gemfetch put ...`; resolves with the exit code (those of a fetch). */
-export async function run(argv: string[]): Promise<number> {
-  const parser = addFetchOptions(
+/** The put command's parser, configured but not run (its options are listed by ../command-spec.ts). */
+export function parser(argv: string[]): Argv {
+  return addFetchOptions(
     commandParser(argv, USAGE)
-      .option('mime', { type: 'string', requiresArg: true, describe: 'MIME type of the upload (default from the file name: text/gemini for .gmi; text/gemini for stdin; application/octet-stream when unknown)' })
-      .option('token', { type: 'string', requiresArg: true, describe: 'token the server asks for (sent percent-encoded, never shown)' })
-      .option('size', { type: 'string', requiresArg: true, describe: `bytes to send from stdin, streamed (without it stdin is read first, up to ${formatSizeOption(STDIN_BUFFER_LIMIT)})` })
+      .option('mime', { type: 'string', requiresArg: true, defaultDescription: 'from the file name', describe: 'MIME type of the upload (from the file name: text/gemini for .gmi; text/gemini for stdin; application/octet-stream when unknown)' })
+      .option('token', { type: 'string', requiresArg: true, defaultDescription: 'none', describe: 'token the server asks for (sent percent-encoded, never shown)' })
+      .option('size', { type: 'string', requiresArg: true, defaultDescription: 'the size of FILE', describe: `bytes to send from stdin, streamed (without it stdin is read first, up to ${formatSizeOption(STDIN_BUFFER_LIMIT)})` })
       .option('json', { type: 'boolean', describe: 'print one JSON record (with an "upload" field: bytes sent...) instead of the body' })
       .option('quiet', { alias: 'q', type: 'boolean', describe: 'no status lines or progress on stderr (errors still shown)' })
       .group(UPLOAD_OPTIONS, 'Upload options:')
       .example('gemfetch put titan://example.org/wiki/page.gmi page.gmi', 'upload a page (text/gemini), then read it back')
       .example('some-command | gemfetch put --token T --mime text/plain titan://example.org/notes -', 'upload stdin'),
-  );
-  const args = (await parser.hide('input').parseAsync()) as unknown as PutArgs;
+    { 'max-size': formatSizeOption(DEFAULT_FETCH_MAX_BYTES) },
+  ).hide('input').hide('input-file');
+}
+
+/** `gemfetch put ...`; resolves with the exit code (those of a fetch). */
+export async function run(argv: string[]): Promise<number> {
+  const args = (await parser(argv).parseAsync()) as unknown as PutArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
   const [url, file, ...extra] = args._.map(String);
   if (url === undefined || file === undefined) throw new UsageError('put needs a titan:// URL and a FILE (or - for stdin)');
   if (extra.length > 0) throw new UsageError(`put takes one URL and one FILE (unexpected ${JSON.stringify(extra[0])})`);
   if (args.input !== undefined) throw new UsageError('--input cannot be used with put (an upload is never sent twice)');
+  if (args.inputFile !== undefined) throw new UsageError('--input-file cannot be used with put (an upload is never sent twice)');
   if (args.mime !== undefined && !isTitanMime(args.mime)) throw new UsageError(`--mime ${JSON.stringify(args.mime)} is not a MIME type (type/subtype, e.g. text/gemini)`);
   if (args.token === '') throw new UsageError('--token needs a value');
   const requestOptions = await requestOptionsFromArgs(args);
