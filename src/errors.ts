@@ -31,7 +31,8 @@ export type GeminiErrorCode =
   | 'ERR_STATE_LOCKED'
   | 'ERR_STATE_MISMATCH'
   | 'ERR_UPLOAD_SIZE'
-  | 'ERR_UPLOAD_BODY';
+  | 'ERR_UPLOAD_BODY'
+  | 'ERR_IDENTITY';
 
 /** Base class of all gemfetch errors. */
 export class GeminiError extends Error {
@@ -258,5 +259,25 @@ export class UploadError extends GeminiError {
     this.size = options.size;
     this.given = options.given;
     this.bytesSent = options.bytesSent;
+  }
+}
+
+/**
+ * The identity store (client certificates, see IdentityStore) cannot be read
+ * or written, or holds no usable identity where one is needed
+ * (`ERR_IDENTITY`): a damaged index, a certificate or key file that is
+ * missing, unreadable or does not match, an unknown identity name. Requests
+ * fail with it rather than go out without the identity (or with another one).
+ * The message names the file or the identity.
+ */
+export class IdentityError extends GeminiError {
+  /** The file concerned, when one is. */
+  readonly path: string | undefined;
+  /** The identity concerned, when one is. */
+  readonly identity: string | undefined;
+  constructor(message: string, options: { path?: string; identity?: string; url?: string; cause?: unknown } = {}) {
+    super('ERR_IDENTITY', message, options);
+    this.path = options.path;
+    this.identity = options.identity;
   }
 }

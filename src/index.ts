@@ -37,6 +37,11 @@ export { MemoryTrustStore, DEFAULT_MEMORY_STORE_MAX_PINS } from './trust/memory-
 export type { MemoryTrustStoreOptions } from './trust/memory-store.js';
 export { connectTls } from './net/transport.js';
 export type { StreamEnd, TlsConnection, TlsConnectOptions } from './net/transport.js';
+export { IdentityStore, defaultIdentitiesDir, isValidIdentityName, DEFAULT_DAYS as DEFAULT_IDENTITY_DAYS } from './trust/identity-store.js';
+export type { IdentityInfo, IdentityMaterial, CreateIdentityOptions, IdentityStoreOptions } from './trust/identity-store.js';
+export { parseScope, formatScope, scopeCovers, mostSpecificScope } from './trust/identity-scope.js';
+export type { IdentityScope, ScopeTarget } from './trust/identity-scope.js';
+export type { IdentityResolver, IdentitySource, ResolvedIdentity, SentIdentity } from './trust/identity-resolve.js';
 export { createCertificate } from './trust/selfsigned.js';
 export type { CertificateOptions, GeneratedCertificate } from './trust/selfsigned.js';
 export { GemtextParser, parseGemtext, extractLinks } from './protocol/gemtext.js';

@@ -12,6 +12,7 @@ import type { ClientOptions, RequestOptions } from './net/client.js';
 import type { CrawlOptions } from './bulk/crawl.js';
 import type { SurveyOptions } from './bulk/survey.js';
 import { isTrustStore } from './trust/trust-store.js';
+import { IdentityStore } from './trust/identity-store.js';
 import { isTitanMime } from './protocol/titan-url.js';
 import type { UploadOptions } from './net/titan.js';
 
@@ -114,6 +115,11 @@ export const CLIENT_OPTION_RULES = {
   },
   cert: pem,
   key: pem,
+  identities: {
+    kind: 'instance',
+    expected: 'an IdentityStore, a function (url) => { cert, key, name? } | undefined, or false',
+    accepts: (v) => v === false || typeof v === 'function' || v instanceof IdentityStore,
+  },
   maxBytes: integer(0, Infinity),
   maxRedirects: integer(0, MAX_REDIRECTS_LIMIT),
   crossHostRedirects: { kind: 'boolean-or-function', expected: 'true, false or a function', accepts: (v) => typeof v === 'boolean' || typeof v === 'function' },

@@ -1,3 +1,4 @@
+import { IdentityStore } from '../src/trust/identity-store.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -72,6 +73,7 @@ function record(fields: Partial<FetchRecord>): FetchRecord {
     redirects: [],
     redirectNotFollowed: null,
     tls: null,
+    identity: null,
     timings: null,
     timeout: null,
     error: null,
@@ -235,7 +237,9 @@ describe('fetch options', () => {
       input: 'x y',
     });
     expect((await requestOptionsFromArgs({ insecure: true, tofu: 'tofu' })).trust).toBe('insecure');
-    expect(await requestOptionsFromArgs({ maxSize: '0', maxTime: '0' })).toEqual({ totalTimeout: Infinity });
+    // identities: the user's store (scoped identities), unless --no-id (false) or --id NAME.
+    expect(await requestOptionsFromArgs({ maxSize: '0', maxTime: '0' })).toEqual({ totalTimeout: Infinity, identities: expect.any(IdentityStore) });
+    expect((await requestOptionsFromArgs({ id: false })).identities).toBe(false);
   });
 
   it('rejects bad values with clear messages', async () => {

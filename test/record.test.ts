@@ -75,7 +75,7 @@ describe('fetchToRecord', () => {
     expect(Object.keys(record).sort()).toEqual(
       [
         'url', 'finalUrl', 'status', 'meta', 'mimeType', 'complete', 'termination', 'bytes', 'sha256',
-        'redirects', 'redirectNotFollowed', 'tls', 'timings', 'timeout', 'error',
+        'redirects', 'redirectNotFollowed', 'tls', 'identity', 'timings', 'timeout', 'error',
       ].sort(),
     );
   });
@@ -153,6 +153,7 @@ describe('fetchToRecord', () => {
       redirects: [],
       redirectNotFollowed: null,
       tls: null,
+      identity: null,
       timings: null,
       timeout: null,
       error: { code: 'ERR_CONNECT', message: expect.stringContaining(`127.0.0.1:${port}`) },

@@ -12,6 +12,8 @@ import { addOptionGroup, FETCH_OPTION_GROUP } from './option-spec.js';
 import { readInputFile } from './input-file.js';
 import { parseDuration, parseSize } from './units.js';
 import { UsageError } from './usage-error.js';
+import { IdentityStore } from '../trust/identity-store.js';
+import type { IdentitySource } from '../trust/identity-resolve.js';
 
 /** The parsed values of the fetch options (yargs gives both kebab-case and these camelCase keys). */
 export interface FetchArgs {
@@ -37,6 +39,8 @@ export interface FetchArgs {
   cert?: string;
   /** `--key FILE`: private key of `--cert`, PEM. */
   key?: string;
+  /** `--id NAME`: send this identity with every request; `--no-id` (false): send none. Default: the identity store's scoped identities. */
+  id?: string | false;
   /** `-4` / `--ipv4`. */
   ipv4?: boolean;
   /** `-6` / `--ipv6`. */
@@ -72,7 +76,8 @@ export function addFetchOptions<T>(y: Argv<T>, defaults: Readonly<Record<string,
 /**
  * Converts parsed fetch options into library request options, reading the
  * certificate, key and CA files. Only options the user gave are set, so the
- * library defaults apply otherwise.
+ * library defaults apply otherwise; except `identities`, always set: the
+ * user's identity store, `false` for `--no-id`, or the identity of `--id NAME`.
  * @throws UsageError with a message naming the option for a bad value, an
  *   unreadable file, or a key that does not match its certificate.
  */
@@ -102,6 +107,7 @@ export async function requestOptionsFromArgs(args: FetchArgs): Promise<RequestOp
   const caFiles = args.ca === undefined ? [] : [args.ca].flat();
   if (caFiles.length > 0) options.ca = await Promise.all(caFiles.map((file) => readPem('--ca', file)));
   Object.assign(options, await clientCertificate(args));
+  options.identities = await identitiesFromArgs(args.id);
 
   if (args.ipv4 && args.ipv6) throw new UsageError('-4 and -6 cannot be used together');
   if (args.ipv4) options.family = 4;
@@ -171,6 +177,29 @@ async function readPem(option: string, file: string): Promise<string> {
   }
   if (!text.includes('-----BEGIN ')) throw new UsageError(`${option} ${file}: not a PEM file (no -----BEGIN line)`);
   return text;
+}
+
+/**
+ * The identity source of a run: the user's identity store (scoped identities),
+ * nothing with `--no-id`, or with `--id NAME` that identity for every request
+ * (loaded and checked now: an unknown name is a usage error, a damaged one an
+ * IdentityError naming the file, before anything is sent).
+ */
+async function identitiesFromArgs(id: string | false | undefined): Promise<IdentitySource> {
+  if (id === false) return false;
+  const store = new IdentityStore();
+  if (id === undefined) return store;
+  if (Array.isArray(id)) throw new UsageError('--id and --no-id cannot be used together (or --id twice)');
+  if (id.trim() === '') throw new UsageError('--id needs an identity name (see gemfetch id list)');
+  if ((await store.get(id)) === undefined) {
+    const names = (await store.list()).map((i) => i.name);
+    throw new UsageError(names.length === 0 ? 'there are none yet (gemfetch id create NAME)' : `the identities are ${names.join(', ')}`, {
+      what: 'no such identity',
+      which: `--id ${id}`,
+    });
+  }
+  const material = await store.load(id);
+  return () => material;
 }
 
 async function clientCertificate(args: FetchArgs): Promise<Pick<RequestOptions, 'cert' | 'key'>> {

@@ -29,6 +29,7 @@ export const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
   crawl: 'crawl a capsule politely (robots.txt, depth and page limits)',
   survey: 'measure how many servers end their responses with close_notify',
   put: 'upload a file (or stdin) with Titan: put titan://HOST/PATH FILE|-',
+  id: 'manage identities (client certificates and where they are sent): id create|list|use|unscope|export|import|delete',
 };
 
 /** Fetch and output options taking one value: given twice, they are a usage error (the fast parser leaves them to yargs). */
@@ -50,6 +51,7 @@ const EXAMPLES: ReadonlyArray<[string, string]> = [
   ['gemfetch --input-file pass.txt HOST/login', 'answer a (sensitive) prompt from a file, - = stdin'],
   ['gemfetch tofu list', 'show pinned server keys'],
   ['gemfetch put titan://HOST/page.gmi page.gmi', 'upload a page with Titan (see gemfetch put --help)'],
+  ['gemfetch id create me --scope HOST/app', 'make an identity sent under HOST/app (see gemfetch id --help)'],
 ];
 
 /**

@@ -6,7 +6,7 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { BoundedCache } from './bounded-cache.js';
 import { DEFAULT_DNS_CACHE_TTL, DnsCache, type LookupFunction } from './dns-cache.js';
-import { CertificateError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from '../errors.js';
+import { CertificateError, IdentityError, InvalidOptionError, InvalidUrlError, RedirectError, TimeoutError, TlsError } from '../errors.js';
 import { sendRequest, type BodySender, type Timeouts } from './request.js';
 import { GeminiResponse, type StreamingResponse, type TlsInfo } from './response.js';
 import { REQUEST_OPTION_RULES, UPLOAD_OPTION_RULES, validateOptions } from '../options.js';
@@ -15,6 +15,7 @@ import { prepareUpload, UploadResponse, type UploadBody, type UploadOptions } fr
 import { limitMs } from './timers.js';
 import { KnownHostsStore, publicKeyFingerprint, type TrustDecision } from '../trust/tofu.js';
 import { isTrustStore, STORE_DECISIONS, type TrustStore } from '../trust/trust-store.js';
+import { certificateFingerprint, chooseIdentity, type IdentitySource, type SentIdentity } from '../trust/identity-resolve.js';
 import type { TlsConnection } from './transport.js';
 import { MAX_REQUEST_BYTES, parseGeminiUrl, resolveReference, withInput, type GeminiUrl } from '../protocol/url.js';
 
@@ -46,6 +47,19 @@ export interface ClientOptions extends Partial<Timeouts> {
   cert?: string | Buffer;
   /** Private key (PEM) of `cert`. */
   key?: string | Buffer;
+  /**
+   * Where identities (client certificates) come from, chosen per request URL
+   * (each URL of a redirect chain, and a Titan upload's URL, separately):
+   * an IdentityStore (the identity whose scope covers the URL most
+   * specifically, see identity-scope.ts), or a resolver `(url: URL) =>
+   * { cert, key, name? } | undefined` (may be async). `false` sends none
+   * (for one request of a client that has a source). Default: none; gemfetch
+   * never sends an identity nobody asked for. `cert`/`key`, when given, win
+   * over it. A source that fails (a damaged store, a resolver that throws)
+   * fails the request with IdentityError `ERR_IDENTITY` before anything is
+   * sent. What was sent is reported in `tls.identity`.
+   */
+  identities?: IdentitySource;
   /** Most body bytes to accept (also bounds bytes sent after a non-2x header). Default: 64 MiB for `fetch`, unlimited for `request`. */
   maxBytes?: number;
   /** Redirects to follow (default 5). 0 returns every redirect unfollowed. */
@@ -330,6 +344,9 @@ export class Client {
       ? { host: options.proxy.host, port: options.proxy.port ?? 1965, servername: isIpLiteral(options.proxy.host) ? undefined : options.proxy.host }
       : { host: url.host, port: url.port, servername: url.servername };
     const hostPort = formatHostPort(connectTo.host, connectTo.port);
+    // The identity for this URL (explicit cert/key win); a failing source fails the request before any connection.
+    const identity = options.cert === undefined ? await chooseIdentity(options.identities, url) : undefined;
+    if (identity) options = { ...options, cert: identity.cert, key: identity.key };
     const caId = digest(options.ca);
     const certId = digest(options.cert);
     // A session remembers the client certificate and the CA verdict it was made with: key it by both.
@@ -337,8 +354,14 @@ export class Client {
     const resumption = options.sessionResumption ?? true;
     const tlsOptions: tls.ConnectionOptions = {
       rejectUnauthorized: false,
-      secureContext: this.#secureContext(options, caId, certId),
+      secureContext: identity ? this.#identityContext(options, caId, certId, identity.sent.name, url.href) : this.#secureContext(options, caId, certId),
     };
+    // After the SecureContext: an unusable cert/key is ERR_INVALID_OPTION from there.
+    const sentIdentity: SentIdentity | null = identity
+      ? identity.sent
+      : options.cert !== undefined
+        ? { name: null, fingerprint: certificateFingerprint(options.cert) }
+        : null;
     const offered = resumption ? this.#sessions.get(sessionKey) : undefined;
     if (offered) tlsOptions.session = offered.session;
     const response = await sendRequest({
@@ -359,6 +382,7 @@ export class Client {
         const peer = peerFacts(connection, presented, offered);
         if (!peer) throw new TlsError(`${hostPort} presented no certificate`, { url: url.href });
         const info = await this.#verifyPeer(connection, peer, hostPort, url, options, trustSignal);
+        info.identity = sentIdentity;
         sessions?.trusted(peer); // only sessions with a trusted server are kept
         return info;
       },
@@ -415,6 +439,16 @@ export class Client {
     }
     this.#secureContexts.set(key, context);
     return context;
+  }
+
+  /** The SecureContext with an identity's certificate and key: one that cannot be used (a resolver's bad pair) is ERR_IDENTITY, not a bad option. */
+  #identityContext(options: RequestOptions, caId: string, certId: string, name: string | null, url: string): tls.SecureContext {
+    try {
+      return this.#secureContext(options, caId, certId);
+    } catch (err) {
+      if (!(err instanceof InvalidOptionError)) throw err;
+      throw new IdentityError(`the identity ${name ?? '(unnamed)'} chosen for ${url} cannot be used: ${err.message}`, { url, ...(name ? { identity: name } : {}), cause: err });
+    }
   }
 
   /** The facts derived from a certificate, computed once per distinct certificate (see #certificateFacts). */
@@ -490,6 +524,7 @@ export class Client {
       },
       resumed,
       clientCertificate: options.cert !== undefined,
+      identity: null,
     };
   }
 }

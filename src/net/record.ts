@@ -28,6 +28,8 @@ export interface FetchRecord {
   /** Where a redirect pointed when it was not followed, and why. */
   redirectNotFollowed: { target: string; reason: string } | null;
   tls: { protocol: string; cipher: string; fingerprint: string; trust: string; resumed: boolean } | null;
+  /** The identity (client certificate) offered with the request that produced the response: its name (null when it has none, e.g. `--cert`) and SPKI SHA-256; null when none was. */
+  identity: { name: string | null; fingerprint: string } | null;
   timings: { connect: number; secure: number; header: number; total: number | null } | null;
   /** Which timeout ended the response, for `termination: 'timeout'`. */
   timeout: 'idle' | 'total' | null;
@@ -209,6 +211,7 @@ export function responseRecord(url: string, response: ResponseFields, completion
       trust: response.tls.trust,
       resumed: response.tls.resumed,
     },
+    identity: response.tls.identity ? { name: response.tls.identity.name, fingerprint: response.tls.identity.fingerprint } : null,
     timings: roundTimings(response.timings),
     timeout: completion.timeout ?? null,
     error: null,
@@ -234,6 +237,7 @@ export function errorRecord(url: string, err: unknown): FetchRecord {
     redirects: err instanceof GeminiError && 'chain' in err ? [...(err as { chain: string[] }).chain] : [],
     redirectNotFollowed: null,
     tls: null,
+    identity: null,
     timings: null,
     timeout: null,
     error,

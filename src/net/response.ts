@@ -7,6 +7,7 @@ import { decodeBody, isKnownCharset } from '../protocol/charset.js';
 import type { ResponseHeader } from '../protocol/header.js';
 import { parseMimeType, type MimeType } from '../protocol/mime.js';
 import type { TrustDecision } from '../trust/tofu.js';
+import type { SentIdentity } from '../trust/identity-resolve.js';
 
 /**
  * Why a response ended.
@@ -53,6 +54,8 @@ export interface TlsInfo {
   resumed: boolean;
   /** True when a client certificate was offered. */
   clientCertificate: boolean;
+  /** The identity (client certificate) offered, with its name when it has one (from the identity store or a resolver); null when none. */
+  identity: SentIdentity | null;
 }
 
 /** The server end of the connection a response came on, for archives (WARC). */

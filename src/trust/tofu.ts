@@ -4,11 +4,11 @@
  * format and its damaged lines are described in known-hosts-format.ts.
  */
 import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
-import { constants as fsConstants, type BigIntStats } from 'node:fs';
-import { link, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { acquireFileLock, errnoCode, makePrivateDirectories, syncDirectory, type HeldLock } from './file-lock.js';
 import { BoundedCache } from '../net/bounded-cache.js';
 import { AbortError, InvalidOptionError, KnownHostsError } from '../errors.js';
 import {
@@ -89,8 +89,6 @@ const HEADER = '# gemfetch known hosts: <host:port> <sha256 of SubjectPublicKeyI
 const LOOKUP_CACHE_ENTRIES = 1024;
 /** Damaged lines listed by {@link KnownHostsStore.check}. */
 export const MAX_REPORTED_DAMAGE = 100;
-/** Directory levels created at most for the file, so a path that cannot be created fails instead of looping. */
-const MAX_DIRECTORY_DEPTH = 64;
 const NEWLINE = Buffer.from('\n');
 
 /**
@@ -352,14 +350,14 @@ export class KnownHostsStore implements TrustStore {
 
   /**
    * Creates the file's directory and its missing parents (mode 0700), one
-   * level at a time and at most {@link MAX_DIRECTORY_DEPTH} levels: Node's
+   * level at a time and at most 64 levels (see file-lock.ts): Node's
    * recursive mkdir loops forever where a directory exists but nothing can be
    * created in it (under /proc).
    */
   async #ensureDirectory(): Promise<void> {
     const dir = dirname(this.path);
     try {
-      await makeDirectories(dir);
+      await makePrivateDirectories(dir);
     } catch (err) {
       throw this.#error(`cannot create directory ${dir} for`, err);
     }
@@ -437,85 +435,19 @@ export class KnownHostsStore implements TrustStore {
     await syncDirectory(dirname(this.path));
   }
 
-  /** Creates `<path>.lock` exclusively, retrying with backoff and breaking stale locks; stops waiting when `signal` aborts. */
-  async #acquireLock(signal: AbortSignal | undefined): Promise<{ release: () => Promise<void> }> {
+  /** Creates `<path>.lock` exclusively (see file-lock.ts); stops waiting when `signal` aborts. */
+  #acquireLock(signal: AbortSignal | undefined): Promise<HeldLock> {
     const lockPath = `${this.path}.lock`;
-    const deadline = Date.now() + this.#lockTimeoutMs;
-    let delay = 2;
-    for (;;) {
-      throwIfAborted(signal);
-      let handle: FileHandle | undefined;
-      try {
-        handle = await open(lockPath, 'wx', 0o600);
-        await handle.writeFile(`${process.pid}\n`);
-        const ino = (await handle.stat({ bigint: true })).ino;
-        await handle.close();
-        return this.#heldLock(lockPath, ino);
-      } catch (err) {
-        if (handle) {
-          await handle.close().catch(() => {});
-          await unlink(lockPath).catch(() => {});
-        }
-        if (handle || errnoCode(err) !== 'EEXIST') throw this.#error(`cannot create lock file ${lockPath} for`, err);
-      }
-      await this.#breakIfStale(lockPath);
-      if (Date.now() >= deadline) {
-        throw new KnownHostsError(
-          `timed out after ${this.#lockTimeoutMs} ms waiting for lock file ${lockPath} of known-hosts file ${this.path}`,
-          { path: this.path },
-        );
-      }
-      await sleep(delay + Math.random() * delay, undefined, { signal }).catch(() => {});
-      delay = Math.min(delay * 2, 25);
-    }
-  }
-
-  /** A held lock: its mtime is refreshed so it never looks stale, and release removes it only if it is still ours. */
-  #heldLock(lockPath: string, ino: bigint): { release: () => Promise<void> } {
-    const keepAlive = setInterval(() => {
-      const t = new Date();
-      utimes(lockPath, t, t).catch(() => {});
-    }, Math.max(10, this.#lockStaleMs / 3));
-    keepAlive.unref();
-    return {
-      release: async () => {
-        clearInterval(keepAlive);
-        try {
-          if ((await stat(lockPath, { bigint: true })).ino === ino) await unlink(lockPath);
-        } catch {
-          // Already gone (broken as stale): nothing to release.
-        }
-      },
-    };
-  }
-
-  /**
-   * Removes the lock if it has not been touched for `lockStaleMs`. It is first
-   * renamed to a private name, and only deleted if what was renamed is the
-   * lock judged stale (another process may have replaced it meanwhile).
-   */
-  async #breakIfStale(lockPath: string): Promise<void> {
-    let seen: BigIntStats;
-    try {
-      seen = await stat(lockPath, { bigint: true });
-    } catch {
-      return; // Released meanwhile: retry at once.
-    }
-    if (Date.now() - Number(seen.mtimeMs) < this.#lockStaleMs) return;
-    const aside = `${lockPath}.stale-${process.pid}-${randomBytes(6).toString('hex')}`;
-    try {
-      await rename(lockPath, aside);
-    } catch {
-      return;
-    }
-    try {
-      if ((await stat(aside, { bigint: true })).ino !== seen.ino) {
-        // We took a live lock: put it back unless someone else holds the name now.
-        await link(aside, lockPath).catch(() => {});
-      }
-    } finally {
-      await unlink(aside).catch(() => {});
-    }
+    return acquireFileLock(lockPath, {
+      staleMs: this.#lockStaleMs,
+      timeoutMs: this.#lockTimeoutMs,
+      signal,
+      timedOut: () =>
+        new KnownHostsError(`timed out after ${this.#lockTimeoutMs} ms waiting for lock file ${lockPath} of known-hosts file ${this.path}`, {
+          path: this.path,
+        }),
+      cannotCreate: (_reason, cause) => this.#error(`cannot create lock file ${lockPath} for`, cause),
+    });
   }
 
   #error(action: string, err: unknown): KnownHostsError {
@@ -594,47 +526,6 @@ function signature(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
 }
 
-/** Creates `dir` and its missing parents: each missing level is tried twice at most, so this ends on any file system. */
-async function makeDirectories(dir: string): Promise<void> {
-  const missing: string[] = [];
-  for (let at = dir; !(await makeDirectory(at, false)); at = dirname(at)) {
-    missing.push(at);
-    if (dirname(at) === at || missing.length > MAX_DIRECTORY_DEPTH) break;
-  }
-  for (const at of missing.reverse()) await makeDirectory(at, true);
-}
-
-/** mkdir of one level (mode 0700): true once `dir` is a directory, false when its parent is missing (unless `last`: then that throws). */
-async function makeDirectory(dir: string, last: boolean): Promise<boolean> {
-  try {
-    await mkdir(dir, { mode: 0o700 });
-    return true;
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' && !last) return false;
-    if (code !== 'EEXIST') throw err;
-  }
-  if (!(await stat(dir)).isDirectory()) throw new Error(`${dir} exists and is not a directory`);
-  return true;
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  // Makes the rename durable; not supported everywhere, and not needed for atomicity.
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(dir, fsConstants.O_RDONLY);
-    await handle.sync();
-  } catch {
-    // ignore
-  } finally {
-    await handle?.close().catch(() => {});
-  }
-}
-
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError({ cause: signal.reason });
-}
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }

@@ -83,6 +83,8 @@ export interface GeminiTestServer {
   url(path?: string): string;
   /** Every request line dispatched to the handler, in arrival order. */
   requests: string[];
+  /** Per request (same order as `requests`): the SPKI SHA-256 of the client certificate it came with, or null (only with `requestCert`). */
+  clientFingerprints: Array<string | null>;
   /** TCP connections accepted so far. */
   connectionCount: number;
   /** TCP connections currently open and not yet closed (FIN) by the client. */
@@ -117,6 +119,8 @@ export async function startGeminiServer(options: GeminiTestServerOptions): Promi
     key: cert.key,
     ...(options.minVersion ? { minVersion: options.minVersion } : {}),
     ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+    // With client certificates requested, OpenSSL refuses to resume a TLS 1.2 session (alert 80) unless a session ID context is set.
+    ...(options.requestCert ? { sessionIdContext: 'gemfetch-test' } : {}),
   });
   const sockets = new Set<net.Socket>();
 
@@ -125,6 +129,7 @@ export async function startGeminiServer(options: GeminiTestServerOptions): Promi
     port: 0,
     url: (path = '/') => `gemini://${net.isIPv6(host) ? `[${host}]` : host}:${state.port}${path.startsWith('/') ? path : `/${path}`}`,
     requests: [],
+    clientFingerprints: [],
     connectionCount: 0,
     activeConnections: 0,
     maxConcurrentConnections: 0,
@@ -230,6 +235,7 @@ function serveConnection(raw: net.Socket, secureContext: tls.SecureContext, opti
     dispatched = true;
     const ctx = createContext(raw, socket, duplex, requestBytes.toString('utf8'), complete);
     state.requests.push(ctx.request);
+    state.clientFingerprints.push(ctx.clientCertificate ? spkiFingerprint(ctx.clientCertificate) : null);
     Promise.resolve()
       .then(() => options.handler(ctx))
       .catch((error: unknown) => state.handlerErrors.push(error));
@@ -368,6 +374,24 @@ export function requireClientCertificate(meta = 'client certificate required'): 
   return (ctx) => {
     if (!ctx.clientCertificate) return ctx.respond(`60 ${meta}`);
     return ctx.respond('20 text/plain', spkiFingerprint(ctx.clientCertificate));
+  };
+}
+
+/**
+ * A capsule that requires a client certificate under some paths only: a
+ * request whose path is one of `paths` or below it (segment-aware: `/a`
+ * covers `/a/b`, not `/ab`) gets `60 <meta>` without a certificate; every
+ * other answer is `20 text/plain` with the body `cert=<SPKI SHA-256 hex or
+ * none> path=<path>`, so a test reads which certificate the server saw. Use
+ * with `requestCert: true`.
+ */
+export function certificatePerPath(paths: readonly string[], meta = 'certificate required here'): GeminiHandler {
+  const gated = (path: string): boolean => paths.some((p) => path === p || path.startsWith(p.endsWith('/') ? p : `${p}/`));
+  return (ctx) => {
+    const path = ctx.url?.pathname ?? '';
+    const fingerprint = ctx.clientCertificate ? spkiFingerprint(ctx.clientCertificate) : undefined;
+    if (gated(path) && !fingerprint) return ctx.respond(`60 ${meta}`);
+    return ctx.respond('20 text/plain', `cert=${fingerprint ?? 'none'} path=${path}`);
   };
 }
 

@@ -49,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     })();
     for await (const record of batch(urls, { ...options, signal: session.signal, onSlowDown: session.onSlowDown })) {
       await session.output.write(record);
+      session.noticeRecord(record);
       count++;
       if (record.error) errors++;
       else if (!record.complete) incomplete++;

@@ -16,6 +16,8 @@ import { parseDuration } from '../units.js';
 import { NdjsonOutput, OutputClosedError } from '../ndjson-output.js';
 import { SlowDownWaits } from '../progress.js';
 import { UsageError } from '../usage-error.js';
+import { tls12IdentityWarning } from '../identity-messages.js';
+import type { FetchRecord } from '../../net/record.js';
 
 export { NdjsonOutput, OutputClosedError };
 
@@ -261,8 +263,12 @@ export class BulkSession {
   readonly #controller: AbortController;
   readonly status: StatusLine;
   readonly #removeHandlers: () => void;
+  readonly #quiet: boolean;
+  /** The warning for an identity sent over TLS 1.2 was given (once per run). */
+  #warnedTls12 = false;
 
   constructor(args: Pick<PolitenessArgs, 'output' | 'quiet'>) {
+    this.#quiet = args.quiet === true;
     this.output = new NdjsonOutput(args.output);
     this.#controller = new AbortController();
     this.#removeHandlers = abortOnSignals(this.#controller);
@@ -292,6 +298,14 @@ export class BulkSession {
     this.status.clear();
     process.stderr.write(`gemfetch ${command}: ${err.message}\n`);
     return ExitCode.Network;
+  }
+
+  /** Looks at each record written: warns once per run (stderr, unless --quiet) when an identity was sent over TLS 1.2. */
+  noticeRecord(record: Pick<FetchRecord, 'identity' | 'tls' | 'finalUrl' | 'url'>): void {
+    if (this.#quiet || this.#warnedTls12 || !record.identity || record.tls?.protocol !== 'TLSv1.2') return;
+    this.#warnedTls12 = true;
+    this.status.clear();
+    process.stderr.write(`gemfetch: ${tls12IdentityWarning(record.identity, new URL(record.finalUrl ?? record.url).host)}\n`);
   }
 
   /** Clears the status line, closes the output, removes the signal handlers. */

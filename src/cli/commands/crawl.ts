@@ -169,6 +169,7 @@ export async function run(argv: string[]): Promise<number> {
     for await (const record of records) {
       if (record.mirrorError !== null && notMirrored.count++ === 0) notMirrored.first = record.mirrorError;
       await session.output.write(record);
+      session.noticeRecord(record);
     }
   } catch (err) {
     if (!(err instanceof StorageError)) return session.outputFailure('crawl', err);

@@ -34,6 +34,7 @@ import type { ProgressLine } from '../progress.js';
 import type { PromptResult } from '../prompt.js';
 import type { TerminalBodyWriter } from '../terminal-output.js';
 import { formatBytes } from '../units.js';
+import { describeSentIdentity, tls12IdentityWarning } from '../identity-messages.js';
 import { UsageError } from '../usage-error.js';
 
 /** The record as one line of JSON: the CLI's one JSON writer (./ndjson-output.ts), re-exported for its tests. */
@@ -139,6 +140,8 @@ class FetchRun {
   readonly #limits: LimitsInForce;
   #interrupted = false;
   #stdoutClosed = false;
+  /** The warning for an identity sent over TLS 1.2 was given. */
+  #warnedTls12 = false;
   /** Files saved by this run, never overwritten by a later URL of it. */
   readonly #claimed = new Set<string>();
 
@@ -480,6 +483,10 @@ class FetchRun {
       }
       default:
         warn(formatMessage({ what: statusLabel(status), which: url, why: meta || undefined }));
+        if (category === 6 && !args.quiet && this.#io.stderr.isTTY === true) {
+          const { certificateStatusHint } = await import('../identity-messages.js');
+          for (const line of await certificateStatusHint(record, { noId: args.id === false })) say(`  ${line}`);
+        }
     }
     if (details.output) {
       const renamed = details.requestedOutput !== undefined && details.output !== details.requestedOutput && details.output !== details.requestedOutput + PARTIAL_SUFFIX;
@@ -500,11 +507,10 @@ class FetchRun {
     if (!this.#args.quiet && !this.#args.verbose && (trust === 'repinned-expired' || trust === 'repinned-ca')) {
       this.#io.stderr.write(`gemfetch: note: ${plain(new URL(response.url).host)}: ${describeTrust(trust)}\n`);
     }
-    if (response.tls.clientCertificate && response.tls.protocol === 'TLSv1.2' && !this.#args.quiet) {
-      this.#io.stderr.write(
-        'gemfetch: warning: the client certificate was offered over TLS 1.2, where it travels unencrypted ' +
-          '(anyone on the path can see which certificate you use)\n',
-      );
+    const identity = response.tls.identity;
+    if (identity && response.tls.protocol === 'TLSv1.2' && !this.#args.quiet && !this.#warnedTls12) {
+      this.#warnedTls12 = true; // once per run
+      this.#io.stderr.write(`gemfetch: ${tls12IdentityWarning(identity, new URL(response.url).host)}\n`);
     }
   }
 
@@ -523,7 +529,7 @@ class FetchRun {
     lines.push(`public key sha256: ${tls.fingerprint}`);
     const knownHosts = this.#options.trust === undefined || this.#options.trust === 'tofu' ? this.#client.knownHosts().path : undefined;
     lines.push(`trust: ${describeTrust(tls.trust, knownHosts)}`);
-    if (tls.clientCertificate) lines.push(`client certificate offered over ${tls.protocol}`);
+    if (tls.identity) lines.push(`${describeSentIdentity(tls.identity)} offered over ${tls.protocol}`);
     lines.push(`header: ${response.status}${response.meta ? ` ${plain(response.meta)}` : ''}`);
     this.#io.stderr.write(lines.map((l) => `* ${l}\n`).join(''));
   }

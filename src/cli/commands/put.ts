@@ -20,6 +20,7 @@ import { jsonLine } from '../ndjson-output.js';
 import { describeRedirectNotFollowed, fetchErrorMessage, incompleteWarning, plain, plainLines, statusLabel } from '../messages.js';
 import type { ProgressLine } from '../progress.js';
 import { formatBytes, formatSizeOption } from '../units.js';
+import { certificateStatusHint, tls12IdentityWarning } from '../identity-messages.js';
 import { UsageError } from '../usage-error.js';
 import { askedForHelp, commandParser } from './bulk-cli.js';
 
@@ -38,8 +39,8 @@ interface PutArgs extends FetchArgs {
 const USAGE =
   'Usage: gemfetch put [options] titan://HOST[:PORT]/PATH FILE|-\n\n' +
   'Uploads FILE (or stdin, "-") with Titan, then shows the answer like a fetch: usually a redirect (30) ' +
-  'to the gemini:// page, which is followed and read. The client certificate given with --cert/--key is ' +
-  "used as for gemini://. Only the server's TLS close_notify proves the answer arrived whole.";
+  'to the gemini:// page, which is followed and read. The identity scoped to the same path (see gemfetch id), ' +
+  "--id NAME or --cert/--key is used as for gemini://. Only the server's TLS close_notify proves the answer arrived whole.";
 
 const UPLOAD_OPTIONS = ['mime', 'token', 'size', 'json', 'quiet'];
 
@@ -197,6 +198,13 @@ class PutRun {
       return;
     }
     this.#report(record, response, upload);
+    if (!this.#args.quiet) {
+      const identity = response.tls.identity;
+      if (identity && response.tls.protocol === 'TLSv1.2') process.stderr.write(`gemfetch: ${tls12IdentityWarning(identity, new URL(upload.url).host)}\n`);
+      if (response.category === 6 && process.stderr.isTTY) {
+        for (const line of await certificateStatusHint(record, { noId: this.#args.id === false })) process.stderr.write(`gemfetch:   ${line}\n`);
+      }
+    }
     if (response.category === 2 && response.body.length > 0) await this.#showBody(response);
   }
 
