@@ -199,7 +199,10 @@ describe('resumable crawl', () => {
     fs.appendFileSync(path.join(state, JOURNAL_FILE), '{"r":{"url":"gemini://h/","sta');
     const reopened = await CrawlJournal.open<CrawlRecord>(state);
     reopened.journal.close();
-    expect(reopened.contents.frontier).toEqual([{ url: 'gemini://h/', depth: 0, parent: null }]);
+    const pending: unknown[] = [];
+    reopened.contents.forEachPending((q) => pending.push(q));
+    expect(pending).toEqual([{ url: 'gemini://h/', depth: 0, parent: null, hostKey: 'h:1965' }]);
+    expect(reopened.contents.pendingCount).toBe(1);
     expect(reopened.contents.recordCount).toBe(0);
     expect(fs.readFileSync(path.join(state, JOURNAL_FILE), 'utf8').endsWith('\n')).toBe(true);
   });

@@ -11,7 +11,9 @@ import { classifyRecord, HostScheduler, type AttemptOutcome } from './host-sched
 import { errorRecord, type FetchRecord } from '../net/record.js';
 import { parseRobots, type RobotsRules } from '../protocol/robots.js';
 import { parseGeminiUrl, resolveReference, type GeminiUrl } from '../protocol/url.js';
-import { CrawlJournal, HashSet64, HostQueue, type QueuedUrl } from './crawl-state.js';
+import { CrawlJournal, type JournalContents, type QueuedUrl } from './crawl-state.js';
+import { Frontier, type HostQueue } from './frontier.js';
+import { SeenSet } from './seen-set.js';
 import { regexFromText, regexText, resolveCrawlSettings } from './crawl-settings.js';
 import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './bulk.js';
 import { writeMirror } from '../files/mirror.js';
@@ -213,9 +215,9 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now() };
   const bodyHashes = new Map<string, string>();
   const robots = new Map<string, RobotsEntry>();
-  let seen = new HashSet64();
+  let seen = new SeenSet();
   let recordedInputs = new Set<string>();
-  let frontier: QueuedUrl[] = [];
+  let resumed: JournalContents | undefined;
   let pagesRequested = 0;
   let outstanding = 0;
   let finished = false;
@@ -227,7 +229,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   let warc: WarcWriter | undefined;
   // The frontier: one packed queue per host; the scheduler holds at most `window` not-yet-started jobs of a host.
   const window = Math.max(1, Math.floor(options.perHost ?? 1) || 1);
-  let hosts = new Map<string, HostQueue>();
+  const frontier = new Frontier(options.stateDir ? { dir: options.stateDir } : {});
   /** Hosts whose scheduler window has room: topped up in one microtask loop, never from inside a scheduler callback. */
   const hungry = new Set<HostQueue>();
   let feeding = false;
@@ -269,7 +271,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       agents = ['gemfetch', settings.robotsAgent];
       seen = opened.contents.seen;
       recordedInputs = opened.contents.recordedInputs;
-      frontier = opened.contents.frontier;
+      resumed = opened.contents;
       stats.resumedRecords = opened.contents.recordCount;
     }
     if (options.warcFile) {
@@ -290,7 +292,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     if (finished) return;
     finished = true;
     scheduler.stop();
-    hosts = new Map(); // queued URLs are dropped (they stay in the journal's frontier)
+    frontier.close(); // queued URLs are dropped (they stay in the journal's frontier)
     let error = failure;
     for (const file of [journal, warc]) {
       try {
@@ -331,7 +333,12 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     if (record.error) stats.errors++;
     else if (!record.complete) stats.incomplete++;
     out.push(record);
-    enqueue(discovered);
+    try {
+      enqueue(discovered);
+    } catch (err) {
+      fail(err); // the frontier's spill file failed
+      return;
+    }
     if (countsAsOutstanding) outstanding--;
     refreshStats();
     try {
@@ -359,7 +366,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const interrupt = (): void => {
     if (finished) return;
     scheduler.stop();
-    hosts = new Map(); // queued URLs are dropped (they stay in the journal's frontier)
+    frontier.close(); // queued URLs are dropped (they stay in the journal's frontier)
     for (const entry of robots.values()) entry.settle(ALLOW_ALL); // no URL job may wait for rules that will never come
     for (const emitRecord of retrying.values()) emitRecord();
     retrying.clear();
@@ -538,28 +545,26 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     });
   };
 
-  /** Takes URLs into the frontier (counted as outstanding from now on). */
-  const enqueue = (entries: ReadonlyArray<QueuedUrl | Discovered>): void => {
-    for (const q of entries) {
-      outstanding++;
-      let hostKey = (q as Discovered).hostKey;
-      if (hostKey === undefined) {
-        try {
-          hostKey = parseGeminiUrl(q.url).hostPort;
-        } catch (err) {
-          emit(crawlFields(errorRecord(q.url, err), q, 0), []);
-          continue;
-        }
+  /** Takes a URL into the frontier (counted as outstanding from now on). Throws a StorageError when the frontier cannot spill. */
+  const enqueueOne = (q: QueuedUrl | Discovered): void => {
+    outstanding++;
+    let hostKey = (q as Discovered).hostKey;
+    if (hostKey === undefined) {
+      try {
+        hostKey = parseGeminiUrl(q.url).hostPort;
+      } catch (err) {
+        emit(crawlFields(errorRecord(q.url, err), q, 0), []);
+        return;
       }
-      let host = hosts.get(hostKey);
-      if (!host) {
-        host = new HostQueue(hostKey);
-        hosts.set(hostKey, host);
-      }
-      ensureRobots(host.key);
-      host.push(q.url, q.depth, q.parent);
-      if (host.inScheduler < window) feedSoon(host);
     }
+    const host = frontier.host(hostKey);
+    ensureRobots(host.key);
+    frontier.push(host, q.url, q.depth, q.parent);
+    if (host.inScheduler < window) feedSoon(host);
+  };
+  /** Takes URLs into the frontier. */
+  const enqueue = (entries: ReadonlyArray<QueuedUrl | Discovered>): void => {
+    for (const q of entries) enqueueOne(q);
   };
 
   /** Hands one URL of `host` to the scheduler. */
@@ -669,9 +674,13 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   outstanding++; // held while starting, so no early record can end the crawl
   outstanding += invalidSeeds.length;
   for (const record of invalidSeeds) emit(record, []);
-  enqueue(frontier);
-  frontier = [];
-  enqueue(newSeeds);
+  try {
+    resumed?.forEachPending(enqueueOne); // the journal's frontier, streamed (never all in memory as objects)
+    resumed = undefined;
+    enqueue(newSeeds);
+  } catch (err) {
+    fail(err);
+  }
   outstanding--;
   if (outstanding === 0) finish();
 

@@ -1,0 +1,344 @@
+/**
+ * A crawl frontier that does not keep queued URLs on the JS heap: per-host
+ * FIFO queues of packed entries in blocks, where every block but a host's
+ * first (being read) and last (being filled) lives in one append-only spill
+ * file.
+ *
+ * Memory: at most two blocks per host with queued URLs (`blockBytes` each,
+ * 4 KiB by default; a block being filled starts small and grows) plus about
+ * 200 bytes of objects per host, and 16 bytes per spilled block (its offset
+ * and length); nothing per queued URL. Disk: each queued URL takes 8 bytes
+ * plus its href and its parent's href (UTF-8) in the spill file, which only
+ * grows while the frontier is open (it is not reclaimed as URLs leave; at
+ * 1,000,000 URLs of 40-byte hrefs, about 90 MB).
+ *
+ * The spill file is created on the first spilled block, in `dir` (the crawl's
+ * state directory, or the system's temporary directory), and unlinked at once
+ * where the system allows (POSIX): a killed process leaves nothing behind.
+ * It is a cache, never a record: a resumed crawl rebuilds its frontier from
+ * the journal (crawl-state.ts).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { StorageError } from '../errors.js';
+
+/** A frontier entry. */
+export interface QueuedUrl {
+  /** Normalised href. */
+  url: string;
+  depth: number;
+  /** The page that linked to it; null for seeds. */
+  parent: string | null;
+}
+
+/** Default size of a spilled block, bytes. */
+export const DEFAULT_FRONTIER_BLOCK_BYTES = 4096;
+/** Bytes before the hrefs of an entry: href length (u16), parent length (u16, 0xffff: none), depth (u32). */
+const ENTRY_HEADER = 8;
+const NO_PARENT = 0xffff;
+/** A block being filled starts this small, and doubles up to `blockBytes`. */
+const FIRST_TAIL_BYTES = 256;
+
+/** Options of a {@link Frontier}. */
+export interface FrontierOptions {
+  /** Directory of the spill file (default: the system's temporary directory). */
+  dir?: string;
+  /** Bytes per spilled block (default {@link DEFAULT_FRONTIER_BLOCK_BYTES}; at least 64). */
+  blockBytes?: number;
+}
+
+/**
+ * The host part of a normalised gemini href (as `parseGeminiUrl` made it):
+ * `GeminiUrl.hostPort`, i.e. `host:port` with the default port 1965 made
+ * explicit and IPv6 hosts in brackets. Undefined for a string that is not a
+ * normalised `gemini://` href.
+ */
+export function hostKeyOfHref(href: string): string | undefined {
+  if (!href.startsWith('gemini://')) return undefined;
+  let end = href.indexOf('/', 9);
+  const q = href.indexOf('?', 9);
+  if (end < 0 || (q >= 0 && q < end)) end = q >= 0 ? q : href.length;
+  const authority = href.slice(9, end);
+  if (authority === '') return undefined;
+  const colon = authority.lastIndexOf(':');
+  const bracket = authority.lastIndexOf(']');
+  if (colon > bracket) return authority;
+  return `${authority}:1965`;
+}
+
+/** The spill file shared by a frontier's host queues. */
+class SpillFile {
+  readonly #dir: string;
+  #fd = -1;
+  #path = '';
+  #end = 0;
+  #unlinked = false;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.#end;
+  }
+
+  /** Appends `bytes[0, length)`; returns its offset. Throws a StorageError naming the file when it cannot be written. */
+  write(bytes: Buffer, length: number): number {
+    if (this.#fd < 0) this.#open();
+    const at = this.#end;
+    let done = 0;
+    try {
+      while (done < length) done += fs.writeSync(this.#fd, bytes, done, length - done, at + done);
+    } catch (err) {
+      throw new StorageError(`cannot write the crawl frontier's spill file ${this.#path}: ${(err as Error).message}`, this.#path, err);
+    }
+    this.#end += length;
+    return at;
+  }
+
+  /** Reads `length` bytes at `offset` into a new Buffer. */
+  read(offset: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    let done = 0;
+    try {
+      while (done < length) {
+        const n = fs.readSync(this.#fd, out, done, length - done, offset + done);
+        if (n === 0) throw new Error('unexpected end of file');
+        done += n;
+      }
+    } catch (err) {
+      throw new StorageError(`cannot read the crawl frontier's spill file ${this.#path}: ${(err as Error).message}`, this.#path, err);
+    }
+    return out;
+  }
+
+  #open(): void {
+    this.#path = path.join(this.#dir, `frontier-${process.pid}-${randomBytes(4).toString('hex')}.spill`);
+    try {
+      this.#fd = fs.openSync(this.#path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    } catch (err) {
+      throw new StorageError(`cannot create the crawl frontier's spill file ${this.#path}: ${(err as Error).message}`, this.#path, err);
+    }
+    try {
+      fs.unlinkSync(this.#path); // nothing left behind, even after kill -9
+      this.#unlinked = true;
+    } catch {
+      // Windows: removed on close
+    }
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    fs.closeSync(this.#fd);
+    this.#fd = -1;
+    if (!this.#unlinked) fs.rmSync(this.#path, { force: true });
+  }
+}
+
+/**
+ * The URLs of one host waiting in a {@link Frontier}, FIFO. Made by
+ * {@link Frontier.host}; entries are added through {@link Frontier.push}.
+ */
+export class HostQueue {
+  /** The host's key (`GeminiUrl.hostPort`). */
+  readonly key: string;
+  /** Jobs of this host handed to the scheduler that have not started yet (kept by the crawl). */
+  inScheduler = 0;
+  #length = 0;
+  /** Block being read: from the spill file, or a former tail. */
+  #head: Buffer | undefined;
+  #headPos = 0;
+  #headEnd = 0;
+  /** Spilled blocks, FIFO: offset, length, offset, length... from index #blocksHead. */
+  #blocks: number[] = [];
+  #blocksHead = 0;
+  /** Block being filled. */
+  #tail: Buffer | undefined;
+  #tailLen = 0;
+  readonly #frontier: Frontier;
+
+  /** @internal made by {@link Frontier.host} */
+  constructor(key: string, frontier: Frontier) {
+    this.key = key;
+    this.#frontier = frontier;
+  }
+
+  /** URLs queued. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Bytes of the blocks this queue holds in memory. */
+  get memoryBytes(): number {
+    return (this.#head?.length ?? 0) + (this.#tail?.length ?? 0);
+  }
+
+  /** @internal appends an encoded entry (see {@link Frontier.push}). */
+  append(url: string, depth: number, parent: string | null, blockBytes: number, spill: () => SpillFile): void {
+    const urlBytes = Buffer.byteLength(url, 'utf8');
+    const parentBytes = parent === null ? 0 : Buffer.byteLength(parent, 'utf8');
+    if (urlBytes >= NO_PARENT || parentBytes >= NO_PARENT) throw new RangeError(`a frontier URL is longer than ${NO_PARENT - 1} bytes: ${url.slice(0, 80)}...`);
+    if (!Number.isInteger(depth) || depth < 0 || depth > 0xffffffff) throw new RangeError(`a frontier depth must be an integer from 0 to 2^32-1, not ${depth}`);
+    const need = ENTRY_HEADER + urlBytes + parentBytes;
+    if (this.#tail !== undefined && this.#tailLen + need > blockBytes && this.#tailLen > 0) {
+      // the filled block goes to the spill file (or straight to the head when it is free)
+      if (this.#head === undefined && this.#blocksHead === this.#blocks.length) {
+        this.#head = this.#tail;
+        this.#headPos = 0;
+        this.#headEnd = this.#tailLen;
+      } else {
+        const file = spill();
+        this.#blocks.push(file.write(this.#tail, this.#tailLen), this.#tailLen);
+      }
+      this.#tail = undefined;
+      this.#tailLen = 0;
+    }
+    if (this.#tail === undefined || this.#tail.length - this.#tailLen < need) {
+      let size = this.#tail?.length ?? FIRST_TAIL_BYTES;
+      while (size - this.#tailLen < need) size *= 2;
+      if (size > blockBytes) size = Math.max(blockBytes, this.#tailLen + need);
+      const grown = Buffer.allocUnsafe(size);
+      if (this.#tail) this.#tail.copy(grown, 0, 0, this.#tailLen);
+      this.#tail = grown;
+    }
+    const t = this.#tail;
+    let at = this.#tailLen;
+    t.writeUInt16LE(urlBytes, at);
+    t.writeUInt16LE(parent === null ? NO_PARENT : parentBytes, at + 2);
+    t.writeUInt32LE(depth, at + 4);
+    at += ENTRY_HEADER;
+    at += t.write(url, at, 'utf8');
+    if (parent !== null) at += t.write(parent, at, 'utf8');
+    this.#tailLen = at;
+    this.#length++;
+  }
+
+  /** Takes the first URL, or undefined when empty (always after the frontier is closed). Throws a StorageError when the spill file cannot be read. */
+  shift(): QueuedUrl | undefined {
+    if (this.#length === 0 || this.#frontier.closed) return undefined;
+    if (this.#head === undefined || this.#headPos >= this.#headEnd) this.#nextHead();
+    const h = this.#head!;
+    let at = this.#headPos;
+    const urlBytes = h.readUInt16LE(at);
+    const parentField = h.readUInt16LE(at + 2);
+    const depth = h.readUInt32LE(at + 4);
+    at += ENTRY_HEADER;
+    const url = h.toString('utf8', at, at + urlBytes);
+    at += urlBytes;
+    let parent: string | null = null;
+    if (parentField !== NO_PARENT) {
+      parent = h.toString('utf8', at, at + parentField);
+      at += parentField;
+    }
+    this.#headPos = at;
+    this.#length--;
+    this.#frontier.shifted();
+    if (this.#headPos >= this.#headEnd) this.#head = undefined;
+    return { url, depth, parent };
+  }
+
+  #nextHead(): void {
+    if (this.#blocksHead < this.#blocks.length) {
+      const offset = this.#blocks[this.#blocksHead]!;
+      const length = this.#blocks[this.#blocksHead + 1]!;
+      this.#blocksHead += 2;
+      if (this.#blocksHead === this.#blocks.length) {
+        this.#blocks = [];
+        this.#blocksHead = 0;
+      } else if (this.#blocksHead > 1024 && this.#blocksHead * 2 > this.#blocks.length) {
+        this.#blocks = this.#blocks.slice(this.#blocksHead);
+        this.#blocksHead = 0;
+      }
+      this.#head = this.#frontier.readBlock(offset, length);
+      this.#headEnd = length;
+    } else {
+      this.#head = this.#tail;
+      this.#headEnd = this.#tailLen;
+      this.#tail = undefined;
+      this.#tailLen = 0;
+    }
+    this.#headPos = 0;
+  }
+}
+
+/**
+ * Per-host queues of a crawl (see the module comment for the memory bound).
+ * Not thread-safe, not persistent; one per crawl run.
+ */
+export class Frontier {
+  readonly #hosts = new Map<string, HostQueue>();
+  readonly #blockBytes: number;
+  readonly #dir: string;
+  #spill: SpillFile | undefined;
+  #size = 0;
+  #closed = false;
+
+  constructor(options: FrontierOptions = {}) {
+    this.#blockBytes = Math.max(64, Math.floor(options.blockBytes ?? DEFAULT_FRONTIER_BLOCK_BYTES));
+    this.#dir = options.dir ?? os.tmpdir();
+  }
+
+  /** URLs queued over all hosts. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Hosts that have (or had) a queue. */
+  get hostCount(): number {
+    return this.#hosts.size;
+  }
+
+  /** Bytes written to the spill file so far. */
+  get spilledBytes(): number {
+    return this.#spill?.size ?? 0;
+  }
+
+  /** The queue of `hostKey`, made empty on first use. */
+  host(hostKey: string): HostQueue {
+    let queue = this.#hosts.get(hostKey);
+    if (!queue) {
+      queue = new HostQueue(hostKey, this);
+      this.#hosts.set(hostKey, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * Queues a URL at the end of `queue` (take entries with `queue.shift()`). After
+   * {@link close} the URL is dropped. Throws a RangeError for an href or parent
+   * longer than 65,534 bytes, and a StorageError when a block cannot be spilled.
+   */
+  push(queue: HostQueue, url: string, depth: number, parent: string | null): void {
+    if (this.#closed) return;
+    queue.append(url, depth, parent, this.#blockBytes, () => (this.#spill ??= new SpillFile(this.#dir)));
+    this.#size++;
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** @internal a queue gave up an entry */
+  shifted(): void {
+    this.#size--;
+  }
+
+  /** @internal */
+  readBlock(offset: number, length: number): Buffer {
+    return this.#spill!.read(offset, length);
+  }
+
+  /** Drops every queued URL and closes (and removes) the spill file; later pushes are dropped. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#hosts.clear();
+    this.#size = 0;
+    this.#spill?.close();
+    this.#spill = undefined;
+  }
+}
