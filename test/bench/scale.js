@@ -32,7 +32,7 @@ const NODE = process.execPath;
 export const FULL_SCALE = Object.freeze({
   shape: FULL, addresses: ['127.0.0.20', '127.0.0.21', '127.0.0.22', '127.0.0.23'],
   maxPages: 200_000, killAtFrontier: 1_000_000, killAtRecords: Infinity, concurrency: 16, delay: 1000,
-  nativeCount: 20_000, latencyCount: 200, sampleMs: 2000,
+  nativeCount: 10_000, latencyCount: 200, sampleMs: 2000,
 });
 
 function startSim(config) {
