@@ -199,6 +199,11 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
   let skippedLines = 0;
   let doneQueued = 0;
   scanLines(file, end, (line) => {
+    const queued = line.startsWith('{"q"') ? parseQueued(line) : undefined;
+    if (queued !== undefined) {
+      seen.add(queued.q);
+      return;
+    }
     const entry = parseEntry(line);
     if (entry === undefined) {
       skippedLines++;
@@ -217,8 +222,8 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
     // `done` is spent here: each URL handed out joins it, so a URL queued twice is handed out once
     let lastParent: string | null = null;
     scanLines(file, end, (line) => {
-      if (!line.startsWith('{"q"')) return;
-      const entry = parseEntry(line);
+      if (line.startsWith('{"r"')) return; // records: read in the first pass
+      const entry = parseQueued(line) ?? parseEntry(line);
       if (entry === undefined || !('q' in entry) || !done.add(entry.q)) return;
       const hostKey = hostKeyOfHref(entry.q);
       if (hostKey === undefined) return;
@@ -227,6 +232,34 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
     });
   };
   return { pendingCount: seen.size - doneQueued, forEachPending, seen, recordedInputs, recordCount, skippedLines };
+}
+
+const QUEUED_HEAD = '{"q":"';
+const QUEUED_DEPTH = '","d":';
+const QUEUED_PARENT = ',"p":';
+
+/**
+ * A `{"q":...}` line as `append` writes it, read without JSON.parse (a third
+ * of the time, profiled on a million lines); undefined when the line has
+ * another shape or a backslash (an escape) anywhere: then JSON.parse reads it.
+ */
+function parseQueued(line: string): { q: string; d: number; p: string | null } | undefined {
+  if (!line.startsWith(QUEUED_HEAD) || line.includes('\\')) return undefined;
+  const urlEnd = line.indexOf(QUEUED_DEPTH, QUEUED_HEAD.length);
+  if (urlEnd < 0) return undefined;
+  const parentAt = line.indexOf(QUEUED_PARENT, urlEnd + QUEUED_DEPTH.length);
+  if (parentAt < 0 || line.charCodeAt(line.length - 1) !== 0x7d /* } */) return undefined;
+  const depthText = line.slice(urlEnd + QUEUED_DEPTH.length, parentAt);
+  const d = Number(depthText);
+  if (!/^\d+$/.test(depthText)) return undefined;
+  const parentText = line.slice(parentAt + QUEUED_PARENT.length, line.length - 1);
+  let p: string | null;
+  if (parentText === 'null') p = null;
+  else if (parentText.length >= 2 && parentText.startsWith('"') && parentText.indexOf('"', 1) === parentText.length - 1) p = parentText.slice(1, -1);
+  else return undefined;
+  const q = line.slice(QUEUED_HEAD.length, urlEnd);
+  if (q.includes('"')) return undefined;
+  return { q, d, p };
 }
 
 function parseEntry(line: string): JournalEntry | undefined {
