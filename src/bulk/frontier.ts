@@ -5,7 +5,7 @@
  * file.
  *
  * Memory: at most two blocks per host with queued URLs (`blockBytes` each,
- * 4 KiB by default; a block being filled starts small and grows) plus about
+ * 2 KiB by default; a block being filled starts small and grows) plus about
  * 200 bytes of objects per host, and 16 bytes per spilled block (its offset
  * and length); nothing per queued URL. Disk: each queued URL takes 8 bytes
  * plus its href and its parent's href (UTF-8) in the spill file, which only
@@ -34,7 +34,7 @@ export interface QueuedUrl {
 }
 
 /** Default size of a spilled block, bytes. */
-export const DEFAULT_FRONTIER_BLOCK_BYTES = 4096;
+export const DEFAULT_FRONTIER_BLOCK_BYTES = 2048;
 /** Bytes before the hrefs of an entry: href length (u16), parent length (u16, 0xffff: none), depth (u32). */
 const ENTRY_HEADER = 8;
 const NO_PARENT = 0xffff;
@@ -101,7 +101,7 @@ class SpillFile {
 
   /** Reads `length` bytes at `offset` into a new Buffer. */
   read(offset: number, length: number): Buffer {
-    const out = Buffer.allocUnsafe(length);
+    const out = Buffer.allocUnsafeSlow(length); // not a slice of the shared pool: a kept block must not pin 8 KiB of others
     let done = 0;
     try {
       while (done < length) {
@@ -200,7 +200,7 @@ export class HostQueue {
       let size = this.#tail?.length ?? FIRST_TAIL_BYTES;
       while (size - this.#tailLen < need) size *= 2;
       if (size > blockBytes) size = Math.max(blockBytes, this.#tailLen + need);
-      const grown = Buffer.allocUnsafe(size);
+      const grown = Buffer.allocUnsafeSlow(size);
       if (this.#tail) this.#tail.copy(grown, 0, 0, this.#tailLen);
       this.#tail = grown;
     }

@@ -495,6 +495,11 @@ async function main() {
   const started = Date.now();
   const want = (id) => !ONLY || ONLY.includes(id);
   process.stderr.write(`gemfetch bench${QUICK ? ' (quick)' : ''}: ${RUNS} runs per case, node ${process.version}, ${os.cpus().length} CPUs, hyperfine ${HYPERFINE ? 'yes' : 'no'}\n`);
+  if (ONLY?.length === 1 && ONLY[0] === '8') {
+    // case 8 brings its own servers
+    await case8();
+    return finishRun(started);
+  }
   const fast = await startFastServer({ hosts: ['127.0.0.1'] });
   const molly = await startMolly({ 'index.gmi': `# molly bench page\n${'=> /x a link line of a typical gemtext page\n'.repeat(40)}` });
   if (molly) cleanups.push(molly.close);
@@ -514,7 +519,10 @@ async function main() {
   }
   if (want('7')) await case7();
   if (ONLY?.includes('8')) await case8();
+  finishRun(started);
+}
 
+function finishRun(started) {
   const seconds = (Date.now() - started) / 1000;
   printTable();
   console.log(`\n${rows.length} rows in ${seconds.toFixed(0)} s; figures are medians of ${RUNS} interleaved runs (case 2: ${SEQ_RUNS}; case 1: ${HYPERFINE ? 'hyperfine' : 'own'} medians); ratio = gemfetch / baseline, for interleaved cases the median of the run-by-run ratios.`);

@@ -33,6 +33,7 @@ async function runCrawl() {
   let last = { records: 0, frontier: 0, resumedRecords: 0 };
   const samples = [];
   const sample = () => {
+    if (o.gcBeforeSample) globalThis.gc(); // live heap figures (diagnosis; needs --expose-gc)
     const s = { t: Math.round(performance.now()), records: last.records, frontier: last.frontier, ...mem() };
     samples.push(s);
     process.stderr.write(`P ${JSON.stringify(s)}\n`);
