@@ -37,14 +37,15 @@ export type RobotsAgent = 'researcher' | 'indexer' | 'archiver';
 /**
  * Options of {@link crawl}.
  *
- * Memory per queued URL (see {@link crawl}): about 50 bytes of heap plus the
- * URL's length (about 90 bytes for a 35-byte URL), plus 16-32 bytes outside
- * the heap for the seen-set; `maxPages` and `maxDepth` bound how many are queued.
+ * Memory per queued URL (see {@link crawl}): none on the JS heap; 10.7-21.3
+ * bytes outside it for the seen-set; the queued URLs themselves go to a spill
+ * file (frontier.ts) beyond two 2 KiB blocks per host; `maxPages` and
+ * `maxDepth` bound how many are queued.
  */
 export interface CrawlOptions extends BulkOptions {
   /** Default `host`. */
   scope?: CrawlScope;
-  /** Deepest link depth followed (seeds are depth 0; default 32). Bounds the frontier (about 50 bytes + the URL's length per queued URL). */
+  /** Deepest link depth followed (seeds are depth 0; default 32). Bounds the frontier. */
   maxDepth?: number;
   /** Most URLs requested in the whole crawl, resumed runs included (default unlimited). */
   maxPages?: number;
@@ -175,14 +176,13 @@ interface RobotsEntry {
  *   records already yielded) and the crawl stops: it never hangs and never
  *   goes on without them.
  *
- * Memory bounds: seen-set 16-32 bytes per URL ever queued ({@link HashSet64},
- * outside the JS heap); the frontier, about 50 bytes plus the URL's length in
- * bytes per queued URL (one packed {@link HostQueue} per host, no object per
- * URL; a parent is a reference to its page's href, shared by all its
- * children), e.g. about 90 bytes for a 35-byte URL (bench case 6q: 8.5 MB of
- * heap per 100 000 queued URLs), plus about 1 KB per URL running or handed to
- * the scheduler (at most `perHost` waiting per host); bounded by
- * `maxPages`/`maxDepth`; with `stateDir` it is also on disk. Body-hash index
+ * Memory bounds: seen-set 10.7-21.3 bytes per URL ever queued (seen-set.ts,
+ * outside the JS heap); the frontier (frontier.ts): at most two 2 KiB blocks
+ * of packed URLs per host in memory, the rest in a spill file (in `stateDir`,
+ * else the temporary directory; unlinked while open), nothing per queued URL
+ * on the heap; plus about 1 KB per URL running or handed to the scheduler (at
+ * most `perHost` waiting per host); a resumed crawl reads its journal back as
+ * a stream (two passes) and never holds its pending URLs as objects. Body-hash index
  * about 100 bytes per distinct 2x body (8-byte hash + first URL); bodies kept
  * only while processing: at most `concurrency` x `maxBytes` (16 MiB default);
  * while one page is processed, its links are held as objects (transient,

@@ -8,6 +8,8 @@
 // native:  the native Node TLS loop (tls.connect per request, SNI set, no close_notify check, no
 //          parsing) fetching `count` pages spread over the capsules with `concurrency` in flight.
 // latency: median wall ms of sequential gemfetch fetches of one capsule's pages.
+import fs from 'node:fs';
+import path from 'node:path';
 import tls from 'node:tls';
 import { Client } from '../../../dist/index.js';
 import { hostName, lookupFor, mix } from '../servers/geminispace-graph.js';
@@ -16,8 +18,15 @@ const o = JSON.parse(process.argv[2]);
 const shape = o.shape;
 let firstFetchMs = null;
 const baseLookup = lookupFor(shape, o.addresses);
+/** With a state directory, samples and the first fetch also go to STATE/bench-samples.ndjson as they happen (a long run can be followed, or cut short, with its figures so far). */
+const trace = (line) => {
+  if (o.stateDir) fs.appendFileSync(path.join(o.stateDir, 'bench-samples.ndjson'), `${JSON.stringify(line)}\n`);
+};
 const lookup = (hostname, options, callback) => {
-  firstFetchMs ??= performance.now();
+  if (firstFetchMs === null) {
+    firstFetchMs = performance.now();
+    trace({ firstFetchMs, pid: process.pid, resume: Boolean(o.resume) });
+  }
   baseLookup(hostname, options, callback);
 };
 const url = (h, n) => `gemini://${hostName(h)}:${o.port}${n < 0 ? '/' : `/p/${n}`}`;
@@ -37,6 +46,7 @@ async function runCrawl() {
     const s = { t: Math.round(performance.now()), records: last.records, frontier: last.frontier, ...mem() };
     samples.push(s);
     process.stderr.write(`P ${JSON.stringify(s)}\n`);
+    trace({ ...s, pid: process.pid });
   };
   const timer = setInterval(sample, o.sampleMs ?? 1000);
   const cpu0 = process.cpuUsage();
