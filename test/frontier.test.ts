@@ -59,6 +59,26 @@ describe('Frontier', () => {
     frontier.close();
   });
 
+  it('drops resumed entries found in the skip-set when they come up, and only those', () => {
+    const frontier = new Frontier({ dir, blockBytes: 64 });
+    const q = frontier.host('h:1965');
+    for (let i = 0; i < 50; i++) frontier.push(q, `gemini://h/${i}`, i, null, true);
+    frontier.push(q, 'gemini://h/3', 7, null); // not resumed: never skipped
+    const recorded = new Set(Array.from({ length: 25 }, (_, i) => `gemini://h/${2 * i}`));
+    frontier.skipResumed(recorded);
+    const got: Array<[string, number]> = [];
+    for (let e = q.shift(); e !== undefined; e = q.shift()) got.push([e.url, e.depth]);
+    expect(got).toEqual([...Array.from({ length: 25 }, (_, i) => [`gemini://h/${2 * i + 1}`, 2 * i + 1]), ['gemini://h/3', 7]]);
+    expect(q.length).toBe(0);
+    expect(frontier.size).toBe(0);
+    // a queue holding only skipped entries: length > 0, shift() undefined
+    frontier.push(q, 'gemini://h/0', 0, null, true);
+    expect(q.length).toBe(1);
+    expect(q.shift()).toBeUndefined();
+    expect(q.length).toBe(0);
+    frontier.close();
+  });
+
   it('takes an entry longer than a block', () => {
     const frontier = new Frontier({ dir, blockBytes: 64 });
     const q = frontier.host('h:1965');
@@ -76,7 +96,7 @@ describe('Frontier', () => {
     const frontier = new Frontier({ dir });
     const q = frontier.host('h:1965');
     expect(() => frontier.push(q, `gemini://h/${'x'.repeat(70_000)}`, 0, null)).toThrow(/longer than 65534 bytes: gemini:\/\/h\/x/);
-    expect(() => frontier.push(q, 'gemini://h/', -1, null)).toThrow(/integer from 0 to 2\^32-1, not -1/);
+    expect(() => frontier.push(q, 'gemini://h/', -1, null)).toThrow(/integer from 0 to 2\^31-1, not -1/);
     expect(q.length).toBe(0);
     frontier.close();
   });

@@ -22,16 +22,13 @@ import { createInterface } from 'node:readline';
 import { StateLockedError, StorageError } from '../errors.js';
 import { makeDirectory } from '../files/safe-dirs.js';
 import { DirectoryLock } from './state-lock.js';
-import { hostKeyOfHref, type QueuedUrl } from './frontier.js';
+import { hostKeyOfHref, MAX_FRONTIER_DEPTH, type Frontier, type QueuedUrl } from './frontier.js';
 import { SeenSet } from './seen-set.js';
 
 export { StorageError };
 export type { QueuedUrl };
 
-/** A URL queued and not done, as read back from a journal, with its host (`GeminiUrl.hostPort`). */
-export interface PendingUrl extends QueuedUrl {
-  hostKey: string;
-}
+
 
 /** A {@link StorageError} for `file`: `what` + the system's own message. */
 export function storageError(what: string, file: string, cause: unknown): StorageError {
@@ -41,15 +38,8 @@ export function storageError(what: string, file: string, cause: unknown): Storag
 
 /** What a journal held when it was opened. */
 export interface JournalContents {
-  /** URLs queued and not done. */
+  /** URLs queued and not done: those the frontier passed to `open` will hand out. */
   pendingCount: number;
-  /**
-   * Calls `each` for every URL queued and not done, in queue order (once per
-   * URL), reading the journal again as it was when opened: the pending URLs
-   * are never all held in memory at once. Throws a {@link StorageError}
-   * naming the journal when it cannot be read.
-   */
-  forEachPending(each: (q: PendingUrl) => void): void;
   /** Every URL ever queued (done or not). */
   seen: SeenSet;
   /** `url` of every record, for inputs that never entered the frontier (invalid seeds). */
@@ -85,17 +75,21 @@ export class CrawlJournal<R extends { url: string }> {
 
   /**
    * Opens (creating) the journal in `dir`, cuts a torn last line, and reads
-   * it back. `onRecord` sees every record in order (e.g. to rebuild a
-   * body-hash index). Memory while loading: the seen-set and the set of
-   * recorded URLs (about 16 bytes per URL each), never the pending URLs (see
-   * {@link JournalContents.forEachPending}); time: one streaming pass over the
-   * journal (about 2-3 s per million entries on the bench machine, see the README). Rejects with a {@link StorageError} when the directory or
-   * the journal cannot be created, opened or read, and with
-   * {@link StateLockedError} when a running crawl has the directory open.
+   * it back in one streaming pass: `onRecord` sees every record in order
+   * (e.g. to rebuild a body-hash index); every URL queued in it goes into
+   * `frontier`, if given, marked as resumed, and the frontier is told to skip
+   * those recorded (so it hands out exactly `pendingCount` URLs). Memory
+   * while loading: the seen-set and the set of recorded URLs (about 16 bytes
+   * per URL each, outside the heap) and what `frontier` keeps in memory;
+   * never an object per URL. Rejects with a {@link StorageError} when the
+   * directory or the journal cannot be created, opened or read (or the
+   * frontier cannot spill), and with {@link StateLockedError} when a running
+   * crawl has the directory open.
    */
   static async open<R extends { url: string }>(
     dir: string,
     onRecord: (record: R) => void = () => {},
+    frontier?: Frontier,
   ): Promise<{ journal: CrawlJournal<R>; contents: JournalContents }> {
     const file = path.join(dir, JOURNAL_FILE);
     let fd = -1;
@@ -107,7 +101,7 @@ export class CrawlJournal<R extends { url: string }> {
       lock = DirectoryLock.acquire(dir);
       fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
       const end = cutTornTail(fd);
-      const contents = readJournal<R>(file, end, onRecord);
+      const contents = readJournal<R>(file, end, onRecord, frontier);
       return { journal: new CrawlJournal<R>(file, fd, lock), contents };
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
@@ -184,31 +178,40 @@ function cutTornTail(fd: number): number {
 }
 
 /**
- * Reads the journal (its first `end` bytes) in two passes, both synchronous
- * and streaming (1 MiB at a time): the first builds the seen-set and the set
- * of recorded URLs and hands each record to `onRecord`; the second, run when
- * the crawl asks for it ({@link JournalContents.forEachPending}), hands out the
- * queued URLs not recorded. Memory: the two hash sets (about 16 bytes per URL,
- * see seen-set.ts) and one chunk; no object per URL.
+ * Reads the journal (its first `end` bytes) in one synchronous streaming pass
+ * (1 MiB at a time): builds the seen-set and the set of recorded URLs, hands
+ * each record to `onRecord`, and pushes the first occurrence of every queued
+ * URL into `frontier` as a resumed entry; the frontier then skips those that
+ * turn out to be recorded ({@link Frontier.skipResumed}). Memory: the two
+ * hash sets (about 16 bytes per URL, see seen-set.ts), one chunk, and what
+ * the frontier keeps in memory; no object per URL.
  */
-function readJournal<R extends { url: string }>(file: string, end: number, onRecord: (record: R) => void): JournalContents {
-  const seen = new SeenSet();
+function readJournal<R extends { url: string }>(file: string, end: number, onRecord: (record: R) => void, frontier: Frontier | undefined): JournalContents {
+  // sized from the file (queued lines are about 100-150 bytes): no doubling of a large table while loading
+  const seen = new SeenSet(Math.min(end / 128, 2 ** 26));
   const done = new SeenSet();
   const recordedInputs = new Set<string>();
   let recordCount = 0;
   let skippedLines = 0;
+  let queued = 0;
   let doneQueued = 0;
+  const queue = (q: string, d: number, p: string | null): void => {
+    const hostKey = hostKeyOfHref(q);
+    if (hostKey === undefined || !Number.isInteger(d) || d < 0 || d > MAX_FRONTIER_DEPTH || !seen.add(q)) return;
+    queued++;
+    frontier?.push(frontier.host(hostKey), q, d, p, true);
+  };
   scanLines(file, end, (line) => {
-    const queued = line.startsWith('{"q"') ? parseQueued(line) : undefined;
-    if (queued !== undefined) {
-      seen.add(queued.q);
+    const fast = line.startsWith('{"q"') ? parseQueued(line) : undefined;
+    if (fast !== undefined) {
+      queue(fast.q, fast.d, fast.p);
       return;
     }
     const entry = parseEntry(line);
     if (entry === undefined) {
       skippedLines++;
     } else if ('q' in entry) {
-      seen.add(entry.q);
+      queue(entry.q, entry.d, typeof entry.p === 'string' ? entry.p : null);
     } else {
       const record = entry.r as R;
       recordCount++;
@@ -218,20 +221,8 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
       onRecord(record);
     }
   });
-  const forEachPending = (each: (q: PendingUrl) => void): void => {
-    // `done` is spent here: each URL handed out joins it, so a URL queued twice is handed out once
-    let lastParent: string | null = null;
-    scanLines(file, end, (line) => {
-      if (line.startsWith('{"r"')) return; // records: read in the first pass
-      const entry = parseQueued(line) ?? parseEntry(line);
-      if (entry === undefined || !('q' in entry) || !done.add(entry.q)) return;
-      const hostKey = hostKeyOfHref(entry.q);
-      if (hostKey === undefined) return;
-      if (entry.p !== lastParent) lastParent = entry.p;
-      each({ url: entry.q, depth: entry.d, parent: lastParent, hostKey });
-    });
-  };
-  return { pendingCount: seen.size - doneQueued, forEachPending, seen, recordedInputs, recordCount, skippedLines };
+  frontier?.skipResumed(done);
+  return { pendingCount: queued - doneQueued, seen, recordedInputs, recordCount, skippedLines };
 }
 
 const QUEUED_HEAD = '{"q":"';

@@ -218,6 +218,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   let seen = new SeenSet();
   let recordedInputs = new Set<string>();
   let resumed: JournalContents | undefined;
+  const frontier = new Frontier(options.stateDir ? { dir: options.stateDir } : {});
   let pagesRequested = 0;
   let outstanding = 0;
   let finished = false;
@@ -229,7 +230,6 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   let warc: WarcWriter | undefined;
   // The frontier: one packed queue per host; the scheduler holds at most `window` not-yet-started jobs of a host.
   const window = Math.max(1, Math.floor(options.perHost ?? 1) || 1);
-  const frontier = new Frontier(options.stateDir ? { dir: options.stateDir } : {});
   /** Hosts whose scheduler window has room: topped up in one microtask loop, never from inside a scheduler callback. */
   const hungry = new Set<HostQueue>();
   let feeding = false;
@@ -245,10 +245,14 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
 
   try {
     if (options.stateDir) {
-      const opened = await CrawlJournal.open<CrawlRecord>(options.stateDir, (record) => {
-        if (record.attempts > 0) pagesRequested++;
-        if (record.duplicateOf === null) noteBodyHash(record);
-      });
+      const opened = await CrawlJournal.open<CrawlRecord>(
+        options.stateDir,
+        (record) => {
+          if (record.attempts > 0) pagesRequested++;
+          if (record.duplicateOf === null) noteBodyHash(record);
+        },
+        frontier, // the journal's pending URLs go straight into the frontier
+      );
       journal = opened.journal;
       const settings = resolveCrawlSettings(
         options.stateDir,
@@ -283,6 +287,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     }
   } catch (err) {
     journal?.close();
+    frontier.close();
     controller.abort();
     throw err;
   }
@@ -534,7 +539,11 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       try {
         for (const h of hungry) {
           hungry.delete(h);
-          while (!finished && h.inScheduler < window && h.length > 0) submitJob(h, h.shift()!);
+          while (!finished && h.inScheduler < window && h.length > 0) {
+            const q = h.shift(); // undefined: only resumed entries recorded since were left
+            if (q === undefined) break;
+            submitJob(h, q);
+          }
         }
       } catch (err) {
         fail(err);
@@ -675,8 +684,15 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   outstanding += invalidSeeds.length;
   for (const record of invalidSeeds) emit(record, []);
   try {
-    resumed?.forEachPending(enqueueOne); // the journal's frontier, streamed (never all in memory as objects)
-    resumed = undefined;
+    if (resumed) {
+      // the journal's pending URLs are in the frontier already (CrawlJournal.open put them there)
+      outstanding += resumed.pendingCount;
+      for (const host of frontier.hostQueues()) {
+        ensureRobots(host.key);
+        if (host.length > 0) feedSoon(host);
+      }
+      resumed = undefined;
+    }
     enqueue(newSeeds);
   } catch (err) {
     fail(err);

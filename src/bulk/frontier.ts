@@ -35,9 +35,17 @@ export interface QueuedUrl {
 
 /** Default size of a spilled block, bytes. */
 export const DEFAULT_FRONTIER_BLOCK_BYTES = 2048;
-/** Bytes before the hrefs of an entry: href length (u16), parent length (u16, 0xffff: none), depth (u32). */
+/** Bytes before the hrefs of an entry: href length (u16), parent length (u16, 0xffff: none), depth (u32; bit 31: read back from a journal). */
 const ENTRY_HEADER = 8;
 const NO_PARENT = 0xffff;
+const RESUMED_BIT = 0x80000000;
+/** Deepest depth an entry can carry. */
+export const MAX_FRONTIER_DEPTH = 0x7fffffff;
+
+/** What a frontier asks of the set of URLs to skip (a seen-set of recorded URLs). */
+export interface UrlSet {
+  has(url: string): boolean;
+}
 /** A block being filled starts this small, and doubles up to `blockBytes`. */
 const FIRST_TAIL_BYTES = 256;
 
@@ -177,11 +185,11 @@ export class HostQueue {
   }
 
   /** @internal appends an encoded entry (see {@link Frontier.push}). */
-  append(url: string, depth: number, parent: string | null, blockBytes: number, spill: () => SpillFile): void {
+  append(url: string, depth: number, parent: string | null, resumed: boolean, blockBytes: number, spill: () => SpillFile): void {
     const urlBytes = Buffer.byteLength(url, 'utf8');
     const parentBytes = parent === null ? 0 : Buffer.byteLength(parent, 'utf8');
     if (urlBytes >= NO_PARENT || parentBytes >= NO_PARENT) throw new RangeError(`a frontier URL is longer than ${NO_PARENT - 1} bytes: ${url.slice(0, 80)}...`);
-    if (!Number.isInteger(depth) || depth < 0 || depth > 0xffffffff) throw new RangeError(`a frontier depth must be an integer from 0 to 2^32-1, not ${depth}`);
+    if (!Number.isInteger(depth) || depth < 0 || depth > MAX_FRONTIER_DEPTH) throw new RangeError(`a frontier depth must be an integer from 0 to 2^31-1, not ${depth}`);
     const need = ENTRY_HEADER + urlBytes + parentBytes;
     if (this.#tail !== undefined && this.#tailLen + need > blockBytes && this.#tailLen > 0) {
       // the filled block goes to the spill file (or straight to the head when it is free)
@@ -208,7 +216,7 @@ export class HostQueue {
     let at = this.#tailLen;
     t.writeUInt16LE(urlBytes, at);
     t.writeUInt16LE(parent === null ? NO_PARENT : parentBytes, at + 2);
-    t.writeUInt32LE(depth, at + 4);
+    t.writeUInt32LE(resumed ? (depth | RESUMED_BIT) >>> 0 : depth, at + 4);
     at += ENTRY_HEADER;
     at += t.write(url, at, 'utf8');
     if (parent !== null) at += t.write(parent, at, 'utf8');
@@ -216,15 +224,29 @@ export class HostQueue {
     this.#length++;
   }
 
-  /** Takes the first URL, or undefined when empty (always after the frontier is closed). Throws a StorageError when the spill file cannot be read. */
+  /**
+   * Takes the first URL, or undefined when empty (always after the frontier is
+   * closed). An entry pushed as `resumed` whose URL is in the frontier's
+   * skip-set ({@link Frontier.skipResumed}) is dropped, not returned: so
+   * `length > 0` does not promise a URL. Throws a StorageError when the spill
+   * file cannot be read.
+   */
   shift(): QueuedUrl | undefined {
-    if (this.#length === 0 || this.#frontier.closed) return undefined;
+    for (;;) {
+      if (this.#length === 0 || this.#frontier.closed) return undefined;
+      const q = this.#take();
+      if (q !== undefined) return q;
+    }
+  }
+
+  /** The first entry, or undefined when it was a resumed one to skip. */
+  #take(): QueuedUrl | undefined {
     if (this.#head === undefined || this.#headPos >= this.#headEnd) this.#nextHead();
     const h = this.#head!;
     let at = this.#headPos;
     const urlBytes = h.readUInt16LE(at);
     const parentField = h.readUInt16LE(at + 2);
-    const depth = h.readUInt32LE(at + 4);
+    const depthField = h.readUInt32LE(at + 4);
     at += ENTRY_HEADER;
     const url = h.toString('utf8', at, at + urlBytes);
     at += urlBytes;
@@ -237,7 +259,8 @@ export class HostQueue {
     this.#length--;
     this.#frontier.shifted();
     if (this.#headPos >= this.#headEnd) this.#head = undefined;
-    return { url, depth, parent };
+    if (depthField >= RESUMED_BIT && this.#frontier.skips(url)) return undefined;
+    return { url, depth: depthField & MAX_FRONTIER_DEPTH, parent };
   }
 
   #nextHead(): void {
@@ -275,6 +298,7 @@ export class Frontier {
   #spill: SpillFile | undefined;
   #size = 0;
   #closed = false;
+  #skip: UrlSet | undefined;
 
   constructor(options: FrontierOptions = {}) {
     this.#blockBytes = Math.max(64, Math.floor(options.blockBytes ?? DEFAULT_FRONTIER_BLOCK_BYTES));
@@ -289,6 +313,25 @@ export class Frontier {
   /** Hosts that have (or had) a queue. */
   get hostCount(): number {
     return this.#hosts.size;
+  }
+
+  /** Every host queue made so far. */
+  hostQueues(): IterableIterator<HostQueue> {
+    return this.#hosts.values();
+  }
+
+  /**
+   * From now on, entries pushed as `resumed` whose URL is in `set` are dropped
+   * when they come up (a resumed crawl's journal queues URLs before it knows
+   * which of them were recorded later on).
+   */
+  skipResumed(set: UrlSet): void {
+    this.#skip = set;
+  }
+
+  /** @internal whether a resumed entry is to be dropped */
+  skips(url: string): boolean {
+    return this.#skip?.has(url) ?? false;
   }
 
   /** Bytes written to the spill file so far. */
@@ -307,13 +350,15 @@ export class Frontier {
   }
 
   /**
-   * Queues a URL at the end of `queue` (take entries with `queue.shift()`). After
-   * {@link close} the URL is dropped. Throws a RangeError for an href or parent
-   * longer than 65,534 bytes, and a StorageError when a block cannot be spilled.
+   * Queues a URL at the end of `queue` (take entries with `queue.shift()`);
+   * `resumed` marks an entry read back from a journal (see {@link skipResumed}).
+   * After {@link close} the URL is dropped. Throws a RangeError for an href or
+   * parent longer than 65,534 bytes or a depth over 2^31-1, and a StorageError
+   * when a block cannot be spilled.
    */
-  push(queue: HostQueue, url: string, depth: number, parent: string | null): void {
+  push(queue: HostQueue, url: string, depth: number, parent: string | null, resumed = false): void {
     if (this.#closed) return;
-    queue.append(url, depth, parent, this.#blockBytes, () => (this.#spill ??= new SpillFile(this.#dir)));
+    queue.append(url, depth, parent, resumed, this.#blockBytes, () => (this.#spill ??= new SpillFile(this.#dir)));
     this.#size++;
   }
 

@@ -16,7 +16,7 @@
  * - client CPU per page of the first run (from /proc at the kill, start-up included) against the
  *   native Node TLS loop on the same server (drivers/scale-crawl.js);
  * - resume: journal entries when killed, and the time from the resumed process's start to its
- *   first connection (its first lookup).
+ *   first connection (its first lookup answered).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,12 +1,13 @@
 // Heap cost of reading a crawl journal back (test/crawl-resume.test.ts; run with --expose-gc):
 //   node --expose-gc journal-load.js DIR PENDING DONE
 // Writes a journal of PENDING + DONE queued URLs (DONE of them with a record) into DIR, then opens
-// it and hands out the pending URLs one by one. Prints {heapGrowth, pending, handedOut, ms} where
+// it into a Frontier and takes the pending URLs out one by one. Prints {heapGrowth, pending, handedOut, ms} where
 // heapGrowth is the JS heap (after GC) held with the journal open and its pending URLs handed out
 // (counted, not kept), against before opening.
 import fs from 'node:fs';
 import path from 'node:path';
 import { CrawlJournal } from '../../../dist/bulk/crawl-state.js';
+import { Frontier } from '../../../dist/bulk/frontier.js';
 
 const [dir, pendingArg, doneArg] = process.argv.slice(2);
 const pending = Number(pendingArg);
@@ -28,9 +29,11 @@ fs.closeSync(out);
 globalThis.gc();
 const before = process.memoryUsage().heapUsed;
 const t0 = performance.now();
-const { journal, contents } = await CrawlJournal.open(dir);
+const frontier = new Frontier({ dir });
+const { journal, contents } = await CrawlJournal.open(dir, undefined, frontier);
 let handedOut = 0;
-contents.forEachPending(() => handedOut++);
+for (const host of frontier.hostQueues()) while (host.shift() !== undefined) handedOut++;
+frontier.close();
 const ms = performance.now() - t0;
 globalThis.gc();
 const heapGrowth = process.memoryUsage().heapUsed - before;
