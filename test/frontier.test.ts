@@ -38,6 +38,21 @@ describe('Frontier', () => {
     frontier.close();
   });
 
+  it('reads back blocks both from the file and from its write buffer (256 KiB), for many hosts', () => {
+    const frontier = new Frontier({ dir, blockBytes: 128 });
+    const hosts = Array.from({ length: 7 }, (_, i) => frontier.host(`h${i}:1965`));
+    const n = 6000;
+    for (let i = 0; i < n; i++) for (const [k, q] of hosts.entries()) frontier.push(q, `gemini://h${k}/${i}/${'y'.repeat(i % 50)}`, i % 100, k % 2 ? null : `gemini://h${k}/`);
+    expect(frontier.spilledBytes).toBeGreaterThan(4 * 256 * 1024); // several write-buffer loads went to the file
+    for (let i = 0; i < n; i++) {
+      for (const [k, q] of hosts.entries()) expect(q.shift()).toEqual({ url: `gemini://h${k}/${i}/${'y'.repeat(i % 50)}`, depth: i % 100, parent: k % 2 ? null : `gemini://h${k}/` });
+      if (i === n / 2) for (const [k, q] of hosts.entries()) frontier.push(q, `gemini://h${k}/late`, 1, null); // after the rest
+    }
+    for (const [k, q] of hosts.entries()) expect(q.shift()?.url).toBe(`gemini://h${k}/late`);
+    expect(frontier.size).toBe(0);
+    frontier.close();
+  });
+
   it('interleaves pushes and shifts without losing order (head, spilled blocks, tail)', () => {
     const frontier = new Frontier({ dir, blockBytes: 64 });
     const q = frontier.host('h:1965');

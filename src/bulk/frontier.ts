@@ -6,8 +6,8 @@
  *
  * Memory: at most two blocks per host with queued URLs (`blockBytes` each,
  * 2 KiB by default; a block being filled starts small and grows) plus about
- * 200 bytes of objects per host, and 16 bytes per spilled block (its offset
- * and length); nothing per queued URL. Disk: each queued URL takes 8 bytes
+ * 200 bytes of objects per host, 16 bytes per spilled block (its offset
+ * and length), and one 256 KiB write buffer; nothing per queued URL. Disk: each queued URL takes 8 bytes
  * plus its href and its parent's href (UTF-8) in the spill file, which only
  * grows while the frontier is open (it is not reclaimed as URLs leave; at
  * 1,000,000 URLs of 40-byte hrefs, about 90 MB).
@@ -76,13 +76,20 @@ export function hostKeyOfHref(href: string): string | undefined {
   return `${authority}:1965`;
 }
 
-/** The spill file shared by a frontier's host queues. */
+/** Bytes of spilled blocks gathered before one write(2) (profiled: a write per 2 KiB block cost a tenth of a resume's time). */
+const SPILL_WRITE_BYTES = 256 * 1024;
+
+/** The spill file shared by a frontier's host queues; blocks are gathered in a {@link SPILL_WRITE_BYTES} buffer and written together. */
 class SpillFile {
   readonly #dir: string;
   #fd = -1;
   #path = '';
   #end = 0;
   #unlinked = false;
+  #buffer: Buffer | undefined;
+  #buffered = 0;
+  /** File offset where the buffer starts (bytes already written). */
+  #flushed = 0;
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -93,23 +100,47 @@ class SpillFile {
     return this.#end;
   }
 
-  /** Appends `bytes[0, length)`; returns its offset. Throws a StorageError naming the file when it cannot be written. */
+  /** Appends `bytes[0, length)` (copied: the caller may reuse `bytes`); returns its offset. Throws a StorageError naming the file when it cannot be written. */
   write(bytes: Buffer, length: number): number {
     if (this.#fd < 0) this.#open();
     const at = this.#end;
-    let done = 0;
-    try {
-      while (done < length) done += fs.writeSync(this.#fd, bytes, done, length - done, at + done);
-    } catch (err) {
-      throw new StorageError(`cannot write the crawl frontier's spill file ${this.#path}: ${(err as Error).message}`, this.#path, err);
+    if (this.#buffered + length > SPILL_WRITE_BYTES) this.#flush();
+    if (length > SPILL_WRITE_BYTES) {
+      this.#writeAt(bytes, length, at);
+      this.#flushed = at + length;
+    } else {
+      this.#buffer ??= Buffer.allocUnsafeSlow(SPILL_WRITE_BYTES);
+      bytes.copy(this.#buffer, this.#buffered, 0, length);
+      this.#buffered += length;
     }
     this.#end += length;
     return at;
   }
 
+  #flush(): void {
+    if (this.#buffered === 0) return;
+    this.#writeAt(this.#buffer!, this.#buffered, this.#flushed);
+    this.#flushed += this.#buffered;
+    this.#buffered = 0;
+  }
+
+  #writeAt(bytes: Buffer, length: number, position: number): void {
+    let done = 0;
+    try {
+      while (done < length) done += fs.writeSync(this.#fd, bytes, done, length - done, position + done);
+    } catch (err) {
+      throw new StorageError(`cannot write the crawl frontier's spill file ${this.#path}: ${(err as Error).message}`, this.#path, err);
+    }
+  }
+
   /** Reads `length` bytes at `offset` into a new Buffer. */
   read(offset: number, length: number): Buffer {
     const out = Buffer.allocUnsafeSlow(length); // not a slice of the shared pool: a kept block must not pin 8 KiB of others
+    if (offset >= this.#flushed) {
+      // still in the write buffer (a block is never split between the buffer and the file)
+      this.#buffer!.copy(out, 0, offset - this.#flushed, offset - this.#flushed + length);
+      return out;
+    }
     let done = 0;
     try {
       while (done < length) {
@@ -197,11 +228,11 @@ export class HostQueue {
         this.#head = this.#tail;
         this.#headPos = 0;
         this.#headEnd = this.#tailLen;
+        this.#tail = undefined;
       } else {
         const file = spill();
-        this.#blocks.push(file.write(this.#tail, this.#tailLen), this.#tailLen);
+        this.#blocks.push(file.write(this.#tail, this.#tailLen), this.#tailLen); // copied: the tail is reused
       }
-      this.#tail = undefined;
       this.#tailLen = 0;
     }
     if (this.#tail === undefined || this.#tail.length - this.#tailLen < need) {
