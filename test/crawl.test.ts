@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { crawl, type CrawlOptions, type CrawlRecord } from '../src/bulk/crawl.js';
-import { CrawlJournal, HashSet64, HostQueue, StorageError } from '../src/bulk/crawl-state.js';
+import { CrawlJournal, StorageError } from '../src/bulk/crawl-state.js';
 import { MAX_MIRROR_NAME_BYTES, mirrorPath } from '../src/files/mirror.js';
 import { parseGeminiUrl } from '../src/protocol/url.js';
 import { startGeminispace, treePaths, type Capsule, type CapsuleDef, type Geminispace } from './support/geminispace.js';
@@ -393,34 +393,6 @@ describe('mirror paths and the seen-set', () => {
     const multibyte = mirrorPath(root, parseGeminiUrl(`gemini://h/${'%C3%A9'.repeat(60)}é`));
     expect(Buffer.byteLength(path.basename(multibyte!))).toBeLessThanOrEqual(MAX_MIRROR_NAME_BYTES);
     expect(mirrorPath(root, parseGeminiUrl('gemini://h/short'))).toBe('/tmp/root/h/short');
-  });
-
-  it('HashSet64 remembers what was added across growth', () => {
-    const set = new HashSet64(4);
-    for (let i = 0; i < 5000; i++) expect(set.add(`gemini://h/${i}`)).toBe(true);
-    expect(set.size).toBe(5000);
-    for (let i = 0; i < 5000; i++) expect(set.has(`gemini://h/${i}`)).toBe(true);
-    expect(set.add('gemini://h/42')).toBe(false);
-    expect(set.has('gemini://h/5000')).toBe(false);
-  });
-
-  it('HostQueue keeps URLs, depths and parents in FIFO order across compaction and refills', () => {
-    const queue = new HostQueue('h:1965');
-    expect(queue.shift()).toBeUndefined();
-    const parent = 'gemini://h/';
-    for (let i = 0; i < 5000; i++) queue.push(`gemini://h/${i}`, i % 7, i === 0 ? null : parent);
-    expect(queue.length).toBe(5000);
-    for (let i = 0; i < 4000; i++) {
-      expect(queue.shift()).toEqual({ url: `gemini://h/${i}`, depth: i % 7, parent: i === 0 ? null : parent });
-    }
-    queue.push('gemini://h/late', 3, parent);
-    expect(queue.length).toBe(1001);
-    for (let i = 4000; i < 5000; i++) expect(queue.shift()?.url).toBe(`gemini://h/${i}`);
-    expect(queue.shift()).toEqual({ url: 'gemini://h/late', depth: 3, parent });
-    expect(queue.length).toBe(0);
-    expect(queue.shift()).toBeUndefined();
-    queue.push('gemini://h/again', 0, null);
-    expect(queue.shift()?.url).toBe('gemini://h/again');
   });
 });
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crawl, type CrawlOptions, type CrawlRecord, type CrawlStats } from '../src/bulk/crawl.js';
-import { hostKeyOfHref, repeatsMoreThan, TrapGuards, urlTrap, trapLimits, formatTrapCounts } from '../src/bulk/trap-guards.js';
+import { repeatsMoreThan, TrapGuards, urlTrap, trapLimits, formatTrapCounts } from '../src/bulk/trap-guards.js';
 import { parseGeminiUrl } from '../src/protocol/url.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
 import { requireBuild, runCli, scratchDirs } from './support/cli.js';
@@ -68,12 +68,6 @@ describe('URL guards (pure)', () => {
     expect(guards.counts).toEqual({ hostBudget: 1, urlLength: 0, pathDepth: 0, repeatedSegments: 0, query: 1 });
     expect(guards.total).toBe(2);
     expect(formatTrapCounts(guards.counts)).toBe('1 per-host page budget, 1 query string');
-  });
-
-  it('takes the host key of an href as GeminiUrl.hostPort does', () => {
-    for (const href of ['gemini://a.example/x', 'gemini://a.example:1966/x/y', 'gemini://[::1]/', 'gemini://[::1]:7000/p', 'gemini://127.0.0.1/']) {
-      expect(hostKeyOfHref(href)).toBe(parseGeminiUrl(href).hostPort);
-    }
   });
 });
 

@@ -11,7 +11,9 @@ import { classifyRecord, HostScheduler, type AttemptOutcome } from './host-sched
 import { errorRecord, type FetchRecord } from '../net/record.js';
 import { parseRobots, type RobotsRules } from '../protocol/robots.js';
 import { parseGeminiUrl, resolveReference, type GeminiUrl } from '../protocol/url.js';
-import { CrawlJournal, HashSet64, HostQueue, type QueuedUrl } from './crawl-state.js';
+import { CrawlJournal, type JournalContents, type QueuedUrl } from './crawl-state.js';
+import { Frontier, type HostQueue } from './frontier.js';
+import { SeenSet } from './seen-set.js';
 import { regexFromText, regexText, resolveCrawlSettings } from './crawl-settings.js';
 import { DEFAULT_SLOW_DOWN_RETRIES, fetchAttempt, linkedController, RecordChannel, setAsideRecord, type Attempt, type BulkOptions } from './bulk.js';
 import { writeMirror } from '../files/mirror.js';
@@ -20,7 +22,7 @@ import { WarcWriter } from '../files/warc.js';
 import { AddressGuard, ERR_ADDRESS_REFUSED } from './address-guard.js';
 import { DEFAULT_ROBOTS_TTL, MAX_ROBOTS_BYTES, RobotsCache } from './robots-cache.js';
 import type { AddressClass } from '../net/address-class.js';
-import { hostKeyOfHref, TrapGuards, trapLimits, type TrapCounts, type TrapGuardOptions } from './trap-guards.js';
+import { TrapGuards, trapLimits, type TrapCounts, type TrapGuardOptions } from './trap-guards.js';
 
 export { StorageError } from './crawl-state.js';
 export { ERR_ADDRESS_REFUSED } from './address-guard.js';
@@ -40,14 +42,15 @@ export type RobotsAgent = 'researcher' | 'indexer' | 'archiver';
 /**
  * Options of {@link crawl}.
  *
- * Memory per queued URL (see {@link crawl}): about 50 bytes of heap plus the
- * URL's length (about 90 bytes for a 35-byte URL), plus 16-32 bytes outside
- * the heap for the seen-set; `maxPages` and `maxDepth` bound how many are queued.
+ * Memory per queued URL (see {@link crawl}): none on the JS heap; 10.7-21.3
+ * bytes outside it for the seen-set; the queued URLs themselves go to a spill
+ * file (frontier.ts) beyond two 2 KiB blocks per host; `maxPages` and
+ * `maxDepth` bound how many are queued.
  */
 export interface CrawlOptions extends BulkOptions, TrapGuardOptions {
   /** Default `host`. */
   scope?: CrawlScope;
-  /** Deepest link depth followed (seeds are depth 0; default 32). Bounds the frontier (about 50 bytes + the URL's length per queued URL). */
+  /** Deepest link depth followed (seeds are depth 0; default 32). Bounds the frontier. */
   maxDepth?: number;
   /** Most URLs requested in the whole crawl, resumed runs included (default unlimited). */
   maxPages?: number;
@@ -214,14 +217,13 @@ interface RobotsEntry {
  *   records already yielded) and the crawl stops: it never hangs and never
  *   goes on without them.
  *
- * Memory bounds: seen-set 16-32 bytes per URL ever queued ({@link HashSet64},
- * outside the JS heap); the frontier, about 50 bytes plus the URL's length in
- * bytes per queued URL (one packed {@link HostQueue} per host, no object per
- * URL; a parent is a reference to its page's href, shared by all its
- * children), e.g. about 90 bytes for a 35-byte URL (bench case 6q: 8.5 MB of
- * heap per 100 000 queued URLs), plus about 1 KB per URL running or handed to
- * the scheduler (at most `perHost` waiting per host); bounded by
- * `maxPages`/`maxDepth`; with `stateDir` it is also on disk. Body-hash index
+ * Memory bounds: seen-set 10.7-21.3 bytes per URL ever queued (seen-set.ts,
+ * outside the JS heap); the frontier (frontier.ts): at most two 2 KiB blocks
+ * of packed URLs per host in memory, the rest in a spill file (in `stateDir`,
+ * else the temporary directory; unlinked while open), nothing per queued URL
+ * on the heap; plus about 1 KB per URL running or handed to the scheduler (at
+ * most `perHost` waiting per host); a resumed crawl reads its journal back as
+ * a stream (two passes) and never holds its pending URLs as objects. Body-hash index
  * about 100 bytes per distinct 2x body (8-byte hash + first URL); bodies kept
  * only while processing: at most `concurrency` x `maxBytes` (16 MiB default);
  * while one page is processed, its links are held as objects (transient,
@@ -254,15 +256,12 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now(), addressRefused: 0, trapped: { hostBudget: 0, urlLength: 0, pathDepth: 0, repeatedSegments: 0, query: 0 } };
   /** URLs per host already in the journal (records and frontier), for the per-host budget of a resumed crawl. */
   const journaledPerHost = new Map<string, number>();
-  const countJournaled = (url: string): void => {
-    const key = hostKeyOfHref(url);
-    journaledPerHost.set(key, (journaledPerHost.get(key) ?? 0) + 1);
-  };
   const bodyHashes = new Map<string, string>();
   const robots = new Map<string, RobotsEntry>();
-  let seen = new HashSet64();
+  let seen = new SeenSet();
   let recordedInputs = new Set<string>();
-  let frontier: QueuedUrl[] = [];
+  let resumed: JournalContents | undefined;
+  const frontier = new Frontier(options.stateDir ? { dir: options.stateDir } : {});
   let pagesRequested = 0;
   let outstanding = 0;
   let finished = false;
@@ -275,7 +274,6 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   let warc: WarcWriter | undefined;
   // The frontier: one packed queue per host; the scheduler holds at most `window` not-yet-started jobs of a host.
   const window = Math.max(1, Math.floor(options.perHost ?? 1) || 1);
-  let hosts = new Map<string, HostQueue>();
   /** Hosts whose scheduler window has room: topped up in one microtask loop, never from inside a scheduler callback. */
   const hungry = new Set<HostQueue>();
   let feeding = false;
@@ -291,11 +289,14 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
 
   try {
     if (options.stateDir) {
-      const opened = await CrawlJournal.open<CrawlRecord>(options.stateDir, (record) => {
-        if (record.attempts > 0) pagesRequested++;
-        if (record.duplicateOf === null) noteBodyHash(record);
-        countJournaled(record.url);
-      });
+      const opened = await CrawlJournal.open<CrawlRecord>(
+        options.stateDir,
+        (record) => {
+          if (record.attempts > 0) pagesRequested++;
+          if (record.duplicateOf === null) noteBodyHash(record);
+        },
+        frontier, // the journal's pending URLs go straight into the frontier
+      );
       journal = opened.journal;
       const settings = resolveCrawlSettings(
         options.stateDir,
@@ -327,8 +328,10 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       robotsCache = new RobotsCache(options.stateDir, settings.robotsTtl);
       seen = opened.contents.seen;
       recordedInputs = opened.contents.recordedInputs;
-      frontier = opened.contents.frontier;
-      for (const q of frontier) countJournaled(q.url);
+      resumed = opened.contents;
+      // The per-host budget counts every URL ever queued: the frontier now holds each queued line
+      // of the journal once (those recorded since are dropped only when they come up).
+      for (const queue of frontier.hostQueues()) journaledPerHost.set(queue.key, queue.length);
       stats.resumedRecords = opened.contents.recordCount;
     }
     if (options.warcFile) {
@@ -340,6 +343,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     }
   } catch (err) {
     journal?.close();
+    frontier.close();
     controller.abort();
     throw err;
   }
@@ -349,7 +353,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     if (finished) return;
     finished = true;
     scheduler.stop();
-    hosts = new Map(); // queued URLs are dropped (they stay in the journal's frontier)
+    frontier.close(); // queued URLs are dropped (they stay in the journal's frontier)
     let error = failure;
     for (const file of [journal, warc]) {
       try {
@@ -390,7 +394,12 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     if (record.error) stats.errors++;
     else if (!record.complete) stats.incomplete++;
     out.push(record);
-    enqueue(discovered);
+    try {
+      enqueue(discovered);
+    } catch (err) {
+      fail(err); // the frontier's spill file failed
+      return;
+    }
     if (countsAsOutstanding) outstanding--;
     refreshStats();
     try {
@@ -418,7 +427,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const interrupt = (): void => {
     if (finished) return;
     scheduler.stop();
-    hosts = new Map(); // queued URLs are dropped (they stay in the journal's frontier)
+    frontier.close(); // queued URLs are dropped (they stay in the journal's frontier)
     for (const entry of robots.values()) entry.settle(ALLOW_ALL); // no URL job may wait for rules that will never come
     for (const emitRecord of retrying.values()) emitRecord();
     retrying.clear();
@@ -445,10 +454,13 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   stats.trapped = guards.counts;
   for (const [hostKey, count] of journaledPerHost) guards.noteQueued(hostKey, count);
   journaledPerHost.clear();
-  const addressGuard = new AddressGuard(seedUrls, { allow: options.allowAddressClasses, lookup: requestOptions.lookup, family: requestOptions.family });
+  // The resolver, family and proxy are the request's, else the client's: a caller's Client({ lookup }) must
+  // resolve the guard's names too, and must not be replaced by dns.lookup at connect time.
+  const lookup = requestOptions.lookup ?? client.options.lookup;
+  const addressGuard = new AddressGuard(seedUrls, { allow: options.allowAddressClasses, lookup, family: requestOptions.family ?? client.options.family });
   // checked again at connect time: a DNS answer that changed since the host's check is refused too
   // (not through a proxy: then every connection goes to the proxy the caller chose, whatever its class)
-  if (!requestOptions.proxy) requestOptions.lookup = addressGuard.lookupFunction(requestOptions.lookup);
+  if (!(requestOptions.proxy ?? client.options.proxy)) requestOptions.lookup = addressGuard.lookupFunction(lookup);
   const addressRefusedRecord = (q: QueuedUrl, reason: string): CrawlRecord => {
     const record = crawlFields(errorRecord(q.url, new Error(reason)), q, 0);
     record.error = { code: ERR_ADDRESS_REFUSED, message: reason };
@@ -629,7 +641,11 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       try {
         for (const h of hungry) {
           hungry.delete(h);
-          while (!finished && h.inScheduler < window && h.length > 0) submitJob(h, h.shift()!);
+          while (!finished && h.inScheduler < window && h.length > 0) {
+            const q = h.shift(); // undefined: only resumed entries recorded since were left
+            if (q === undefined) break;
+            submitJob(h, q);
+          }
         }
       } catch (err) {
         fail(err);
@@ -640,28 +656,26 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
     });
   };
 
-  /** Takes URLs into the frontier (counted as outstanding from now on). */
-  const enqueue = (entries: ReadonlyArray<QueuedUrl | Discovered>): void => {
-    for (const q of entries) {
-      outstanding++;
-      let hostKey = (q as Discovered).hostKey;
-      if (hostKey === undefined) {
-        try {
-          hostKey = parseGeminiUrl(q.url).hostPort;
-        } catch (err) {
-          emit(crawlFields(errorRecord(q.url, err), q, 0), []);
-          continue;
-        }
+  /** Takes a URL into the frontier (counted as outstanding from now on). Throws a StorageError when the frontier cannot spill. */
+  const enqueueOne = (q: QueuedUrl | Discovered): void => {
+    outstanding++;
+    let hostKey = (q as Discovered).hostKey;
+    if (hostKey === undefined) {
+      try {
+        hostKey = parseGeminiUrl(q.url).hostPort;
+      } catch (err) {
+        emit(crawlFields(errorRecord(q.url, err), q, 0), []);
+        return;
       }
-      let host = hosts.get(hostKey);
-      if (!host) {
-        host = new HostQueue(hostKey);
-        hosts.set(hostKey, host);
-      }
-      ensureRobots(host.key);
-      host.push(q.url, q.depth, q.parent);
-      if (host.inScheduler < window) feedSoon(host);
     }
+    const host = frontier.host(hostKey);
+    ensureRobots(host.key);
+    frontier.push(host, q.url, q.depth, q.parent);
+    if (host.inScheduler < window) feedSoon(host);
+  };
+  /** Takes URLs into the frontier. */
+  const enqueue = (entries: ReadonlyArray<QueuedUrl | Discovered>): void => {
+    for (const q of entries) enqueueOne(q);
   };
 
   /** Hands one URL of `host` to the scheduler. */
@@ -784,9 +798,20 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   outstanding++; // held while starting, so no early record can end the crawl
   outstanding += invalidSeeds.length;
   for (const record of invalidSeeds) emit(record, []);
-  enqueue(frontier);
-  frontier = [];
-  enqueue(newSeeds);
+  try {
+    if (resumed) {
+      // the journal's pending URLs are in the frontier already (CrawlJournal.open put them there)
+      outstanding += resumed.pendingCount;
+      for (const host of frontier.hostQueues()) {
+        ensureRobots(host.key);
+        if (host.length > 0) feedSoon(host);
+      }
+      resumed = undefined;
+    }
+    enqueue(newSeeds);
+  } catch (err) {
+    fail(err);
+  }
   outstanding--;
   if (outstanding === 0) finish();
 

@@ -9,7 +9,6 @@
  * per-host page budget, which needs a count per host.
  */
 import type { GeminiUrl } from '../protocol/url.js';
-import { DEFAULT_PORT } from '../protocol/url.js';
 
 /** What a guard refused a link for. */
 export type TrapKind =
@@ -111,19 +110,6 @@ export function repeatsMoreThan(segments: readonly string[], times: number): boo
     }
   }
   return false;
-}
-
-/**
- * The host key (`host:port`, as `GeminiUrl.hostPort`) of a normalised gemini
- * href, without parsing it again (used to recount hosts when a crawl resumes).
- */
-export function hostKeyOfHref(href: string): string {
-  const start = href.indexOf('//') + 2;
-  let end = href.indexOf('/', start);
-  if (end < 0) end = href.length;
-  const authority = href.slice(start, end);
-  const close = authority.lastIndexOf(']');
-  return authority.indexOf(':', close + 1) >= 0 ? authority : `${authority}:${DEFAULT_PORT}`;
 }
 
 /**

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 /**
- * gemfetch benchmarks (issue 5; case 7: issue 9): `npm run bench [-- --quick] [-- --only 1,2,4] [-- --runs N]`.
+ * gemfetch benchmarks (issue 5; case 7: issue 9; case 8: issue 12): `npm run bench [-- --quick] [-- --only 1,2,4] [-- --runs N]`.
+ * Case 8 (crawl at scale, several minutes at full size) runs only when named (`--only 8`); its size
+ * is `--scale-hosts N --scale-pages N --scale-links N --scale-budget N --scale-kill-at N` (default:
+ * 4,000 capsules x 400 pages, 200,000-page budget, killed past 1,000,000 queued URLs; --quick:
+ * 400 capsules x 100 pages, 8,000 pages, killed past 20,000).
  *
  * Starts its own servers on loopback (molly-brown, and test/bench/servers/fast-server.js in its
  * own process), runs each case several times with gemfetch and its baseline interleaved
@@ -17,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMolly } from './servers/molly.js';
+import { FULL_SCALE, runScale } from './scale.js';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '../..');
@@ -458,6 +463,31 @@ async function case7() {
   }
 }
 
+/** Case 8 (issue 12): crawl a simulated Geminispace, kill -9 past a frontier size, resume (test/bench/scale.js). */
+async function case8() {
+  const num = (name, fallback) => (optionValue(name) !== undefined ? Number(optionValue(name)) : fallback);
+  const quick = QUICK ? { hosts: 400, pages: 100, budget: 8000, killAt: 20_000, native: 3000 } : {};
+  const shape = { ...FULL_SCALE.shape, hosts: num('--scale-hosts', quick.hosts ?? FULL_SCALE.shape.hosts), pages: num('--scale-pages', quick.pages ?? FULL_SCALE.shape.pages), links: num('--scale-links', FULL_SCALE.shape.links) };
+  const config = { shape, maxPages: num('--scale-budget', quick.budget ?? FULL_SCALE.maxPages), killAtFrontier: num('--scale-kill-at', quick.killAt ?? FULL_SCALE.killAtFrontier), nativeCount: quick.native ?? FULL_SCALE.nativeCount };
+  const size = `${shape.hosts} capsules x ${shape.pages + 1} URLs, budget ${config.maxPages}`;
+  let r;
+  try {
+    r = await runScale(config, (m) => process.stderr.write(`  8: ${m}\n`));
+  } catch (err) {
+    return notRun('8', `crawl at scale (${size})`, err.message, { absolute: '<', value: 300 });
+  }
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(path.join(OUT, 'scale.json'), JSON.stringify(r, null, 2) + '\n');
+  const MB = (kib) => kib / 1024;
+  addRow({ case: '8', name: `crawl at scale (${size}): peak RSS`, unit: 'MB', gemfetch: MB(r.peakRssKiB), baseline: null, goal: { absolute: '<', value: 300 }, note: `killed run ${fmt(MB(r.first.hwmKiB))} MB at frontier ${r.first.killedAt.frontier}; resumed run ${fmt(MB(r.resume.maxRssKiB))} MB, frontier up to ${r.resume.maxFrontier}` });
+  addRow({ case: '8m', name: 'crawl at scale: RSS growth per 100k queued URLs', unit: 'MB', gemfetch: r.first.rssPer100k / 2 ** 20, baseline: null, note: `upper bound: all growth of the process charged to the frontier; resumed run ${fmt(r.resume.rssPer100k / 2 ** 20)} MB` });
+  addRow({ case: '8r', name: 'crawl at scale: pages/s vs politeness-bound ideal', unit: 'pages/s', gemfetch: r.first.pagesPerSecond, baseline: r.idealPagesPerSecond, baselineName: `min(${r.config.concurrency}/${fmt(r.latencyMs)} ms, ${shape.hosts}/(${fmt(r.latencyMs)}+${r.config.delay} ms))`, note: `native TLS loop, same concurrency, no delay: ${fmt(r.native.pagesPerSecond)} pages/s` });
+  addRow({ case: '8c', name: 'crawl at scale: client CPU ms/page', unit: 'ms', gemfetch: r.first.cpuMsPerPage, baseline: r.native.cpuMsPerPage, baselineName: 'node tls loop', note: 'crawl: robots.txt, parsing, journal, frontier; native: connect, request, read' });
+  addRow({ case: '8s', name: `crawl at scale: resume of ${r.journal.entries} journal entries, to first fetch`, unit: 'ms', gemfetch: r.resume.firstFetchMs, baseline: null, goal: { absolute: '<', value: 10_000 }, note: `process start to first connection; ${r.resume.resumedRecords} records, ${fmt(r.journal.bytes / 2 ** 20)} MiB journal` });
+  const ok = r.server.duplicates <= r.config.concurrency && r.server.duplicatesAtKill === 0 && r.records.distinctRecords === r.records.records && r.server.distinct === r.records.fetched;
+  addRow({ case: '8k', name: 'crawl at scale: kill -9 + resume, pages fetched twice', unit: 'pages', gemfetch: r.server.duplicates, baseline: null, goal: { absolute: '<', value: r.config.concurrency + 1 }, note: `${ok ? 'consistent' : 'INCONSISTENT'}: ${r.records.records} records (${r.records.distinctRecords} distinct), server served ${r.server.distinct} distinct pages` });
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -465,6 +495,11 @@ async function main() {
   const started = Date.now();
   const want = (id) => !ONLY || ONLY.includes(id);
   process.stderr.write(`gemfetch bench${QUICK ? ' (quick)' : ''}: ${RUNS} runs per case, node ${process.version}, ${os.cpus().length} CPUs, hyperfine ${HYPERFINE ? 'yes' : 'no'}\n`);
+  if (ONLY?.length === 1 && ONLY[0] === '8') {
+    // case 8 brings its own servers
+    await case8();
+    return finishRun(started);
+  }
   const fast = await startFastServer({ hosts: ['127.0.0.1'] });
   const molly = await startMolly({ 'index.gmi': `# molly bench page\n${'=> /x a link line of a typical gemtext page\n'.repeat(40)}` });
   if (molly) cleanups.push(molly.close);
@@ -483,7 +518,11 @@ async function main() {
     await case6Queue(fast);
   }
   if (want('7')) await case7();
+  if (ONLY?.includes('8')) await case8();
+  finishRun(started);
+}
 
+function finishRun(started) {
   const seconds = (Date.now() - started) / 1000;
   printTable();
   console.log(`\n${rows.length} rows in ${seconds.toFixed(0)} s; figures are medians of ${RUNS} interleaved runs (case 2: ${SEQ_RUNS}; case 1: ${HYPERFINE ? 'hyperfine' : 'own'} medians); ratio = gemfetch / baseline, for interleaved cases the median of the run-by-run ratios.`);

@@ -84,7 +84,7 @@ async function runQueue() {
     }
   }
   const grown = (k) => after[k] - before[k];
-  return { queued: frontier, heapBytes: grown('heapUsed'), externalBytes: grown('external') + grown('arrayBuffers'), rssBytes: grown('rss') };
+  return { queued: frontier, heapBytes: grown('heapUsed'), externalBytes: grown('external') /* arrayBuffers are part of it */, rssBytes: grown('rss') };
 }
 
 if (o.mode === 'queue') {
