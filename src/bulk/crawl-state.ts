@@ -215,7 +215,7 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
     } else {
       const record = entry.r as R;
       recordCount++;
-      const url = typeof record?.url === 'string' ? record.url : '';
+      const url = record.url;
       if (!seen.has(url)) recordedInputs.add(url);
       else if (done.add(url)) doneQueued++;
       onRecord(record);
@@ -260,8 +260,21 @@ function parseEntry(line: string): JournalEntry | undefined {
   } catch {
     return undefined;
   }
-  if (entry && typeof entry === 'object' && ('q' in entry ? typeof (entry as { q: unknown }).q === 'string' : 'r' in entry)) return entry as JournalEntry;
-  return undefined;
+  return isJournalEntry(entry) ? entry : undefined;
+}
+
+/**
+ * Whether a parsed journal line is a queued line (`q` a string) or a record
+ * line (`r` an object with a string `url`, as `append` writes them). Anything
+ * else (`{"r":null}`, `{"r":"x"}`, a record without its url: a damaged
+ * journal) is a line that did not parse: skipped, never handed on.
+ */
+function isJournalEntry(entry: unknown): entry is JournalEntry {
+  if (!entry || typeof entry !== 'object') return false;
+  if ('q' in entry) return typeof (entry as { q: unknown }).q === 'string';
+  if (!('r' in entry)) return false;
+  const r = (entry as { r: unknown }).r;
+  return r !== null && typeof r === 'object' && !Array.isArray(r) && typeof (r as { url?: unknown }).url === 'string';
 }
 
 const SCAN_CHUNK = 1 << 20;
@@ -316,8 +329,7 @@ async function* journalEntries(file: string): AsyncGenerator<JournalEntry | unde
       yield undefined;
       continue;
     }
-    if (entry && typeof entry === 'object' && ('q' in entry || 'r' in entry)) yield entry as JournalEntry;
-    else yield undefined;
+    yield isJournalEntry(entry) ? entry : undefined;
   }
 }
 

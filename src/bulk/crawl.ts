@@ -279,7 +279,8 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   let feeding = false;
 
   const noteBodyHash = (record: FetchRecord): string | null => {
-    if (record.sha256 === null || record.status === null || Math.floor(record.status / 10) !== 2) return null;
+    // typeof, not === null: a damaged journal's record may lack these or hold other types
+    if (typeof record.sha256 !== 'string' || typeof record.status !== 'number' || Math.floor(record.status / 10) !== 2) return null;
     const key = record.sha256.slice(0, 16);
     const first = bodyHashes.get(key);
     if (first !== undefined && first !== record.url) return first;
