@@ -66,6 +66,41 @@ describe('a damaged crawl journal', () => {
     expect(records[0]!.status).toBe(20);
     expect(h.log.map((l) => l.path).filter((p) => !p.startsWith('/robots.txt'))).toEqual(['/b']);
   }, 60_000);
+
+  it('resumes past queued lines the frontier cannot hold (a 200,000-byte URL) or that do not parse (gemini://[::1/x): skipped or recorded as ERR_INVALID_URL, the rest fetched', async () => {
+    const state = path.join(makeDir('gemfetch-damaged-'), 'state');
+    fs.mkdirSync(state);
+    const h = space.get('h');
+    const long = h.url(`/${'a'.repeat(200_000)}`);
+    const lines = [
+      JSON.stringify({ q: h.url('/'), d: 0, p: null }),
+      JSON.stringify({ r: { url: h.url('/'), status: 20, attempts: 1, duplicateOf: null } }),
+      JSON.stringify({ q: long, d: 1, p: h.url('/') }),
+      JSON.stringify({ q: h.url('/a'), d: 1, p: long }),
+      JSON.stringify({ q: 'gemini://[::1/x', d: 1, p: h.url('/') }),
+      JSON.stringify({ q: h.url('/b'), d: 1, p: h.url('/') }),
+    ];
+    fs.writeFileSync(path.join(state, JOURNAL_FILE), `${lines.join('\n')}\n`);
+    const frontier = new Frontier();
+    const opened = await CrawlJournal.open<CrawlRecord>(state, undefined, frontier);
+    opened.journal.close();
+    frontier.close();
+    expect(opened.contents.skippedLines).toBe(2);
+    expect(opened.contents.pendingCount).toBe(2);
+    h.log.length = 0;
+    const records: CrawlRecord[] = [];
+    for await (const r of crawl([h.url('/')], { stateDir: state, scope: 'host', delay: 0, requestOptions: fast })) records.push(r);
+    const byUrl = new Map(records.map((r) => [r.url, r]));
+    expect([...byUrl.keys()].sort()).toEqual(['gemini://[::1/x', h.url('/b')].sort());
+    expect(byUrl.get('gemini://[::1/x')!.error?.code).toBe('ERR_INVALID_URL');
+    expect(byUrl.get('gemini://[::1/x')!.attempts).toBe(0);
+    expect(byUrl.get(h.url('/b'))!.status).toBe(20);
+    expect(h.log.map((l) => l.path).filter((p) => !p.startsWith('/robots.txt'))).toEqual(['/b']);
+    // the invalid URL's record is journaled: a second resume has nothing left to do
+    const again: CrawlRecord[] = [];
+    for await (const r of crawl([h.url('/')], { stateDir: state, scope: 'host', delay: 0, requestOptions: fast })) again.push(r);
+    expect(again).toEqual([]);
+  }, 60_000);
 });
 
 describe('the census over damaged records', () => {

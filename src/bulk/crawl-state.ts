@@ -22,7 +22,7 @@ import { createInterface } from 'node:readline';
 import { StateLockedError, StorageError } from '../errors.js';
 import { makeDirectory } from '../files/safe-dirs.js';
 import { DirectoryLock } from './state-lock.js';
-import { hostKeyOfHref, MAX_FRONTIER_DEPTH, type Frontier, type QueuedUrl } from './frontier.js';
+import { hostKeyOfHref, MAX_FRONTIER_DEPTH, MAX_FRONTIER_HREF_BYTES, type Frontier, type QueuedUrl } from './frontier.js';
 import { SeenSet } from './seen-set.js';
 
 export { StorageError };
@@ -196,6 +196,10 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
   let queued = 0;
   let doneQueued = 0;
   const queue = (q: string, d: number, p: string | null): void => {
+    if (tooLong(q) || (p !== null && tooLong(p))) {
+      skippedLines++; // a damaged line: the frontier cannot hold it (and no gemini URL is that long)
+      return;
+    }
     const hostKey = hostKeyOfHref(q);
     if (hostKey === undefined || !Number.isInteger(d) || d < 0 || d > MAX_FRONTIER_DEPTH || !seen.add(q)) return;
     queued++;
@@ -223,6 +227,11 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
   });
   frontier?.skipResumed(done);
   return { pendingCount: queued - doneQueued, seen, recordedInputs, recordCount, skippedLines };
+}
+
+/** Whether `href` is longer than a frontier entry can hold (UTF-8 is at most 3 bytes per UTF-16 unit: most hrefs need no count). */
+function tooLong(href: string): boolean {
+  return href.length * 3 > MAX_FRONTIER_HREF_BYTES && Buffer.byteLength(href, 'utf8') > MAX_FRONTIER_HREF_BYTES;
 }
 
 const QUEUED_HEAD = '{"q":"';
