@@ -11,6 +11,7 @@ import { CensusCounter, formatCensusTable, type CensusInput } from '../src/bulk/
 import { crawl, type CrawlRecord } from '../src/bulk/crawl.js';
 import { CrawlJournal, JOURNAL_FILE } from '../src/bulk/crawl-state.js';
 import { Frontier } from '../src/bulk/frontier.js';
+import { MAX_CACHE_LINE_BYTES, ROBOTS_CACHE_FILE, RobotsCache } from '../src/bulk/robots-cache.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
 import { requireBuild, runCli, scratchDirs } from './support/cli.js';
 
@@ -101,6 +102,26 @@ describe('a damaged crawl journal', () => {
     for await (const r of crawl([h.url('/')], { stateDir: state, scope: 'host', delay: 0, requestOptions: fast })) again.push(r);
     expect(again).toEqual([]);
   }, 60_000);
+});
+
+describe('a damaged robots.txt cache', () => {
+  it('is read a line at a time: 560 MB of damage (longer than any string) between two entries is skipped, both entries kept, a torn tail cut', () => {
+    const state = makeDir('gemfetch-damaged-robots-');
+    const file = path.join(state, ROBOTS_CACHE_FILE);
+    const now = Date.now();
+    fs.writeFileSync(file, `${JSON.stringify({ host: 'a:1965', fetchedAt: now, body: 'User-agent: *\nDisallow: /a\n' })}\n`);
+    // a sparse hole of NUL bytes: read whole, as one string, it is past V8's string limit (~536 MB)
+    const hole = 560 * 1024 * 1024;
+    fs.truncateSync(file, fs.statSync(file).size + hole);
+    fs.appendFileSync(file, `\n${JSON.stringify({ host: 'b:1965', fetchedAt: now, body: null })}\n{"host":"c:1965","fetch`);
+    const cache = new RobotsCache(state);
+    expect(cache.take('a:1965', now)).toEqual({ fetchedAt: now, body: 'User-agent: *\nDisallow: /a\n' });
+    expect(cache.take('b:1965', now)).toEqual({ fetchedAt: now, body: null });
+    expect(cache.take('c:1965', now)).toBeUndefined();
+    expect(fs.readFileSync(file).subarray(-40).toString('utf8')).toMatch(/"body":null\}\n$/); // the torn line is cut
+    fs.rmSync(file);
+    expect(hole).toBeGreaterThan(MAX_CACHE_LINE_BYTES);
+  }, 120_000);
 });
 
 describe('the census over damaged records', () => {
