@@ -122,6 +122,22 @@ describe('a damaged robots.txt cache', () => {
     fs.rmSync(file);
     expect(hole).toBeGreaterThan(MAX_CACHE_LINE_BYTES);
   }, 120_000);
+
+  it('does not keep an entry from the far future forever: fresh only within the TTL of now, either way', () => {
+    const state = makeDir('gemfetch-damaged-robots-');
+    const now = Date.now();
+    const day = 24 * 60 * 60 * 1000;
+    const lines = [
+      { host: 'future:1965', fetchedAt: now + 3650 * day, body: 'User-agent: *\nDisallow: /\n' },
+      { host: 'skew:1965', fetchedAt: now + 1000, body: null },
+    ];
+    fs.writeFileSync(path.join(state, ROBOTS_CACHE_FILE), lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    const cache = new RobotsCache(state, day);
+    expect(cache.take('future:1965', now)).toBeUndefined();
+    expect(cache.take('skew:1965', now)).toEqual({ fetchedAt: now + 1000, body: null });
+    expect(cache.isFresh(now - day + 1, now)).toBe(true);
+    expect(cache.isFresh(now - day, now)).toBe(false);
+  });
 });
 
 describe('the census over damaged records', () => {

@@ -145,9 +145,13 @@ export class RobotsCache {
     return this.#ttl;
   }
 
-  /** Whether something fetched at `fetchedAt` is still fresh at `now`. */
+  /**
+   * Whether something fetched at `fetchedAt` is still fresh at `now`: less
+   * than the TTL apart, either way (a time from further in the future, a
+   * damaged entry or a clock set back, would otherwise never expire).
+   */
   isFresh(fetchedAt: number, now = Date.now()): boolean {
-    return now - fetchedAt < this.#ttl;
+    return Math.abs(now - fetchedAt) < this.#ttl;
   }
 
   /** The stored robots.txt of `host` if still fresh at `now` (then forgotten here: the caller keeps it); else undefined. */
