@@ -162,6 +162,7 @@ export const BULK_OPTION_RULES = {
   delay: milliseconds(),
   maxDelay: milliseconds(),
   maxFailures: integer(0),
+  maxSlowDowns: integer(0),
   retryBackoff: milliseconds(),
   client: { kind: 'instance', expected: 'a Client', accepts: isClientLike },
   requestOptions: { kind: 'object', expected: 'an object of request options', accepts: isPlainObject, properties: REQUEST_OPTION_RULES },

@@ -71,6 +71,12 @@ export interface Census {
   noResponse: number;
   /** Responses whose end gemfetch decided (size limit, timeout, interrupt). */
   undetermined: number;
+  /**
+   * Records left out because they are not records of gemfetch (from a damaged
+   * journal or file): not an object, no string `url`, a `status` that is not
+   * a two-digit integer or null, a `termination` that is not a string or null.
+   */
+  malformed: number;
   /** `all` first, then each split's groups, largest first. */
   lines: CensusLine[];
 }
@@ -86,12 +92,17 @@ export class CensusCounter {
   #records = 0;
   #noResponse = 0;
   #undetermined = 0;
+  #malformed = 0;
   /** `by \0 key` -> host -> [responses, with close_notify]. */
   readonly #groups = new Map<string, Map<string, [number, number]>>();
 
-  /** Counts one record. */
+  /** Counts one record (a malformed one, see {@link Census.malformed}, only as such: it never throws). */
   add(record: CensusInput): void {
     this.#records++;
+    if (!isCensusInput(record)) {
+      this.#malformed++;
+      return;
+    }
     if (record.status === null || record.termination === null) {
       this.#noResponse++;
       return;
@@ -145,8 +156,17 @@ export class CensusCounter {
     if (!lines.some((l) => l.by === 'all')) {
       lines.unshift({ by: 'all', key: 'all', uris: { total: 0, closeNotify: 0, share: 0 }, capsules: { total: 0, always: 0, sometimes: 0, never: 0, share: 0 } });
     }
-    return { records: this.#records, noResponse: this.#noResponse, undetermined: this.#undetermined, lines };
+    return { records: this.#records, noResponse: this.#noResponse, undetermined: this.#undetermined, malformed: this.#malformed, lines };
   }
+}
+
+/** Whether `record` has the fields the census reads, of the types a gemfetch record gives them. */
+function isCensusInput(record: unknown): record is CensusInput {
+  if (record === null || typeof record !== 'object') return false;
+  const { url, status, termination } = record as Record<string, unknown>;
+  if (typeof url !== 'string') return false;
+  if (status !== null && !(typeof status === 'number' && Number.isInteger(status) && status >= 10 && status <= 99)) return false;
+  return termination === null || typeof termination === 'string';
 }
 
 /** The census of `records` (sync or async iterable). */
@@ -181,7 +201,8 @@ export function formatCensusTable(c: Census): string {
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const text = rows.map((r) => r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());
-  text.push(`${c.records} records: ${c.records - c.noResponse - c.undetermined} responses counted, ${c.noResponse} without a response, ${c.undetermined} cut by gemfetch (size limit, timeout, interrupt) left out`);
+  const malformed = c.malformed > 0 ? `, ${c.malformed} malformed (not gemfetch records)` : '';
+  text.push(`${c.records} records: ${c.records - c.noResponse - c.undetermined - c.malformed} responses counted, ${c.noResponse} without a response, ${c.undetermined} cut by gemfetch (size limit, timeout, interrupt)${malformed} left out`);
   return text.join('\n');
 }
 

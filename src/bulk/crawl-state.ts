@@ -22,7 +22,7 @@ import { createInterface } from 'node:readline';
 import { StateLockedError, StorageError } from '../errors.js';
 import { makeDirectory } from '../files/safe-dirs.js';
 import { DirectoryLock } from './state-lock.js';
-import { hostKeyOfHref, MAX_FRONTIER_DEPTH, type Frontier, type QueuedUrl } from './frontier.js';
+import { hostKeyOfHref, MAX_FRONTIER_DEPTH, MAX_FRONTIER_HREF_BYTES, type Frontier, type QueuedUrl } from './frontier.js';
 import { SeenSet } from './seen-set.js';
 
 export { StorageError };
@@ -196,6 +196,10 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
   let queued = 0;
   let doneQueued = 0;
   const queue = (q: string, d: number, p: string | null): void => {
+    if (tooLong(q) || (p !== null && tooLong(p))) {
+      skippedLines++; // a damaged line: the frontier cannot hold it (and no gemini URL is that long)
+      return;
+    }
     const hostKey = hostKeyOfHref(q);
     if (hostKey === undefined || !Number.isInteger(d) || d < 0 || d > MAX_FRONTIER_DEPTH || !seen.add(q)) return;
     queued++;
@@ -215,7 +219,7 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
     } else {
       const record = entry.r as R;
       recordCount++;
-      const url = typeof record?.url === 'string' ? record.url : '';
+      const url = record.url;
       if (!seen.has(url)) recordedInputs.add(url);
       else if (done.add(url)) doneQueued++;
       onRecord(record);
@@ -223,6 +227,11 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
   });
   frontier?.skipResumed(done);
   return { pendingCount: queued - doneQueued, seen, recordedInputs, recordCount, skippedLines };
+}
+
+/** Whether `href` is longer than a frontier entry can hold (UTF-8 is at most 3 bytes per UTF-16 unit: most hrefs need no count). */
+function tooLong(href: string): boolean {
+  return href.length * 3 > MAX_FRONTIER_HREF_BYTES && Buffer.byteLength(href, 'utf8') > MAX_FRONTIER_HREF_BYTES;
 }
 
 const QUEUED_HEAD = '{"q":"';
@@ -260,8 +269,21 @@ function parseEntry(line: string): JournalEntry | undefined {
   } catch {
     return undefined;
   }
-  if (entry && typeof entry === 'object' && ('q' in entry ? typeof (entry as { q: unknown }).q === 'string' : 'r' in entry)) return entry as JournalEntry;
-  return undefined;
+  return isJournalEntry(entry) ? entry : undefined;
+}
+
+/**
+ * Whether a parsed journal line is a queued line (`q` a string) or a record
+ * line (`r` an object with a string `url`, as `append` writes them). Anything
+ * else (`{"r":null}`, `{"r":"x"}`, a record without its url: a damaged
+ * journal) is a line that did not parse: skipped, never handed on.
+ */
+function isJournalEntry(entry: unknown): entry is JournalEntry {
+  if (!entry || typeof entry !== 'object') return false;
+  if ('q' in entry) return typeof (entry as { q: unknown }).q === 'string';
+  if (!('r' in entry)) return false;
+  const r = (entry as { r: unknown }).r;
+  return r !== null && typeof r === 'object' && !Array.isArray(r) && typeof (r as { url?: unknown }).url === 'string';
 }
 
 const SCAN_CHUNK = 1 << 20;
@@ -316,8 +338,7 @@ async function* journalEntries(file: string): AsyncGenerator<JournalEntry | unde
       yield undefined;
       continue;
     }
-    if (entry && typeof entry === 'object' && ('q' in entry || 'r' in entry)) yield entry as JournalEntry;
-    else yield undefined;
+    yield isJournalEntry(entry) ? entry : undefined;
   }
 }
 

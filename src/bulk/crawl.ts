@@ -279,7 +279,8 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   let feeding = false;
 
   const noteBodyHash = (record: FetchRecord): string | null => {
-    if (record.sha256 === null || record.status === null || Math.floor(record.status / 10) !== 2) return null;
+    // typeof, not === null: a damaged journal's record may lack these or hold other types
+    if (typeof record.sha256 !== 'string' || typeof record.status !== 'number' || Math.floor(record.status / 10) !== 2) return null;
     const key = record.sha256.slice(0, 16);
     const first = bodyHashes.get(key);
     if (first !== undefined && first !== record.url) return first;
@@ -512,7 +513,14 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
       settle(cached.body === null ? ALLOW_ALL : parseRobots(cached.body, agents), cached.fetchedAt);
       return;
     }
-    const robotsHref = parseGeminiUrl(`gemini://${hostKey}/robots.txt?gemfetch`).href;
+    let robotsHref: string;
+    try {
+      robotsHref = parseGeminiUrl(`gemini://${hostKey}/robots.txt?gemfetch`).href;
+    } catch {
+      // a host key from a damaged journal line: its URLs get ERR_INVALID_URL records (submitJob), nothing is sent
+      settle(ALLOW_ALL);
+      return;
+    }
     scheduler.submit(
       {
         hostKey,
@@ -680,7 +688,14 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
 
   /** Hands one URL of `host` to the scheduler. */
   const submitJob = (host: HostQueue, q: QueuedUrl): void => {
-    const url = parseGeminiUrl(q.url); // valid: it was parsed when queued
+    let url: GeminiUrl;
+    try {
+      url = parseGeminiUrl(q.url); // parsed when queued, but a resumed journal's lines are not parsed again on reading
+    } catch (err) {
+      // a damaged journal line: its record (journaled, so not queued again by a later resume), no request
+      emit(crawlFields(errorRecord(q.url, err), q, 0), []);
+      return;
+    }
     ensureRobots(host.key); // older than robotsTtl: fetched again before this job (queued at the front)
     let attempts = 0;
     let last: Attempt | undefined;

@@ -39,6 +39,8 @@ export const DEFAULT_FRONTIER_BLOCK_BYTES = 2048;
 const ENTRY_HEADER = 8;
 const NO_PARENT = 0xffff;
 const RESUMED_BIT = 0x80000000;
+/** Longest href (and parent href) an entry can carry, bytes of UTF-8. */
+export const MAX_FRONTIER_HREF_BYTES = NO_PARENT - 1;
 /** Deepest depth an entry can carry. */
 export const MAX_FRONTIER_DEPTH = 0x7fffffff;
 

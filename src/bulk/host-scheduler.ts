@@ -25,6 +25,14 @@ export interface HostPolicy {
   maxDelay?: number;
   /** Consecutive failed attempts (network failures) after which a host is set aside (default 5; 0 = never). */
   maxFailures?: number;
+  /**
+   * Consecutive 44 (slow down) answers after which a host is set aside
+   * (default {@link DEFAULT_MAX_SLOW_DOWNS}; 0 = never): a host that answers
+   * 44 to everything would otherwise hold the run for `slowDownRetries + 1`
+   * waits of up to `maxDelay` per URL (days for a crawl's 10,000 URLs of one
+   * host). Any other answer from the host starts the count again.
+   */
+  maxSlowDowns?: number;
   /** First retry backoff in ms, doubled at each further retry (default 1000, at most 60 000). */
   retryBackoff?: number;
   /**
@@ -129,8 +137,13 @@ interface HostState {
   nextStart: number;
   delay: number;
   consecutiveFailures: number;
+  /** 44 answers in a row (reset by an `ok` answer). */
+  consecutiveSlowDowns: number;
   setAside: boolean;
 }
+
+/** Default {@link HostPolicy.maxSlowDowns}: two URLs' worth of 44s at the default `slowDownRetries` (5), about 7 minutes of waits at the default `maxDelay`. */
+export const DEFAULT_MAX_SLOW_DOWNS = 12;
 
 /** Least delay, in ms, a 44 leaves a host with (a delay of 0 doubles to this). */
 export const SLOW_DOWN_FLOOR_MS = 1000;
@@ -148,7 +161,7 @@ const MAX_BACKOFF_MS = 60_000;
  * long, or longer when the 44's META is an integer number of seconds that is
  * longer (META is only a lower bound, itself capped by `maxDelay`; see
  * {@link slowDownWait}); after
- * `maxFailures` consecutive failures every queued job of the host gets
+ * `maxFailures` consecutive failures (or `maxSlowDowns` consecutive 44s) every queued job of the host gets
  * `setAside()` and so do later submissions. Jobs of one host start in
  * submission order (retries once their backoff has passed).
  *
@@ -163,6 +176,7 @@ export class HostScheduler {
   readonly #delay: number;
   readonly #maxDelay: number;
   readonly #maxFailures: number;
+  readonly #maxSlowDowns: number;
   readonly #retryBackoff: number;
   readonly #canStart: () => boolean;
   readonly #onSlowDown: ((hostKey: string, waitMs: number) => void) | undefined;
@@ -181,6 +195,7 @@ export class HostScheduler {
     this.#delay = nonNegative(policy.delay, 0);
     this.#maxDelay = nonNegative(policy.maxDelay, 60_000);
     this.#maxFailures = nonNegative(policy.maxFailures, 5);
+    this.#maxSlowDowns = nonNegative(policy.maxSlowDowns, DEFAULT_MAX_SLOW_DOWNS);
     this.#retryBackoff = nonNegative(policy.retryBackoff, 1000);
     this.#canStart = canStart;
     this.#onSlowDown = policy.onSlowDown;
@@ -224,7 +239,7 @@ export class HostScheduler {
   submit(job: HostJob, options: { front?: boolean } = {}): void {
     const host = this.#host(job.hostKey);
     if (host.setAside) {
-      job.setAside(`host ${host.key} set aside after ${host.consecutiveFailures} consecutive failures`);
+      job.setAside(this.#setAsideReason(host));
       return;
     }
     const entry = { job, attempt: 1, notBefore: 0 };
@@ -326,12 +341,14 @@ export class HostScheduler {
     switch (outcome.health) {
       case 'ok':
         host.consecutiveFailures = 0;
+        host.consecutiveSlowDowns = 0;
         break;
       case 'failure':
         host.consecutiveFailures++;
         break;
       case 'slow-down': {
         // Exponential back-off (spec 0.24): every 44 doubles the host's delay; an integer META is only a lower bound of the wait.
+        host.consecutiveSlowDowns++;
         host.delay = slowDownDelay(host.delay, this.#maxDelay);
         host.nextStart = Math.max(host.nextStart, now + slowDownWait(host.delay, outcome.slowDownSeconds, this.#maxDelay));
         this.#tellSlowDown(entry.job.hostKey, host.nextStart - now);
@@ -340,7 +357,9 @@ export class HostScheduler {
       case 'neutral':
         break;
     }
-    const setAsideNow = !host.setAside && this.#maxFailures > 0 && host.consecutiveFailures >= this.#maxFailures;
+    const setAsideNow =
+      !host.setAside &&
+      ((this.#maxFailures > 0 && host.consecutiveFailures >= this.#maxFailures) || (this.#maxSlowDowns > 0 && host.consecutiveSlowDowns >= this.#maxSlowDowns));
     if (setAsideNow) {
       host.setAside = true;
       this.#setAsideHosts++;
@@ -372,6 +391,9 @@ export class HostScheduler {
   }
 
   #setAsideReason(host: HostState): string {
+    if (this.#maxSlowDowns > 0 && host.consecutiveSlowDowns >= this.#maxSlowDowns) {
+      return `host ${host.key} set aside after ${host.consecutiveSlowDowns} consecutive 44 (slow down) answers`;
+    }
     return `host ${host.key} set aside after ${host.consecutiveFailures} consecutive failures`;
   }
 
@@ -386,6 +408,7 @@ export class HostScheduler {
         nextStart: 0,
         delay: this.#delay,
         consecutiveFailures: 0,
+        consecutiveSlowDowns: 0,
         setAside: false,
       };
       this.#hosts.set(key, host);
