@@ -164,6 +164,26 @@ describe('address guard in a crawl', () => {
     }
   });
 
+  it('a seed whose lookup failed at the start is fetched once it resolves, not refused as another class', async () => {
+    let seedLookups = 0;
+    // the first answer for the seed's name is a DNS failure (the guard's start), later ones its address
+    const flaky = ((hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void) => {
+      if (hostname === 'pub.test' && seedLookups++ === 0) {
+        process.nextTick(() => callback(Object.assign(new Error('getaddrinfo EAI_AGAIN pub.test'), { code: 'EAI_AGAIN' }), ''));
+        return;
+      }
+      resolverOf(names)(hostname, options, callback);
+    }) as LookupFunction;
+    const records = await run({ requestOptions: { ...fast, lookup: flaky } });
+    const seed = records.find((r) => r.url === `gemini://pub.test:${space.get('pub').port}/`);
+    expect(seed?.error?.code).toBeUndefined();
+    expect(seed?.status).toBe(20);
+    expect(seedLookups).toBeGreaterThan(1);
+    // and its class is now the crawl's: the other public capsule is reached, loopback still is not
+    expect(space.get('pub2').log.length).toBeGreaterThan(0);
+    expect(space.get('inner').log).toHaveLength(0);
+  });
+
   it('refuses at connect time an answer that changed to another class since the check (DNS rebinding)', async () => {
     const answers = [space.get('pub2').host, space.get('inner').host];
     let calls = 0;

@@ -59,6 +59,8 @@ export class AddressGuard {
   readonly #family: 0 | 4 | 6;
   readonly #verdicts = new Map<string, Promise<string | undefined>>();
   readonly #ready: Promise<void>;
+  /** Seed hosts that could not be resolved at the start: the classes of their first answer become allowed. */
+  readonly #unresolvedSeeds = new Set<string>();
 
   /** Resolves the seeds' hosts at once (their classes become the allowed ones). */
   constructor(seeds: readonly GeminiUrl[], options: AddressGuardOptions = {}) {
@@ -68,7 +70,9 @@ export class AddressGuard {
     const hosts = [...new Set(seeds.map((s) => s.host))];
     this.#ready = Promise.all(
       hosts.map(async (host) => {
-        for (const address of await this.#resolve(host)) {
+        const addresses = await this.#resolve(host);
+        if (addresses.length === 0) this.#unresolvedSeeds.add(host);
+        for (const address of addresses) {
           const c = classOf(address);
           if (c !== undefined) this.#allowed.add(c);
         }
@@ -114,6 +118,11 @@ export class AddressGuard {
   #refusal(host: string, address: string): string | undefined {
     const c = classOf(address);
     if (c === undefined || this.#allowed.has(c)) return undefined;
+    if (this.#unresolvedSeeds.has(host)) {
+      // a seed whose lookup failed at the start (a transient DNS failure) answers now: its class is a seed's class
+      this.#allowed.add(c);
+      return undefined;
+    }
     const allowed = ADDRESS_CLASSES.filter((x) => this.#allowed.has(x));
     const where = host === address ? address : `${host} (${address})`;
     return `${where} is a ${c} address; this crawl reaches only ${allowed.length ? allowed.join(', ') : 'the classes of its seeds'} addresses, like its seeds (allow it with allowAddressClasses / --allow-address-class ${c})`;
