@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CensusCounter, formatCensusTable, type CensusInput } from '../src/bulk/census.js';
 import { crawl, type CrawlRecord } from '../src/bulk/crawl.js';
-import { CrawlJournal, JOURNAL_FILE } from '../src/bulk/crawl-state.js';
+import { CrawlJournal, JOURNAL_FILE, MAX_JOURNAL_LINE_BYTES, journalRecords } from '../src/bulk/crawl-state.js';
 import { Frontier } from '../src/bulk/frontier.js';
 import { MAX_CACHE_LINE_BYTES, ROBOTS_CACHE_FILE, RobotsCache } from '../src/bulk/robots-cache.js';
 import { startGeminispace, type Geminispace } from './support/geminispace.js';
@@ -45,6 +45,29 @@ describe('a damaged crawl journal', () => {
     expect(contents.pendingCount).toBe(0);
     expect(seen).toEqual([{ url: 'gemini://h/a', attempts: 1 }]);
   });
+
+  it('is read a bounded line at a time: 560 MB of damage without a newline (longer than any string) is skipped, the entries around it kept, both when resuming and when records are re-read', async () => {
+    const state = path.join(makeDir('gemfetch-damaged-'), 'state');
+    fs.mkdirSync(state);
+    const file = path.join(state, JOURNAL_FILE);
+    fs.writeFileSync(file, '{"q":"gemini://h/a","d":0,"p":null}\n{"r":{"url":"gemini://h/a","attempts":1}}\n');
+    // a sparse hole of NUL bytes: held whole it is past V8's string limit (~536 MB); before, opening failed ERR_STORAGE
+    const hole = 560 * 1024 * 1024;
+    fs.truncateSync(file, fs.statSync(file).size + hole);
+    fs.appendFileSync(file, '\n{"q":"gemini://h/b","d":1,"p":"gemini://h/a"}\n{"r":{"url":"gemini://h/b","attempts":1}}\n');
+    const frontier = new Frontier();
+    const { journal, contents } = await CrawlJournal.open<CrawlRecord>(state, () => {}, frontier);
+    journal.close();
+    frontier.close();
+    expect(contents.skippedLines).toBe(1);
+    expect(contents.recordCount).toBe(2);
+    expect(contents.pendingCount).toBe(0);
+    const urls: string[] = [];
+    for await (const r of journalRecords<CrawlRecord>(state)) urls.push(r.url);
+    expect(urls).toEqual(['gemini://h/a', 'gemini://h/b']);
+    fs.rmSync(file);
+    expect(hole).toBeGreaterThan(MAX_JOURNAL_LINE_BYTES);
+  }, 120_000);
 
   it('resumes a crawl whose journal holds non-records and records with fields of the wrong type, without fetching a recorded URL again', async () => {
     const state = path.join(makeDir('gemfetch-damaged-'), 'state');

@@ -15,10 +15,8 @@
  * (fdatasync) at most one second after an append and on close: a power
  * failure can lose up to the last second.
  */
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { StateLockedError, StorageError } from '../errors.js';
 import { makeDirectory } from '../files/safe-dirs.js';
 import { DirectoryLock } from './state-lock.js';
@@ -205,26 +203,31 @@ function readJournal<R extends { url: string }>(file: string, end: number, onRec
     queued++;
     frontier?.push(frontier.host(hostKey), q, d, p, true);
   };
-  scanLines(file, end, (line) => {
-    const fast = line.startsWith('{"q"') ? parseQueued(line) : undefined;
-    if (fast !== undefined) {
-      queue(fast.q, fast.d, fast.p);
-      return;
-    }
-    const entry = parseEntry(line);
-    if (entry === undefined) {
-      skippedLines++;
-    } else if ('q' in entry) {
-      queue(entry.q, entry.d, typeof entry.p === 'string' ? entry.p : null);
-    } else {
-      const record = entry.r as R;
-      recordCount++;
-      const url = record.url;
-      if (!seen.has(url)) recordedInputs.add(url);
-      else if (done.add(url)) doneQueued++;
-      onRecord(record);
-    }
-  });
+  scanLines(
+    file,
+    end,
+    (line) => {
+      const fast = line.startsWith('{"q"') ? parseQueued(line) : undefined;
+      if (fast !== undefined) {
+        queue(fast.q, fast.d, fast.p);
+        return;
+      }
+      const entry = parseEntry(line);
+      if (entry === undefined) {
+        skippedLines++;
+      } else if ('q' in entry) {
+        queue(entry.q, entry.d, typeof entry.p === 'string' ? entry.p : null);
+      } else {
+        const record = entry.r as R;
+        recordCount++;
+        const url = record.url;
+        if (!seen.has(url)) recordedInputs.add(url);
+        else if (done.add(url)) doneQueued++;
+        onRecord(record);
+      }
+    },
+    () => skippedLines++,
+  );
   frontier?.skipResumed(done);
   return { pendingCount: queued - doneQueued, seen, recordedInputs, recordCount, skippedLines };
 }
@@ -288,36 +291,85 @@ function isJournalEntry(entry: unknown): entry is JournalEntry {
 
 const SCAN_CHUNK = 1 << 20;
 
-/** Calls `onLine` for every non-empty line of the first `end` bytes of `file`, synchronously. Throws a StorageError naming the file. */
-function scanLines(file: string, end: number, onLine: (line: string) => void): void {
-  let fd = -1;
-  try {
-    fd = fs.openSync(file, 'r');
-    const chunk = Buffer.allocUnsafe(SCAN_CHUNK);
-    let carry: Buffer | undefined;
-    let pos = 0;
-    while (pos < end) {
-      const n = fs.readSync(fd, chunk, 0, Math.min(SCAN_CHUNK, end - pos), pos);
-      if (n === 0) break;
-      pos += n;
-      const data = carry ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
-      const last = data.lastIndexOf(0x0a);
-      if (last < 0) {
-        carry = Buffer.from(data);
-        continue;
-      }
-      carry = last + 1 < data.length ? Buffer.from(data.subarray(last + 1)) : undefined;
+/**
+ * Longest journal line kept, in bytes: a record or a queued URL takes a few
+ * KiB at most, so a longer line is damage (a file written over, a disk
+ * error). It is skipped, never held whole: memory stays bounded by this plus
+ * one read chunk, whatever the file holds.
+ */
+export const MAX_JOURNAL_LINE_BYTES = 16 * 1024 * 1024;
+
+/** Splits chunks into non-empty lines; a line over {@link MAX_JOURNAL_LINE_BYTES} is dropped (`onOversize`) as it grows. */
+class JournalLineSplitter {
+  #carry: Buffer | undefined;
+  #skipping = false;
+  readonly #onLine: (line: string) => void;
+  readonly #onOversize: () => void;
+
+  constructor(onLine: (line: string) => void, onOversize: () => void) {
+    this.#onLine = onLine;
+    this.#onOversize = onOversize;
+  }
+
+  push(chunk: Buffer): void {
+    let data = chunk;
+    if (this.#skipping) {
+      const nl = data.indexOf(0x0a);
+      if (nl < 0) return;
+      this.#skipping = false;
+      data = data.subarray(nl + 1);
+    }
+    if (this.#carry) {
+      data = Buffer.concat([this.#carry, data]);
+      this.#carry = undefined;
+    }
+    const last = data.lastIndexOf(0x0a);
+    if (last >= 0) {
       const text = data.toString('utf8', 0, last);
       let start = 0;
       for (;;) {
         const nl = text.indexOf('\n', start);
         const stop = nl < 0 ? text.length : nl;
-        if (stop > start) onLine(text.slice(start, stop));
+        if (stop > start) this.#onLine(text.slice(start, stop));
         if (nl < 0) break;
         start = nl + 1;
       }
     }
-    if (carry && carry.length > 0) onLine(carry.toString('utf8'));
+    const rest = data.subarray(last + 1);
+    if (rest.length > MAX_JOURNAL_LINE_BYTES) {
+      this.#skipping = true;
+      this.#onOversize();
+    } else if (rest.length > 0) {
+      this.#carry = Buffer.from(rest);
+    }
+  }
+
+  /** The last line, if the file does not end with a newline. */
+  end(): void {
+    if (this.#carry && this.#carry.length > 0) this.#onLine(this.#carry.toString('utf8'));
+    this.#carry = undefined;
+  }
+}
+
+/**
+ * Calls `onLine` for every non-empty line of the first `end` bytes of `file`,
+ * synchronously, and `onOversize` for each line over {@link MAX_JOURNAL_LINE_BYTES}
+ * (skipped). Throws a StorageError naming the file.
+ */
+function scanLines(file: string, end: number, onLine: (line: string) => void, onOversize: () => void): void {
+  let fd = -1;
+  try {
+    fd = fs.openSync(file, 'r');
+    const chunk = Buffer.allocUnsafe(SCAN_CHUNK);
+    const splitter = new JournalLineSplitter(onLine, onOversize);
+    let pos = 0;
+    while (pos < end) {
+      const n = fs.readSync(fd, chunk, 0, Math.min(SCAN_CHUNK, end - pos), pos);
+      if (n === 0) break;
+      pos += n;
+      splitter.push(chunk.subarray(0, n));
+    }
+    splitter.end();
   } catch (err) {
     throw storageError('cannot read the crawl journal', file, err);
   } finally {
@@ -327,19 +379,38 @@ function scanLines(file: string, end: number, onLine: (line: string) => void): v
 
 type JournalEntry = { q: string; d: number; p: string | null } | { r: unknown };
 
+/** The journal's entries (undefined for a damaged or oversized line), holding at most one bounded line. */
 async function* journalEntries(file: string): AsyncGenerator<JournalEntry | undefined> {
-  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (line === '') continue;
-    let entry: unknown;
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      yield undefined;
-      continue;
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(SCAN_CHUNK);
+    let lines: (string | undefined)[] = [];
+    const splitter = new JournalLineSplitter(
+      (line) => lines.push(line),
+      () => lines.push(undefined),
+    );
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, SCAN_CHUNK, null);
+      if (bytesRead === 0) splitter.end();
+      else splitter.push(chunk.subarray(0, bytesRead));
+      const batch = lines;
+      lines = [];
+      for (const line of batch) yield line === undefined ? undefined : parseJournalLine(line);
+      if (bytesRead === 0) return;
     }
-    yield isJournalEntry(entry) ? entry : undefined;
+  } finally {
+    await handle.close();
   }
+}
+
+function parseJournalLine(line: string): JournalEntry | undefined {
+  let entry: unknown;
+  try {
+    entry = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  return isJournalEntry(entry) ? entry : undefined;
 }
 
 /**
