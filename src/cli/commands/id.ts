@@ -4,7 +4,8 @@
  * or sends nothing unless asked: `create` and `import` make identities, `use`
  * gives one a scope; fetches then send it under that scope.
  */
-import { open } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, stat, unlink } from 'node:fs/promises';
 import yargs, { type Argv } from 'yargs';
 import { IdentityStore, DEFAULT_DAYS, MAX_DAYS, type IdentityInfo } from '../../trust/identity-store.js';
 import { ExitCode } from '../exit-codes.js';
@@ -221,15 +222,24 @@ class IdCommand {
       return ExitCode.Ok;
     }
     let handle;
+    let created = false;
     try {
       handle = await open(file, 'wx', 0o600);
+      created = true;
       await handle.writeFile(pem);
+      await handle.close();
+      handle = undefined;
     } catch (err) {
+      await handle?.close().catch(() => {});
+      if (created) await unlink(file).catch(() => {}); // no half-written key left behind
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw new UsageError(`-o ${file}: the file exists (an exported key is never written over a file)`);
-      throw new Error(`-o ${file}: cannot write the file (${code ?? (err as Error).message})`);
-    } finally {
-      await handle?.close();
+      if (code === 'EEXIST') {
+        const isDir = await stat(file).then((st) => st.isDirectory(), () => false);
+        throw new UsageError(isDir ? 'it is a directory: give a file name' : 'the file exists (an exported key is never written over a file)', { what: 'cannot export', which: `-o ${file}` });
+      }
+      // A missing directory, no permission, a full disk: the user's to fix, so a usage error naming the file, not an internal error.
+      const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOSPC' ? 'no space left on the device' : (code ?? (err as Error).message);
+      throw new UsageError(`cannot write the file (${why})`, { what: 'cannot export', which: `-o ${file}` });
     }
     say(`exported identity ${name} (certificate and private key) to ${plain(file)}: keep it secret`);
     return ExitCode.Ok;
@@ -254,15 +264,17 @@ function infoJson(info: IdentityInfo): Record<string, unknown> {
   };
 }
 
-/** Reads a PEM file given on the command line (at most 64 KiB). */
+/** Reads a PEM file given on the command line (at most 64 KiB); a usage error `cannot read CERT (FILE): why` otherwise. */
 async function readPem(file: string, what: string): Promise<string> {
+  const refuse = (why: string): UsageError => new UsageError(why, { what: `cannot read ${what}`, which: file });
   let text: string;
   try {
-    const handle = await open(file, 'r');
+    // O_NONBLOCK: a FIFO is opened at once and refused below, instead of blocking until a writer comes.
+    const handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
     try {
       const st = await handle.stat();
-      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-      if (st.size > 64 * 1024) throw new UsageError(`${what} ${file}: ${st.size} bytes, too big for a PEM certificate or key (limit 64 KiB)`);
+      if (!st.isFile()) throw refuse(`not a regular file (${st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : 'a device or socket'}): give a PEM file`);
+      if (st.size > 64 * 1024) throw refuse(`${st.size} bytes, too big for a PEM certificate or key (limit 64 KiB)`);
       text = await handle.readFile('utf8');
     } finally {
       await handle.close();
@@ -270,7 +282,7 @@ async function readPem(file: string, what: string): Promise<string> {
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`${what} ${file}: cannot read the file (${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)})`);
+    throw refuse(`cannot read the file (${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)})`);
   }
   return text;
 }
