@@ -108,4 +108,11 @@ describe.concurrent('hostile identity files', { timeout: 120_000 }, () => {
     }
     expect(fs.readFileSync(existing, 'utf8')).toBe('precious\n');
   });
+  it('scopes match equivalent spellings: /%7Ealice gets the identity of /~alice/; /~alice/%2e%2e/open does not', async () => {
+    const home = newHome();
+    const fp = await create(home, 'alice', '--scope', server.url('/~alice/'));
+    expect(seenBy(await gemfetch(home, ['-k', server.url('/%7Ealice/notes')]))).toBe(fp);
+    expect(seenBy(await gemfetch(home, ['-k', server.url('/~alice/notes')]))).toBe(fp);
+    expect(seenBy(await gemfetch(home, ['-k', server.url('/~alice/%2e%2e/open')]))).toBe('none');
+  });
 });
