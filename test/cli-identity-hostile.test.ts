@@ -115,4 +115,24 @@ describe.concurrent('hostile identity files', { timeout: 120_000 }, () => {
     expect(seenBy(await gemfetch(home, ['-k', server.url('/~alice/notes')]))).toBe(fp);
     expect(seenBy(await gemfetch(home, ['-k', server.url('/~alice/%2e%2e/open')]))).toBe('none');
   });
+  it('a redirect from a scoped path to another host (another port of 127.0.0.1) does not carry the scoped identity', async () => {
+    const home = newHome();
+    await create(home, 'app', '--scope', server.url('/app'));
+    const r = await gemfetch(home, ['-k', server.url('/app/away')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(seenBy(r)).toBe('none');
+    const json = await gemfetch(home, ['-k', '--json', server.url('/app/away')]);
+    expect(JSON.parse(json.stdout.toString().trim().split('\n')[0]!)).toMatchObject({ identity: null });
+  });
+
+  it('--id NAME is not carried by a redirect to another host:port than the URLs given', async () => {
+    const home = newHome();
+    const fp = await create(home, 'forced');
+    expect(seenBy(await gemfetch(home, ['-k', '--id', 'forced', server.url('/app/x')]))).toBe(fp);
+    const r = await gemfetch(home, ['-k', '--id', 'forced', server.url('/app/away')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(seenBy(r)).toBe('none');
+    // Given on the command line, the other host gets it too.
+    expect(seenBy(await gemfetch(home, ['-k', '--id', 'forced', other.url('/landing')]))).toBe(fp);
+  });
 });

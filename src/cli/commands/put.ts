@@ -71,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   if (args.inputFile !== undefined) throw new UsageError('--input-file cannot be used with put (an upload is never sent twice)');
   if (args.mime !== undefined && !isTitanMime(args.mime)) throw new UsageError(`--mime ${JSON.stringify(args.mime)} is not a MIME type (type/subtype, e.g. text/gemini)`);
   if (args.token === '') throw new UsageError('--token needs a value');
-  const requestOptions = await requestOptionsFromArgs(args);
+  const requestOptions = await requestOptionsFromArgs(args, { urls: [url] });
   let client: Client;
   try {
     client = new Client(requestOptions);
