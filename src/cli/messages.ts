@@ -318,5 +318,13 @@ export function fetchErrorMessage(url: string, error: { code: string; message: s
   let why: string | undefined = withoutUrl(error.message, [url, error.url ?? undefined]);
   // `cannot connect to HOST: connection refused` says what itself: it is not said twice.
   if (why.toLowerCase().startsWith(what.toLowerCase())) [what, why] = splitAtColon(why);
-  return formatMessage({ what, which: url, why, hint: FETCH_ERROR_HINTS[error.code] });
+  let hint = FETCH_ERROR_HINTS[error.code];
+  if (error.code === 'ERR_INVALID_URL') {
+    // An upload's URL is a Titan one: its own words and its own example (not "gemini URL ... gemini://host/path").
+    if (why !== undefined && why.startsWith('invalid titan URL')) {
+      [what, why] = splitAtColon(why);
+      hint = 'An upload goes to titan://host/path.';
+    } else if (/^\s*titan:/i.test(url)) hint = `To upload, use: gemfetch put ${plain(url)} FILE`;
+  }
+  return formatMessage({ what, which: url, why, hint });
 }
