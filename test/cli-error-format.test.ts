@@ -23,10 +23,11 @@ beforeAll(() => {
   dir = scratch('gemfetch-fmt-files-');
   fs.writeFileSync(path.join(dir, 'page.gmi'), '# hi\n');
   fs.writeFileSync(path.join(dir, 'not.pem'), 'hello\n');
+  fs.writeFileSync(path.join(dir, 'bin.dat'), Buffer.from([0xff, 0xfe, 0x00, 0x62]));
 });
 
 const T = 'titan://127.0.0.1:1/x';
-const cases: Array<[string, () => string[], RegExp]> = [
+const cases: Array<[string, () => string[], RegExp, string?]> = [
   ['put without FILE', () => ['put', T], /^gemfetch: missing arguments \(put\): put needs a titan:\/\/ URL/],
   ['put extra argument', () => ['put', T, path.join(dir, 'page.gmi'), 'extra'], /^gemfetch: unexpected argument \(put\): .*"extra"/],
   ['put missing file', () => ['put', T, path.join(dir, 'nope')], /^gemfetch: cannot read the file \(.*nope\): ENOENT/],
@@ -49,6 +50,10 @@ const cases: Array<[string, () => string[], RegExp]> = [
   ['id import without key', () => ['id', 'import', 'x', path.join(dir, 'not.pem')], /^gemfetch: cannot import \(.*not\.pem\): it holds no private key/],
   ['id list extra operand', () => ['id', 'list', 'extra'], /^gemfetch: wrong operands \(id list\): /],
   ['id --days with list', () => ['id', 'list', '--days', '3'], /^gemfetch: not with this action \(--days\): /],
+  ['--input-file missing', () => ['--input-file', path.join(dir, 'nope'), 'gemini://127.0.0.1:1/'], /^gemfetch: cannot read the file \(--input-file .*nope\): ENOENT/],
+  ['--input-file a directory', () => ['--input-file', dir, 'gemini://127.0.0.1:1/'], /^gemfetch: cannot read the file \(--input-file .*\): EISDIR/],
+  ['--input-file - over 4 KiB', () => ['--input-file', '-', 'gemini://127.0.0.1:1/'], /^gemfetch: invalid value \(--input-file -\): standard input holds more than 4096 bytes/, 'a'.repeat(5000)],
+  ['--input-file binary', () => ['--input-file', path.join(dir, 'bin.dat'), 'gemini://127.0.0.1:1/'], /^gemfetch: invalid value \(--input-file .*bin\.dat\): the file is not UTF-8 text/],
   ['tofu alone', () => ['tofu'], /^gemfetch: missing action \(gemfetch tofu\): /],
   ['tofu unknown action', () => ['tofu', 'frob'], /^gemfetch: invalid value \(tofu action\): /], // yargs' choices, already in the format
   ['tofu pin without fingerprint', () => ['tofu', 'pin', 'example.org'], /^gemfetch: missing argument \(tofu pin\): /],
@@ -59,8 +64,8 @@ const cases: Array<[string, () => string[], RegExp]> = [
 ];
 
 describe.concurrent('one line in the message format, exit 2', { timeout: 120_000 }, () => {
-  it.each(cases)('%s', async (_name, args, expected) => {
-    const r = await runCli(home, args(), { timeoutMs: 30_000 });
+  it.each(cases)('%s', async (_name, args, expected, stdin) => {
+    const r = await runCli(home, args(), { timeoutMs: 30_000, ...(stdin !== undefined ? { stdin } : {}) });
     const stderr = r.stderr.toString();
     expect(r.code, stderr).toBe(2);
     const lines = stderr.trimEnd().split('\n');
