@@ -15,6 +15,7 @@ import {
   classifyFor,
   classifyLine,
   isValidEntry,
+  canonicalHostPort,
   LineTooLongError,
   readLines,
   serializeEntry,
@@ -507,10 +508,12 @@ async function scanFor(handle: FileHandle, size: number, hostPort: string): Prom
 
 /** A normalised copy of `e`, or InvalidOptionError if it cannot be stored. */
 function validated(e: KnownHost): KnownHost {
-  const clean = { ...e, fingerprint: typeof e.fingerprint === 'string' ? e.fingerprint.toLowerCase() : e.fingerprint };
-  if (!isValidEntry(clean)) {
+  // The key as the client looks it up (a pin under 'Example.ORG:1965' or 'example.org' would never be found).
+  const hostPort = canonicalHostPort(e.hostPort);
+  const clean = { ...e, hostPort: hostPort ?? e.hostPort, fingerprint: typeof e.fingerprint === 'string' ? e.fingerprint.toLowerCase() : e.fingerprint };
+  if (hostPort === undefined || !isValidEntry(clean)) {
     throw new InvalidOptionError(
-      `invalid known-hosts entry for ${JSON.stringify(e.hostPort)}: need host:port without spaces, ` +
+      `invalid known-hosts entry for ${JSON.stringify(e.hostPort)}: need HOST:PORT (IPv6 in brackets), ` +
         'a 64-hex-digit SHA-256 fingerprint and valid dates',
     );
   }
