@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificatePerPath, redirect, routes, startGeminiServer, type GeminiTestServer } from './support/gemini-server.js';
+import { startTitanServer } from './support/titan-server.js';
 import { requireBuild, runCli, scratchDirs, type CliResult } from './support/cli.js';
 
 const scratch = scratchDirs();
@@ -134,5 +135,28 @@ describe.concurrent('hostile identity files', { timeout: 120_000 }, () => {
     expect(seenBy(r)).toBe('none');
     // Given on the command line, the other host gets it too.
     expect(seenBy(await gemfetch(home, ['-k', '--id', 'forced', other.url('/landing')]))).toBe(fp);
+  });
+  it('put answered by a redirect to another host (early or after the body): neither --id nor a scoped identity goes there', async () => {
+    const titan = await startTitanServer({ requestCert: true, after: () => ({ header: `30 ${other.url('/after')}` }) });
+    const early = await startTitanServer({ requestCert: true, early: () => ({ header: `30 ${other.url('/early')}` }) });
+    try {
+      const home = newHome();
+      const forced = await create(home, 'forced');
+      const scoped = await create(home, 'wiki', '--scope', titan.geminiUrl('/'), '--scope', early.geminiUrl('/'));
+      const file = path.join(scratch('gemfetch-idh-put-'), 'p.gmi');
+      fs.writeFileSync(file, '# page\n');
+      const viaId = await gemfetch(home, ['put', '-k', '--id', 'forced', titan.titanUrl('/p.gmi'), file]);
+      expect(viaId.code, viaId.stderr).toBe(0);
+      expect(titan.uploads.at(-1)?.clientCertificate).toBe(forced);
+      expect(seenBy(viaId)).toBe('none');
+      const viaScope = await gemfetch(home, ['put', '-k', titan.titanUrl('/q.gmi'), file]);
+      expect(titan.uploads.at(-1)?.clientCertificate).toBe(scoped);
+      expect(seenBy(viaScope)).toBe('none');
+      const refused = await gemfetch(home, ['put', '-k', '--id', 'forced', early.titanUrl('/r.gmi'), file]);
+      expect(refused.code, refused.stderr).toBe(0);
+      expect(seenBy(refused)).toBe('none');
+    } finally {
+      await Promise.all([titan.close(), early.close()]);
+    }
   });
 });
