@@ -231,8 +231,8 @@ describe('inputs of the bulk commands', () => {
     const survey = await gemfetch(['survey'], { stdin: '# only a comment\n' });
     expect(batch.code).toBe(2);
     expect(survey.code).toBe(2);
-    expect(batch.stderr).toContain('batch needs at least one URL (arguments, -f FILE or stdin)');
-    expect(survey.stderr).toContain('survey needs at least one host (arguments, -f FILE or stdin)');
+    expect(batch.stderr).toContain('missing argument (batch): needs at least one URL (arguments, -f FILE or stdin)');
+    expect(survey.stderr).toContain('missing argument (survey): needs at least one host (arguments, -f FILE or stdin)');
     expect(batch.stdout.toString()).toBe('');
   });
 
@@ -249,7 +249,7 @@ describe('inputs of the bulk commands', () => {
     expect(slowDownAnswers).toBe(3);
     const bad = await gemfetch(['batch', '--slow-down-retries', '-1', cli.server.url('/slow')]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--slow-down-retries needs a whole number, 0 or more');
+    expect(bad.stderr).toContain('invalid value (--slow-down-retries): needs a whole number, 0 or more');
   });
 });
 

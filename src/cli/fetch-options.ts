@@ -203,7 +203,10 @@ async function identitiesFromArgs(id: string | false | undefined, urls: readonly
   if (id === false) return false;
   const store = new IdentityStore();
   if (id === undefined) return store;
-  if (Array.isArray(id)) throw new UsageError('--id and --no-id cannot be used together (or --id twice)');
+  if (Array.isArray(id)) {
+    if (id.includes(false)) throw new UsageError('--id NAME sends an identity, --no-id sends none', { what: 'conflicting options', which: '--id, --no-id' });
+    throw new UsageError('--id may be given only once');
+  }
   if (id.trim() === '') throw new UsageError('--id needs an identity name (see gemfetch id list)');
   if ((await store.get(id)) === undefined) {
     const names = (await store.list()).map((i) => i.name);
