@@ -3,6 +3,7 @@
  * in-memory store (same TOFU policy as the known-hosts file, nothing written
  * to disk, bounded), and a custom store, against real servers on 127.0.0.1.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -174,6 +175,20 @@ describe('a custom TrustStore', () => {
 });
 
 describe('pins are keyed as the client looks them up (found by review)', () => {
+  it('a FIFO in place of the known-hosts file is refused at once naming it (the open blocked forever)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gemfetch-kh-fifo-'));
+    try {
+      const path = join(dir, 'known_hosts');
+      execFileSync('mkfifo', [path]);
+      const within = <T>(p: Promise<T>): Promise<T> =>
+        Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('still waiting after 10 s: the open blocked on the FIFO')), 10_000))]);
+      await expect(within(new KnownHostsStore(path).list())).rejects.toThrow(path);
+      await expect(within(new KnownHostsStore(path).get('example.org:1965'))).rejects.toThrow('not a regular file');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a pin written Example.ORG:1965, example.org or with a Unicode host is stored under the client key; a non-host:port is refused', async () => {
     const store = new MemoryTrustStore({ pins: [{ hostPort: 'Example.ORG', fingerprint: FP_A, expires: LATER, added: NOW }] });
     await store.pin({ hostPort: 'bücher.de:1965', fingerprint: FP_A, expires: LATER, added: NOW });

@@ -4,7 +4,7 @@
  * format and its damaged lines are described in known-hosts-format.ts.
  */
 import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -299,7 +299,8 @@ export class KnownHostsStore implements TrustStore {
   async #withFile<T>(missing: T, read: (handle: FileHandle, size: number, sig: string) => Promise<T>): Promise<T> {
     let handle: FileHandle | undefined;
     try {
-      handle = await open(this.path, 'r');
+      // O_NONBLOCK: a FIFO put in place of the file is refused at once below, never waited on (the open blocked forever).
+      handle = await open(this.path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
       const st = await handle.stat({ bigint: true });
       if (!st.isFile()) throw new Error('not a regular file');
       return await read(handle, Number(st.size), signature(st));
