@@ -235,7 +235,7 @@ describe('file options that are directories or cannot be written: a message nami
     removeDir(dir);
   });
   const cases: Array<{ argv: (dir: string) => string[]; code: number; message: (dir: string) => string }> = [
-    { argv: () => ['-o', 'a', '-o', 'b', 'gemini://127.0.0.1:1/'], code: 2, message: () => '--output may be given only once' },
+    { argv: () => ['-o', 'a', '-o', 'b', 'gemini://127.0.0.1:1/'], code: 2, message: () => 'repeated option (--output): may be given only once' },
     { argv: (d) => ['batch', '-f', d], code: 2, message: (d) => `cannot read the file (-f ${d}): EISDIR` },
     { argv: (d) => ['crawl', '-f', d], code: 2, message: (d) => `cannot read the file (-f ${d}): EISDIR` },
     { argv: () => ['crawl', '--max-size', '0', 'gemini://127.0.0.1:1/'], code: 2, message: () => 'invalid value (--max-size 0): a crawl keeps each body in memory to read its links, so it needs a limit' },

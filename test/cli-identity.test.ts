@@ -101,10 +101,10 @@ describe.concurrent('gemfetch id', { timeout: 120_000 }, () => {
     const cases: Array<[string[], RegExp]> = [
       [['id'], /id needs an action: create, list/],
       [['id', 'frob'], /unknown id action "frob"/],
-      [['id', 'create', 'a b'], /invalid identity name "a b"/],
+      [['id', 'create', 'a b'], /invalid identity name \("a b"\): use 1 to 64 letters/],
       [['id', 'create', 'me'], /an identity named me exists already/],
       [['id', 'create', 'x', '--days', '0'], /--days needs a whole number of days from 1 to 36500/],
-      [['id', 'create', 'x', '--scope', 'https://example.org/'], /invalid scope "https:\/\/example.org\/"/],
+      [['id', 'create', 'x', '--scope', 'https://example.org/'], /invalid scope \("https:\/\/example.org\/"\): expected gemini:/],
       [['id', 'use', 'me'], /id use needs --scope URL/],
       [['id', 'use', 'ghost', '--scope', 'example.org/'], /no identity named "ghost" \(identities: me\)/],
       [['id', 'list', 'extra'], /id list takes no operands/],

@@ -143,7 +143,7 @@ const USAGE: Array<[string, Case]> = [
   ['crawl --max-size 10x', { args: () => ['crawl', '--max-size', '10x', cli.server.url('/')], code: 2, says: () => 'invalid size (--max-size): "10x"', help: 'crawl' }],
   ['batch --delay 1x', { args: () => ['batch', '--delay', '1x', '-f', '/dev/null'], code: 2, says: () => 'invalid duration (--delay): "1x"', help: 'batch' }],
   ['batch with an unknown option', { args: () => ['batch', '--bogus'], code: 2, says: () => 'unknown option (--bogus): gemfetch batch has no such option', help: 'batch' }],
-  ['survey with no host', { args: () => ['survey'], code: 2, says: () => 'survey needs at least one host', help: 'survey' }],
+  ['survey with no host', { args: () => ['survey'], code: 2, says: () => 'missing argument (survey): needs at least one host', help: 'survey' }],
   ['put with no URL', { args: () => ['put'], code: 2, says: () => 'put needs a titan:// URL', help: 'put' }],
   ['an unknown option', { args: () => ['--bogus', cli.server.url('/')], code: 2, says: () => 'unknown option (--bogus): gemfetch has no such option', help: undefined }],
   ['an option without its value', { args: () => ['--max-size'], code: 2, says: () => 'missing value (--max-size): the option needs a value', help: undefined }],
@@ -202,5 +202,28 @@ describe.concurrent('error paths through the real CLI', () => {
       expect(line.endsWith(` ${helpHint(c.help)}`), line).toBe(true);
       expect(occurrences(line, 'Try ')).toBe(1);
     }
+  });
+});
+
+describe('usage messages that name an option or command without a colon keep their (which) (found by review)', () => {
+  const usage = (message: string, command?: string): string => usageErrorMessage({ message }, command);
+  it('conflicts, missing options, values, repetitions and missing arguments', () => {
+    expect(usage('-4 and -6 cannot be used together')).toBe("gemfetch: conflicting options (-4, -6): they cannot be used together. Try 'gemfetch --help'.");
+    expect(usage('--key needs --cert')).toBe("gemfetch: missing option (--cert): --key needs --cert. Try 'gemfetch --help'.");
+    expect(usage('--warc-gzip needs --warc FILE', 'crawl')).toBe("gemfetch: missing option (--warc): --warc-gzip needs --warc FILE. Try 'gemfetch crawl --help'.");
+    // yargs names an unknown --warc-gzip warcGzip: the option as typed is named.
+    expect(usageErrorMessage({ message: 'Unknown argument: warcGzip' }, undefined, ['--warc-gzip', 'gemini://h/'])).toBe(
+      "gemfetch: unknown option (--warc-gzip): gemfetch has no such option. Try 'gemfetch --help'.",
+    );
+    expect(usage('--known-hosts needs a file name')).toBe("gemfetch: invalid value (--known-hosts): needs a file name. Try 'gemfetch --help'.");
+    expect(usage('--output may be given only once (got 2 values: "a", "b")')).toBe(
+      "gemfetch: repeated option (--output): may be given only once (got 2 values: \"a\", \"b\"). Try 'gemfetch --help'.",
+    );
+    expect(usage('invalid --proxy "a b": expected HOST or HOST:PORT')).toBe("gemfetch: invalid value (--proxy \"a b\"): expected HOST or HOST:PORT. Try 'gemfetch --help'.");
+    expect(usage('batch needs at least one URL (arguments, -f FILE or stdin)', 'batch')).toBe(
+      "gemfetch: missing argument (batch): needs at least one URL (arguments, -f FILE or stdin). Try 'gemfetch batch --help'.",
+    );
+    // Messages of other shapes are left as they were.
+    expect(usage('--max-time: invalid duration')).toBe("gemfetch: invalid value (--max-time): invalid duration. Try 'gemfetch --help'.");
   });
 });

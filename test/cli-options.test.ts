@@ -158,7 +158,7 @@ describe('readInputFile (no sockets)', () => {
     await expect(from(Buffer.from('two\n\n'))).resolves.toBe('two\n');
     await expect(from(Buffer.from(' spaced \r\n'))).resolves.toBe(' spaced ');
     await expect(from(Buffer.from(''))).resolves.toBe('');
-    await expect(from(Buffer.from([0x63, 0x61, 0x66, 0xe9]))).rejects.toThrow('--input-file - (standard input): not UTF-8 text');
+    await expect(from(Buffer.from([0x63, 0x61, 0x66, 0xe9]))).rejects.toThrow('--input-file -: standard input is not UTF-8 text');
     await expect(from(Buffer.alloc(INPUT_FILE_LIMIT, 0x61))).resolves.toHaveLength(INPUT_FILE_LIMIT);
     await expect(from(Buffer.alloc(INPUT_FILE_LIMIT + 1, 0x61))).rejects.toThrow(`more than ${INPUT_FILE_LIMIT} bytes`);
     await expect(readInputFile(' ')).rejects.toThrow('--input-file needs a file name');
@@ -208,7 +208,7 @@ describe('--input-file', () => {
     expect(missing.stderr).toContain(`cannot read the file (--input-file ${path.join(dir, 'nope')}): ENOENT`);
     const tooBig = await gemfetch(['--input-file', big, cli.server.url('/secret')]);
     expect(tooBig.code).toBe(2);
-    expect(tooBig.stderr).toContain(`(--input-file ${big}): more than 4096 bytes`);
+    expect(tooBig.stderr).toContain(`(--input-file ${big}): the file holds more than 4096 bytes`);
     const both = await gemfetch(['--input', 'a', '--input-file', big, cli.server.url('/secret')]);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/conflicting options \(--input, --input-file\)/);
@@ -231,8 +231,8 @@ describe('inputs of the bulk commands', () => {
     const survey = await gemfetch(['survey'], { stdin: '# only a comment\n' });
     expect(batch.code).toBe(2);
     expect(survey.code).toBe(2);
-    expect(batch.stderr).toContain('batch needs at least one URL (arguments, -f FILE or stdin)');
-    expect(survey.stderr).toContain('survey needs at least one host (arguments, -f FILE or stdin)');
+    expect(batch.stderr).toContain('missing argument (batch): needs at least one URL (arguments, -f FILE or stdin)');
+    expect(survey.stderr).toContain('missing argument (survey): needs at least one host (arguments, -f FILE or stdin)');
     expect(batch.stdout.toString()).toBe('');
   });
 
@@ -249,7 +249,7 @@ describe('inputs of the bulk commands', () => {
     expect(slowDownAnswers).toBe(3);
     const bad = await gemfetch(['batch', '--slow-down-retries', '-1', cli.server.url('/slow')]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--slow-down-retries needs a whole number, 0 or more');
+    expect(bad.stderr).toContain('invalid value (--slow-down-retries): needs a whole number, 0 or more');
   });
 });
 

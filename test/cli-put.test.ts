@@ -153,7 +153,7 @@ describe('gemfetch put', () => {
   describe('usage errors exit 2 with a clear message, nothing sent', () => {
     const cases: Array<[string, (url: string, file: string) => string[], string]> = [
       ['no FILE', (url) => [url], 'put needs a titan:// URL and a FILE'],
-      ['a missing file', (url) => [url, path.join(dir, 'missing.txt')], 'missing.txt: cannot read the file (ENOENT)'],
+      ['a missing file', (url) => [url, path.join(dir, 'missing.txt')], 'missing.txt): ENOENT'],
       ['a directory', (url) => [url, dir], 'not a regular file'],
       ['--mime with parameters', (url, file) => ['--mime', 'text/plain; charset=utf-8', url, file], '--mime "text/plain; charset=utf-8" is not a MIME type'],
       ['--size against a file', (url, file) => ['--size', '4', url, file], '--size 4 does not match'],

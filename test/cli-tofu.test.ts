@@ -70,9 +70,9 @@ describe.concurrent('tofu pin HOST[:PORT] SHA256', () => {
   });
 
   it.each([
-    ['xyz', 'invalid fingerprint "xyz"'],
-    ['a'.repeat(63), `invalid fingerprint "${'a'.repeat(63)}"`],
-    ['g'.repeat(64), `invalid fingerprint "${'g'.repeat(64)}"`],
+    ['xyz', 'invalid fingerprint (tofu pin): "xyz" is not the SHA-256'],
+    ['a'.repeat(63), `invalid fingerprint (tofu pin): "${'a'.repeat(63)}"`],
+    ['g'.repeat(64), `invalid fingerprint (tofu pin): "${'g'.repeat(64)}"`],
   ])('refuses a malformed fingerprint %s (exit 2, naming it), writing nothing', async (fingerprint, message) => {
     const dir = scratch();
     const kh = knownHostsIn(dir);

@@ -1,6 +1,7 @@
 /** The identity texts of the CLI (pure, no sockets): what a 60/61/62 is followed by, and the TLS 1.2 warning. */
 import { describe, expect, it } from 'vitest';
-import { certificateStatusLines, describeSentIdentity, suggestedScope, tls12IdentityWarning } from '../src/cli/identity-messages.js';
+import { execFileSync } from 'node:child_process';
+import { certificateStatusLines, describeSentIdentity, shellWord, suggestedScope, tls12IdentityWarning } from '../src/cli/identity-messages.js';
 
 const FP = 'ab'.repeat(32);
 const base = { url: 'gemini://example.org:1966/app/login?next=%2F', meta: 'please log in', identity: null };
@@ -18,7 +19,7 @@ describe('certificateStatusLines', () => {
     expect(lines[0]).toBe('your identities: alice, bob (none is scoped to this URL)');
     expect(lines.join('\n')).toContain('gemfetch id use NAME --scope gemini://example.org:1966/app/login');
     expect(lines.join('\n')).toContain('gemfetch id create NAME --scope gemini://example.org:1966/app/login');
-    expect(lines.join('\n')).toContain(`gemfetch --id NAME ${base.url}`);
+    expect(lines.join('\n')).toContain(`gemfetch --id NAME '${base.url}'`); // quoted: "?" is a shell glob (zsh: "no matches found")
     expect(certificateStatusLines({ ...base, status: 60, identities: ['solo'] }).join('\n')).toContain('gemfetch id use solo --scope');
   });
 
@@ -61,5 +62,30 @@ describe('other texts', () => {
     expect(describeSentIdentity({ name: null, fingerprint: FP })).toBe(`the certificate given with --cert (sha256 ${FP.slice(0, 16)}…)`);
     expect(tls12IdentityWarning({ name: 'alice', fingerprint: FP }, 'example.org')).toContain('identity alice');
     expect(tls12IdentityWarning({ name: 'alice', fingerprint: FP }, 'example.org')).toContain('over TLS 1.2');
+  });
+});
+
+describe('commands in hints are safe to paste into a shell (found by review)', () => {
+  // A hostile capsule redirects to a URL of its choosing, then answers 60: the hint shows that URL.
+  const hostile = "gemini://evil.example/x;$(touch${IFS}pwned)&echo'`id`'*";
+  it('a URL with shell syntax is one single-quoted word in every suggested command', () => {
+    const lines = certificateStatusLines({ url: hostile, status: 60, meta: 'log in', identity: null, identities: ['alice'] });
+    const commands = lines.map((l) => /gemfetch .*/.exec(l)?.[0]).filter((c): c is string => c !== undefined);
+    expect(commands).toHaveLength(3);
+    for (const command of commands) {
+      // What sh makes of the pasted command: its words, printed one per line by printf; nothing is run.
+      const words = execFileSync('sh', ['-c', `printf '%s\\n' ${command.replace(/^gemfetch /, '')}`], { cwd: '/', encoding: 'utf8' }).trimEnd().split('\n');
+      expect(words.at(-1)).toMatch(/^gemini:\/\/evil\.example\/x;\$\(touch/);
+      expect(words.at(-1)).toMatch(/&echo'.*'\*$/); // the ; & ' and * reached the word as they are: nothing was run or globbed
+    }
+    const none = certificateStatusLines({ url: hostile, status: 60, meta: 'log in', identity: null, identities: [] });
+    expect(none[1]).toMatch(/--scope 'gemini:\/\/evil\.example\/x;\$\(touch/);
+  });
+
+  it('shellWord leaves plain URLs alone and quotes the rest, a quote included', () => {
+    expect(shellWord('gemini://example.org:1966/app/login')).toBe('gemini://example.org:1966/app/login');
+    expect(shellWord('gemini://[::1]/a')).toBe("'gemini://[::1]/a'");
+    expect(shellWord("it's")).toBe("'it'\\''s'");
+    expect(execFileSync('sh', ['-c', `printf %s ${shellWord("a'b $(c) *")}`], { encoding: 'utf8' })).toBe("a'b $(c) *");
   });
 });

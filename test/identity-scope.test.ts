@@ -81,3 +81,39 @@ describe('mostSpecificScope', () => {
     expect(pick('gemini://other.org/x/y')).toBe('forum');
   });
 });
+
+describe('equivalent spellings of a path (RFC 3986 6.2.2), found by review', () => {
+  it('a percent-encoded unreserved character is the character: /~alice, /%7Ealice and /%7ealice are one scope', () => {
+    expect(covers('gemini://example.org/~alice', 'gemini://example.org/%7Ealice/notes')).toBe(true);
+    expect(covers('gemini://example.org/%7Ealice', 'gemini://example.org/~alice/notes')).toBe(true);
+    expect(covers('gemini://example.org/%7ealice', 'gemini://example.org/%7Ealice')).toBe(true);
+    expect(covers('gemini://example.org/app', 'gemini://example.org/%61pp/x')).toBe(true);
+    expect(parseScope('gemini://example.org/%7Ealice')).toEqual({ host: 'example.org', port: 1965, path: '/~alice' });
+    expect(formatScope(parseScope('gemini://example.org/%7ealice/%2fx'))).toBe('gemini://example.org/~alice/%2Fx');
+  });
+
+  it('an encoded dot segment climbs like "..": /private/%2e%2e/other is /other, outside the scope /private/', () => {
+    expect(covers('gemini://example.org/~alice/', 'gemini://example.org/~alice/%2e%2e/~bob/x')).toBe(false);
+    expect(covers('gemini://example.org/~alice/', 'gemini://example.org/~alice/%2E%2E/~bob/x')).toBe(false);
+    expect(covers('gemini://example.org/~alice/', 'gemini://example.org/~alice/%2e/x')).toBe(true);
+    expect(covers('gemini://example.org/~bob', 'gemini://example.org/~alice/%2e%2e/~bob/x')).toBe(true);
+    expect(covers('gemini://example.org/a/', 'gemini://example.org/a/b/%2e%2e')).toBe(true); // "/a/b/.." is "/a/"
+    expect(covers('gemini://example.org/a', 'gemini://example.org/%2e%2e/%2e%2e/a')).toBe(true); // never above the root
+  });
+
+  it('an encoded reserved character stays an escape: %2F is not a path separator, and its hex case does not matter', () => {
+    expect(covers('gemini://example.org/a', 'gemini://example.org/a%2Fb')).toBe(false);
+    expect(covers('gemini://example.org/a%2Fb', 'gemini://example.org/a/b')).toBe(false);
+    expect(covers('gemini://example.org/a%2fb', 'gemini://example.org/a%2Fb/c')).toBe(true);
+    expect(covers('gemini://example.org/a%20b', 'gemini://example.org/a b/c')).toBe(true);
+  });
+
+  it('the most specific scope is judged on the equivalent spelling', () => {
+    const ids = [
+      { name: 'home', scopes: [parseScope('gemini://example.org/~alice')] },
+      { name: 'wiki', scopes: [parseScope('gemini://example.org/~alice/wiki')] },
+    ];
+    expect(mostSpecificScope(ids, (i) => i.scopes, parseGeminiUrl('gemini://example.org/%7Ealice/wiki/page'))?.candidate.name).toBe('wiki');
+    expect(mostSpecificScope(ids, (i) => i.scopes, parseGeminiUrl('gemini://example.org/%7Ealice/wiki/%2e%2e/x'))?.candidate.name).toBe('home');
+  });
+});

@@ -1,5 +1,6 @@
 /** The identity store on a real file system: layout, modes, scopes, import/export, damaged files (fail closed), concurrent writers. */
 import { X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +13,8 @@ import { scratchDirs } from './support/cli.js';
 const scratch = scratchDirs();
 const fresh = (): IdentityStore => new IdentityStore(path.join(scratch('gemfetch-ids-'), 'gemfetch', 'identities'));
 const target = (url: string) => parseGeminiUrl(url);
+/** Another store instance on the same directory (nothing cached). */
+const fresh2 = (store: IdentityStore): IdentityStore => new IdentityStore(store.dir);
 
 describe('IdentityStore', () => {
   it('lives under XDG_DATA_HOME like the known-hosts file', () => {
@@ -176,5 +179,45 @@ describe('IdentityStore', () => {
     expect(listed.map((i) => i.name).sort()).toEqual(['id0', 'id1', 'id2', 'id3', 'id4', 'id5']);
     for (let i = 0; i < 6; i++) expect((await first.get(`id${i}`))?.scopes).toEqual([`gemini://example.org/p${i}`, `gemini://example.net/q${i}`]);
     expect(fs.readdirSync(first.dir).filter((f) => f.includes('tmp') || f.endsWith('.lock'))).toEqual([]);
+  });
+  it('a FIFO in place of the index, the key or the certificate fails at once naming the file (never waits for a writer)', async () => {
+    const store = fresh();
+    await store.create('alice', { scopes: ['example.org/'] });
+    const url = target('gemini://example.org/page');
+    const within = <T>(p: Promise<T>): Promise<T> =>
+      Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('still waiting after 10 s: the open blocked on the FIFO')), 10_000))]);
+    for (const file of [store.keyPath('alice'), store.certPath('alice')]) {
+      const saved = fs.readFileSync(file);
+      fs.rmSync(file);
+      execFileSync('mkfifo', ['-m', '600', file]);
+      await expect(within(fresh2(store).resolve(url))).rejects.toThrow(`${file}: cannot read the`);
+      await expect(within(fresh2(store).resolve(url))).rejects.toThrow('not a regular file');
+      fs.rmSync(file);
+      fs.writeFileSync(file, saved, { mode: 0o600 });
+    }
+    fs.renameSync(store.indexPath, `${store.indexPath}.saved`);
+    execFileSync('mkfifo', ['-m', '600', store.indexPath]);
+    await expect(within(fresh2(store).resolve(url))).rejects.toThrow(`cannot read ${store.indexPath} (identity store): not a regular file`);
+    fs.rmSync(store.indexPath);
+    fs.renameSync(`${store.indexPath}.saved`, store.indexPath);
+    expect((await fresh2(store).resolve(url))?.name).toBe('alice');
+  });
+
+  it('a private key readable by other users is not used: the lookup fails naming the file and the chmod that fixes it', async () => {
+    const store = fresh();
+    await store.create('alice', { scopes: ['example.org/'] });
+    const url = target('gemini://example.org/page');
+    expect((await store.resolve(url))?.name).toBe('alice'); // checked once, cached: the chmod below must still be seen
+    for (const mode of [0o644, 0o640, 0o604]) {
+      fs.chmodSync(store.keyPath('alice'), mode);
+      await expect(store.resolve(url)).rejects.toThrow(
+        `${store.keyPath('alice')}: the private key of identity alice is readable by other users (mode 0${mode.toString(8)}, must be 0600): it is not used; fix it with \`chmod 600 ${store.keyPath('alice')}\``,
+      );
+      await expect(store.resolve(url)).rejects.toBeInstanceOf(IdentityError);
+    }
+    fs.chmodSync(store.keyPath('alice'), 0o600);
+    expect((await store.resolve(url))?.name).toBe('alice');
+    fs.chmodSync(store.certPath('alice'), 0o644); // a certificate is public
+    expect((await store.resolve(url))?.name).toBe('alice');
   });
 });

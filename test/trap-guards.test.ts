@@ -174,6 +174,6 @@ describe('trap guards in a crawl', () => {
     expect(lines.map((r) => new URL(r.url).pathname)).toContain('/d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/d11/d12/d13/d14/d15/d16/d17');
     const bad = await runCli(home, ['crawl', '--max-pages-per-host', '-1', traps.url('/')]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--max-pages-per-host needs a whole number');
+    expect(bad.stderr).toContain('invalid value (--max-pages-per-host): needs a whole number');
   }, 90_000);
 });

@@ -3,6 +3,7 @@
  * in-memory store (same TOFU policy as the known-hosts file, nothing written
  * to disk, bounded), and a custom store, against real servers on 127.0.0.1.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { Client } from '../src/net/client.js';
 import { CertificateError, InvalidOptionError, KnownHostsError } from '../src/errors.js';
 import * as pkg from '../src/index.js';
 import { MemoryTrustStore } from '../src/trust/memory-store.js';
+import { KnownHostsStore } from '../src/trust/tofu.js';
 import { decideTrust, type PresentedCertificate, type TrustDecision, type TrustStore } from '../src/trust/trust-store.js';
 import { createCertificate } from '../src/trust/selfsigned.js';
 import { respondWith, type GeminiHandler } from './support/gemini-server.js';
@@ -169,5 +171,58 @@ describe('a custom TrustStore', () => {
   it('the package exports MemoryTrustStore and decideTrust', () => {
     expect(pkg.MemoryTrustStore).toBe(MemoryTrustStore);
     expect(pkg.decideTrust).toBe(decideTrust);
+  });
+});
+
+describe('pins are keyed as the client looks them up (found by review)', () => {
+  it('a FIFO in place of the known-hosts file is refused at once naming it (the open blocked forever)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gemfetch-kh-fifo-'));
+    try {
+      const path = join(dir, 'known_hosts');
+      execFileSync('mkfifo', [path]);
+      const within = <T>(p: Promise<T>): Promise<T> =>
+        Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('still waiting after 10 s: the open blocked on the FIFO')), 10_000))]);
+      await expect(within(new KnownHostsStore(path).list())).rejects.toThrow(path);
+      await expect(within(new KnownHostsStore(path).get('example.org:1965'))).rejects.toThrow('not a regular file');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a pin written Example.ORG:1965, example.org or with a Unicode host is stored under the client key; a non-host:port is refused', async () => {
+    const store = new MemoryTrustStore({ pins: [{ hostPort: 'Example.ORG', fingerprint: FP_A, expires: LATER, added: NOW }] });
+    await store.pin({ hostPort: 'bücher.de:1965', fingerprint: FP_A, expires: LATER, added: NOW });
+    expect((await store.list()).map((p) => p.hostPort)).toEqual(['example.org:1965', 'xn--bcher-kva.de:1965']);
+    // The key the client verifies with: the pin given out of band holds, a changed key is refused.
+    await expect(store.verify('example.org:1965', cert(FP_B), NOW)).rejects.toMatchObject({ code: 'ERR_CERT_MISMATCH' });
+    expect(await store.verify('xn--bcher-kva.de:1965', cert(FP_A), NOW)).toBe('match');
+    expect((await store.get('EXAMPLE.org:1965'))?.fingerprint).toBe(FP_A);
+    for (const bad of ['::1:1965', 'a:b:c', 'example.org:99999', 'example.org/path', '']) {
+      await expect(store.pin({ hostPort: bad, fingerprint: FP_A, expires: LATER, added: NOW }), bad).rejects.toBeInstanceOf(InvalidOptionError);
+    }
+    expect(await store.forget('Example.org')).toBe(true);
+  });
+
+  it('the known-hosts file store too: a pin under another spelling of the host protects it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gemfetch-kh-spelling-'));
+    try {
+      const file = new KnownHostsStore(join(dir, 'known_hosts'));
+      await file.pin({ hostPort: 'Example.ORG', fingerprint: FP_A, expires: LATER, added: NOW });
+      expect((await file.get('example.org:1965'))?.fingerprint).toBe(FP_A);
+      await expect(file.verify('example.org:1965', cert(FP_B), NOW)).rejects.toMatchObject({ code: 'ERR_CERT_MISMATCH' });
+      await expect(file.pin({ hostPort: 'a:b:c', fingerprint: FP_A, expires: LATER, added: NOW })).rejects.toBeInstanceOf(InvalidOptionError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with a Client and a real server: a pin written 127.0.0.1:0PORT refuses a changed key before the request', async () => {
+    const requests: string[] = [];
+    const server = await recordingServer(requests);
+    const other = createCertificate({ commonName: 'x' }).fingerprint;
+    const store = new MemoryTrustStore({ pins: [{ hostPort: `127.0.0.1:0${server.port}`, fingerprint: other, expires: LATER, added: NOW }] });
+    const err = await rejection(new Client({ ...TEST_LIMITS, knownHosts: store }).fetch(server.url('/spelled')));
+    expect(err.code).toBe('ERR_CERT_MISMATCH');
+    expect(requests.some((r) => r.includes('/spelled'))).toBe(false);
   });
 });

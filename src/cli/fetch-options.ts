@@ -14,6 +14,8 @@ import { parseDuration, parseSize } from './units.js';
 import { UsageError } from './usage-error.js';
 import { IdentityStore } from '../trust/identity-store.js';
 import type { IdentitySource } from '../trust/identity-resolve.js';
+import { fromUserInput, parseGeminiUrl } from '../protocol/url.js';
+import { parseTitanUrl } from '../protocol/titan-url.js';
 
 /** The parsed values of the fetch options (yargs gives both kebab-case and these camelCase keys). */
 export interface FetchArgs {
@@ -73,6 +75,17 @@ export function addFetchOptions<T>(y: Argv<T>, defaults: Readonly<Record<string,
   return addOptionGroup(y, FETCH_OPTION_GROUP, defaults) as unknown as Argv<T & FetchArgs>;
 }
 
+/** What a command knows before it requests anything, for {@link requestOptionsFromArgs}. */
+export interface RequestContextArgs {
+  /**
+   * The URLs given on the command line (fetch's operands, put's titan URL),
+   * when the command requests nothing else but their redirects: `--id NAME`
+   * is then sent only to their host:ports, never carried by a redirect to
+   * another host:port. Undefined (batch, crawl): `--id` goes with every request.
+   */
+  urls?: readonly string[];
+}
+
 /**
  * Converts parsed fetch options into library request options, reading the
  * certificate, key and CA files. Only options the user gave are set, so the
@@ -81,7 +94,7 @@ export function addFetchOptions<T>(y: Argv<T>, defaults: Readonly<Record<string,
  * @throws UsageError with a message naming the option for a bad value, an
  *   unreadable file, or a key that does not match its certificate.
  */
-export async function requestOptionsFromArgs(args: FetchArgs): Promise<RequestOptions> {
+export async function requestOptionsFromArgs(args: FetchArgs, context: RequestContextArgs = {}): Promise<RequestOptions> {
   const options: RequestOptions = {};
   if (args.maxSize !== undefined) {
     const bytes = parseSize(args.maxSize, '--max-size');
@@ -107,7 +120,7 @@ export async function requestOptionsFromArgs(args: FetchArgs): Promise<RequestOp
   const caFiles = args.ca === undefined ? [] : [args.ca].flat();
   if (caFiles.length > 0) options.ca = await Promise.all(caFiles.map((file) => readPem('--ca', file)));
   Object.assign(options, await clientCertificate(args));
-  options.identities = await identitiesFromArgs(args.id);
+  options.identities = await identitiesFromArgs(args.id, context.urls);
 
   if (args.ipv4 && args.ipv6) throw new UsageError('-4 and -6 cannot be used together');
   if (args.ipv4) options.family = 4;
@@ -182,14 +195,18 @@ async function readPem(option: string, file: string): Promise<string> {
 /**
  * The identity source of a run: the user's identity store (scoped identities),
  * nothing with `--no-id`, or with `--id NAME` that identity for every request
+ * (only to the host:ports of `urls` when given: see RequestContextArgs)
  * (loaded and checked now: an unknown name is a usage error, a damaged one an
  * IdentityError naming the file, before anything is sent).
  */
-async function identitiesFromArgs(id: string | false | undefined): Promise<IdentitySource> {
+async function identitiesFromArgs(id: string | false | undefined, urls: readonly string[] | undefined): Promise<IdentitySource> {
   if (id === false) return false;
   const store = new IdentityStore();
   if (id === undefined) return store;
-  if (Array.isArray(id)) throw new UsageError('--id and --no-id cannot be used together (or --id twice)');
+  if (Array.isArray(id)) {
+    if (id.includes(false)) throw new UsageError('--id NAME sends an identity, --no-id sends none', { what: 'conflicting options', which: '--id, --no-id' });
+    throw new UsageError('--id may be given only once');
+  }
   if (id.trim() === '') throw new UsageError('--id needs an identity name (see gemfetch id list)');
   if ((await store.get(id)) === undefined) {
     const names = (await store.list()).map((i) => i.name);
@@ -199,7 +216,20 @@ async function identitiesFromArgs(id: string | false | undefined): Promise<Ident
     });
   }
   const material = await store.load(id);
-  return () => material;
+  if (urls === undefined) return () => material;
+  // A certificate is a stable identifier: the host a user named gets it, a host a redirect points to does not.
+  const given = new Set(urls.flatMap((u) => hostPortOf(u) ?? []));
+  return (url) => (given.has(hostPortOf(url.href) ?? '') ? material : undefined);
+}
+
+/** The `host:port` key of a gemini:// or titan:// URL (as the user typed it or as a resolver is given it); undefined when it does not parse (the command reports that itself). */
+function hostPortOf(url: string): string | undefined {
+  try {
+    const typed = fromUserInput(url);
+    return (/^titan:/i.test(typed) ? parseTitanUrl(typed) : parseGeminiUrl(typed)).hostPort;
+  } catch {
+    return undefined;
+  }
 }
 
 async function clientCertificate(args: FetchArgs): Promise<Pick<RequestOptions, 'cert' | 'key'>> {

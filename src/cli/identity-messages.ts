@@ -38,6 +38,20 @@ export function suggestedScope(url: string): string {
   }
 }
 
+const SHELL_SAFE_RE = /^[A-Za-z0-9_\-.,:/=@%+]+$/;
+
+/**
+ * `text` as one word for a POSIX shell (bash, zsh, sh), for the commands a
+ * hint tells the user to paste: as it is when it holds only characters no
+ * shell treats specially, else in single quotes (a `'` written `'\''`). A
+ * URL may hold `$()`, `;`, `&`, `'`, `*` and `?` unencoded (RFC 3986 allows
+ * them in a path), and the URL of a 6x answer is the server's choice (a
+ * redirect): pasted unquoted, `gemini://host/x;$(reboot)` would run a command.
+ */
+export function shellWord(text: string): string {
+  return SHELL_SAFE_RE.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
+
 /** How an identity is named in a message: `alice (sha256 ab12…)`, or `the --cert certificate (sha256 …)` when it has no name. */
 export function describeSentIdentity(identity: { name: string | null; fingerprint: string }): string {
   const short = `sha256 ${identity.fingerprint.slice(0, 16)}…`;
@@ -51,7 +65,7 @@ export function describeSentIdentity(identity: { name: string | null; fingerprin
 export function certificateStatusLines(facts: CertificateStatusFacts): string[] {
   const category = Math.floor(facts.status / 10);
   if (category !== 6) return [];
-  const scope = plain(suggestedScope(facts.url));
+  const scope = shellWord(plain(suggestedScope(facts.url)));
   const lines: string[] = [];
   if (facts.status === 61 || facts.status === 62 || facts.identity) {
     const verdict = facts.status === 62 ? 'is not valid for it' : facts.status === 61 ? 'is not authorised here' : 'was not accepted';
@@ -78,7 +92,7 @@ export function certificateStatusLines(facts: CertificateStatusFacts): string[] 
   lines.push(`your identities: ${names.join(', ')} (none is scoped to this URL)`);
   lines.push(`to send one under this URL from now on: gemfetch id use ${names.length === 1 ? names[0] : 'NAME'} --scope ${scope}`);
   lines.push(`or create a new one for it:           gemfetch id create NAME --scope ${scope}`);
-  lines.push(`or send one for this run only:        gemfetch --id ${names.length === 1 ? names[0] : 'NAME'} ${plain(facts.url)}`);
+  lines.push(`or send one for this run only:        gemfetch --id ${names.length === 1 ? names[0] : 'NAME'} ${shellWord(plain(facts.url))}`);
   return lines;
 }
 

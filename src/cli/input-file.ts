@@ -22,12 +22,14 @@ export const INPUT_FILE_LIMIT = 4096;
  *   read, is a directory, is larger than the limit, or is not UTF-8.
  */
 export async function readInputFile(file: string, stdin: NodeJS.ReadableStream = process.stdin): Promise<string> {
-  const name = file === '-' ? '--input-file - (standard input)' : `--input-file ${file}`;
+  // `--input-file -: ...` is read by the message format as the option and its value (a parenthesis here broke the format).
+  const name = `--input-file ${file}`;
+  const source = file === '-' ? 'standard input' : 'the file';
   if (file.trim() === '') throw new UsageError('--input-file needs a file name (or - for standard input)');
   const chunks: Buffer[] = [];
   let total = 0;
   const tooLarge = (): never => {
-    throw new UsageError(`${name}: more than ${INPUT_FILE_LIMIT} bytes; an answer is sent in the URL, which holds at most 1024 bytes`);
+    throw new UsageError(`${name}: ${source} holds more than ${INPUT_FILE_LIMIT} bytes; an answer is sent in the URL, which holds at most 1024 bytes`);
   };
   let stream: NodeJS.ReadableStream;
   if (file === '-') stream = stdin;
@@ -58,7 +60,7 @@ export async function readInputFile(file: string, stdin: NodeJS.ReadableStream =
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
-    throw new UsageError(`${name}: not UTF-8 text`);
+    throw new UsageError(`${name}: ${source} is not UTF-8 text`);
   }
   return text.replace(/\r?\n$/, '');
 }

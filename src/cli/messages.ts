@@ -202,8 +202,36 @@ export function usageErrorMessage(err: UsageFailure, command: string | undefined
     if (why === undefined) return formatMessage({ what: 'invalid value', which, why: what, hint });
     return formatMessage({ what, which: `${leadingOption[1]}${leadingOption[2] ?? ''}`, why, hint });
   }
+  const shaped = commonShapes(message);
+  if (shaped) return formatMessage({ ...shaped, hint });
   const [what, why] = splitAtColon(message);
   return formatMessage({ what, why, hint });
+}
+
+const OPTION = '-{1,2}[A-Za-z0-9][\\w-]*';
+
+/**
+ * The parts of the usual shapes of a usage message that names its option or
+ * command without a colon after it, so the line still has its `(which)`:
+ * `-4 and -6 cannot be used together`, `--key needs --cert`, `--known-hosts
+ * needs a file name`, `invalid --proxy "a b": expected ...`, `--id may be
+ * given only once ...`, `batch needs at least one URL ...`. Undefined for
+ * any other message.
+ */
+function commonShapes(message: string): Omit<MessageParts, 'hint'> | undefined {
+  let m = new RegExp(`^(${OPTION}) and (${OPTION}) cannot be used together(?: (.+))?$`, 's').exec(message);
+  if (m) return { what: 'conflicting options', which: `${m[1]}, ${m[2]}`, why: m[3] ? `they cannot be used together ${m[3]}` : 'they cannot be used together' };
+  m = new RegExp(`^(${OPTION}) needs (${OPTION})( [A-Z]+)?$`, 's').exec(message);
+  if (m) return { what: 'missing option', which: m[2]!, why: message };
+  m = new RegExp(`^(${OPTION}) (may be given only once.*)$`, 's').exec(message);
+  if (m) return { what: 'repeated option', which: m[1]!, why: m[2]! };
+  m = new RegExp(`^(${OPTION}) (needs .+|must be .+)$`, 's').exec(message);
+  if (m) return { what: 'invalid value', which: m[1]!, why: m[2]! };
+  m = new RegExp(`^invalid (${OPTION}) (.+?): (.+)$`, 's').exec(message);
+  if (m) return { what: 'invalid value', which: `${m[1]} ${m[2]}`, why: m[3]! };
+  m = /^([a-z]+) (needs at least one .+)$/s.exec(message);
+  if (m) return { what: 'missing argument', which: m[1]!, why: m[2]! };
+  return undefined;
 }
 
 /** `what: why` split at the first `: ` outside quotes; no colon: all of it is what. */
@@ -221,7 +249,9 @@ function typedOption(name: string, argv: readonly string[]): string | undefined 
   for (const token of argv) {
     if (token === '--') break;
     const bare = token.replace(/=.*$/s, '');
-    if (bare === `--${name}` || bare === `-${name}` || bare === `--no-${name}`) return bare;
+    // yargs names an unknown `--warc-gzip` in camel case (`warcGzip`): both spellings are the option typed.
+    const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if ([name, kebab].some((n) => bare === `--${n}` || bare === `-${n}` || bare === `--no-${n}`)) return bare;
   }
   return undefined;
 }
@@ -234,7 +264,8 @@ function fromYargs(message: string, command: string | undefined, argv: readonly 
     const names = m[1]!.split(', ');
     const options = names.map((name) => typedOption(name, argv));
     if (options.every((o) => o !== undefined)) {
-      return { what: names.length === 1 ? 'unknown option' : 'unknown options', which: options.join(', '), why: `${where} has no such option` };
+      const typed = [...new Set(options)]; // yargs lists `warc-gzip, warcGzip` for one --warc-gzip
+      return { what: typed.length === 1 ? 'unknown option' : 'unknown options', which: typed.join(', '), why: `${where} has no such option` };
     }
     const extra = names.filter((_, i) => options[i] === undefined);
     return { what: extra.length === 1 ? 'unexpected argument' : 'unexpected arguments', which: extra.join(', '), why: `${where} takes no more arguments` };
@@ -318,5 +349,13 @@ export function fetchErrorMessage(url: string, error: { code: string; message: s
   let why: string | undefined = withoutUrl(error.message, [url, error.url ?? undefined]);
   // `cannot connect to HOST: connection refused` says what itself: it is not said twice.
   if (why.toLowerCase().startsWith(what.toLowerCase())) [what, why] = splitAtColon(why);
-  return formatMessage({ what, which: url, why, hint: FETCH_ERROR_HINTS[error.code] });
+  let hint = FETCH_ERROR_HINTS[error.code];
+  if (error.code === 'ERR_INVALID_URL') {
+    // An upload's URL is a Titan one: its own words and its own example (not "gemini URL ... gemini://host/path").
+    if (why !== undefined && why.startsWith('invalid titan URL')) {
+      [what, why] = splitAtColon(why);
+      hint = 'An upload goes to titan://host/path.';
+    } else if (/^\s*titan:/i.test(url)) hint = `To upload, use: gemfetch put ${plain(url)} FILE`;
+  }
+  return formatMessage({ what, which: url, why, hint });
 }

@@ -66,7 +66,7 @@ export const FETCH_OPTION_GROUP: OptionGroup = {
     { name: 'insecure', alias: 'k', type: 'boolean', describe: 'accept any server certificate (same as --tofu insecure)' },
     { name: 'cert', type: 'string', defaultText: 'none', describe: 'client certificate file (PEM; may also hold the key)' },
     { name: 'key', type: 'string', defaultText: 'the key in --cert', describe: 'private key file of --cert (PEM)' },
-    { name: 'id', type: 'string', defaultText: 'the identity scoped to each URL, if any', describe: 'send identity NAME (see gemfetch id) with every request; --no-id: send none, even where one is in scope' },
+    { name: 'id', type: 'string', defaultText: 'the identity scoped to each URL, if any', describe: 'send identity NAME (see gemfetch id) with every request (fetch, put: to the host:ports of the URLs given, never to a redirect to another); --no-id: send none, even where one is in scope' },
     { name: 'ipv4', alias: '4', type: 'boolean', describe: 'use IPv4 only' },
     { name: 'ipv6', alias: '6', type: 'boolean', describe: 'use IPv6 only' },
     { name: 'proxy', type: 'string', defaultText: 'none', describe: 'send requests to this Gemini proxy, HOST[:PORT] (port 1965 by default)' },

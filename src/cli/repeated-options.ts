@@ -14,6 +14,8 @@ export function rejectRepeatedOptions(args: Readonly<Record<string, unknown>>, s
   for (const name of singleValued) {
     const value = args[name];
     if (!Array.isArray(value)) continue;
+    // `--id a --no-id`: yargs gives ['a', false]; that is two options contradicting each other, not a repetition.
+    if (value.includes(false)) throw new UsageError(`--${name} and --no-${name} contradict each other`, { what: 'conflicting options', which: `--${name}, --no-${name}` });
     const shown = value.map((v) => JSON.stringify(String(v))).join(', ');
     throw new UsageError(`--${name} may be given only once (got ${value.length} values: ${shown})`);
   }

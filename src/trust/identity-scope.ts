@@ -19,7 +19,7 @@ export interface IdentityScope {
   host: string;
   /** TCP port (1965 when the URL named none). */
   port: number;
-  /** Normalised, percent-encoded path prefix; always starts with "/". */
+  /** Normalised, percent-encoded path prefix, in the form {@link canonicalScopePath} gives; always starts with "/". */
   path: string;
 }
 
@@ -49,7 +49,39 @@ export function parseScope(text: string): IdentityScope {
     throw new InvalidOptionError(`invalid scope ${JSON.stringify(text)}: expected gemini://HOST[:PORT]/PATH (${reason})`);
   }
   if (url.hasQuery) throw new InvalidOptionError(`invalid scope ${JSON.stringify(text)}: a scope is a host, a port and a path; remove the query (?${url.query})`);
-  return { host: url.host, port: url.port, path: url.path };
+  return { host: url.host, port: url.port, path: canonicalScopePath(url.path) };
+}
+
+const UNRESERVED_RE = /^[A-Za-z0-9\-._~]$/;
+
+/**
+ * The form in which paths are compared for scopes: the RFC 3986 (6.2.2)
+ * equivalent spelling with percent-encoded unreserved characters decoded
+ * (`%7E` is `~`, `%41` is `A`), the hex digits of other escapes uppercased
+ * (`%2f` is `%2F`), then dot segments removed, so an encoded `%2e%2e`
+ * climbs like `..` does. `/~alice`, `/%7Ealice` and `/%7ealice` are one
+ * path; `/a/%2e%2e/b` is `/b`; `%2F` stays an escape (not a separator).
+ * Pure; a path without `%` is returned as it is (already normalised by
+ * parseGeminiUrl).
+ */
+export function canonicalScopePath(path: string): string {
+  if (!path.includes('%')) return path;
+  const spelled = path.replace(/%([0-9A-Fa-f]{2})/g, (escape: string, hex: string) => {
+    const char = String.fromCharCode(Number.parseInt(hex, 16));
+    return UNRESERVED_RE.test(char) ? char : `%${hex.toUpperCase()}`;
+  });
+  const out: string[] = [];
+  const segments = spelled.split('/').slice(1); // the path starts with "/"
+  for (const [i, segment] of segments.entries()) {
+    const last = i === segments.length - 1;
+    if (segment === '.' || segment === '..') {
+      if (segment === '..') out.pop();
+      if (last) out.push(''); // "/a/b/.." is "/a/", as RFC 3986 5.2.4 gives
+      continue;
+    }
+    out.push(segment);
+  }
+  return `/${out.join('/')}`;
 }
 
 /** The scope as a URL (`gemini://host[:port]/path`, port left out when 1965): how it is shown and stored. */
@@ -70,8 +102,8 @@ export function sameScope(a: IdentityScope, b: IdentityScope): boolean {
  */
 export function scopeCovers(scope: IdentityScope, target: ScopeTarget): boolean {
   if (scope.host !== target.host.toLowerCase() || scope.port !== target.port) return false;
-  const prefix = scope.path;
-  const path = target.path === '' ? '/' : target.path;
+  const prefix = canonicalScopePath(scope.path);
+  const path = target.path === '' ? '/' : canonicalScopePath(target.path);
   if (path === prefix) return true;
   return path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
 }
@@ -91,7 +123,7 @@ export function mostSpecificScope<T>(
   for (const candidate of candidates) {
     for (const scope of scopesOf(candidate)) {
       if (!scopeCovers(scope, target)) continue;
-      if (!best || scope.path.length > best.scope.path.length) best = { candidate, scope };
+      if (!best || canonicalScopePath(scope.path).length > canonicalScopePath(best.scope.path).length) best = { candidate, scope };
     }
   }
   return best;
@@ -99,5 +131,5 @@ export function mostSpecificScope<T>(
 
 /** The scope a request to `target` would be given by default by `gemfetch id use`: its host, port and path. */
 export function scopeOfTarget(target: ScopeTarget): IdentityScope {
-  return { host: target.host.toLowerCase(), port: target.port, path: target.path === '' ? '/' : target.path };
+  return { host: target.host.toLowerCase(), port: target.port, path: target.path === '' ? '/' : canonicalScopePath(target.path) };
 }

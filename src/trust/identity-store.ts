@@ -19,12 +19,14 @@
  * Fails closed: a damaged index (not JSON, or not the expected shape) makes
  * every lookup fail with an {@link IdentityError} naming the file, since
  * which URL gets which identity cannot be told; a certificate or key file
- * that is missing, unreadable, too big, not PEM, or not the pair the index
- * recorded (its fingerprint) fails the request that needed it, naming the
+ * that is missing, unreadable, too big, not a regular file (a FIFO is
+ * refused at once, never waited on), not PEM, or not the pair the index
+ * recorded (its fingerprint), or a key file readable by other users (mode
+ * not 0600, as ssh refuses), fails the request that needed it, naming the
  * file. Nothing is ever sent instead of the identity in scope.
  */
 import { createHash, createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -47,6 +49,13 @@ export const DEFAULT_DAYS = 3650;
 
 /** Checked pairs kept per store. */
 const MAX_LOADED = 64;
+/**
+ * Flags for reading a file of the store: O_NONBLOCK so that a FIFO (or a
+ * device) put in place of a file is opened at once and then refused as not
+ * a regular file, instead of blocking the open (and the request) forever.
+ * No effect on regular files.
+ */
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
 
@@ -383,7 +392,7 @@ export class IdentityStore {
     let text: string;
     let sig: string;
     try {
-      handle = await open(this.indexPath, 'r');
+      handle = await open(this.indexPath, READ_FLAGS);
       const st = await handle.stat({ bigint: true });
       if (!st.isFile()) throw new Error('not a regular file');
       sig = signature(st);
@@ -534,12 +543,21 @@ function checkName(name: string): void {
 async function readBounded(path: string, what: string, name: string): Promise<string> {
   let handle: FileHandle | undefined;
   try {
-    handle = await open(path, 'r');
+    handle = await open(path, READ_FLAGS);
     const st = await handle.stat();
     if (!st.isFile()) throw new Error('not a regular file');
     if (st.size > MAX_PEM_BYTES) throw new Error(`${st.size} bytes, over the limit of ${MAX_PEM_BYTES}`);
+    if (what === 'private key' && (st.mode & 0o077) !== 0) {
+      // As ssh does with an unprotected key: the store writes keys 0600, so another mode means someone changed it.
+      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+      throw new IdentityError(
+        `${path}: the private key of identity ${name} is readable by other users (mode ${mode}, must be 0600): it is not used; fix it with \`chmod 600 ${path}\``,
+        { path, identity: name },
+      );
+    }
     return await handle.readFile('utf8');
   } catch (err) {
+    if (err instanceof IdentityError) throw err;
     const reason = errnoCode(err) === 'ENOENT' ? 'the file is missing' : err instanceof Error ? err.message : String(err);
     throw new IdentityError(`${path}: cannot read the ${what} of identity ${name} (${reason})`, { path, identity: name, cause: err });
   } finally {
@@ -586,5 +604,6 @@ async function fileSignature(path: string): Promise<string> {
 }
 
 function signature(st: BigIntStats): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+  // The mode too: a chmod changes neither size nor mtime, and a key made readable by others must not stay in use.
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.mode}`;
 }

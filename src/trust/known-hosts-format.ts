@@ -10,6 +10,7 @@
  * line is classified by whether the host it was meant for can still be told.
  */
 import type { FileHandle } from 'node:fs/promises';
+import { parseGeminiUrl } from '../protocol/url.js';
 
 /** Longest line read (bytes, newline excluded). An entry is about 300 bytes; longer means the file is not a known-hosts file. */
 export const MAX_LINE_BYTES = 8192;
@@ -99,6 +100,23 @@ export function isValidEntry(e: KnownHost): boolean {
     e.added instanceof Date &&
     Number.isFinite(e.added.getTime())
   );
+}
+
+/**
+ * `text` (`host:port`, or `host` for port 1965) as the client keys its pins:
+ * lowercase ASCII host (punycode), IPv6 in brackets, the port always
+ * written (`Example.ORG` → `example.org:1965`, `bücher.de:1965` →
+ * `xn--bcher-kva.de:1965`); undefined when it is not a host and port. A pin
+ * stored under any other spelling would never be looked up: its host would
+ * be a first use, whatever key it presents.
+ */
+export function canonicalHostPort(text: unknown): string | undefined {
+  if (typeof text !== 'string' || !/^[^\s#/?@]+$/.test(text)) return undefined;
+  try {
+    return parseGeminiUrl(`gemini://${text}/`).hostPort;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The line for `e`, newline included. */

@@ -5,7 +5,7 @@
  * live as long as the object.
  */
 import { AbortError, InvalidOptionError, KnownHostsError } from '../errors.js';
-import { isValidEntry, type KnownHost } from './known-hosts-format.js';
+import { canonicalHostPort, isValidEntry, type KnownHost } from './known-hosts-format.js';
 import { decideTrust, type PresentedCertificate, type TrustDecision, type TrustStore } from './trust-store.js';
 
 /** Default bound of a {@link MemoryTrustStore}: pins held at most. */
@@ -61,7 +61,7 @@ export class MemoryTrustStore implements TrustStore {
 
   /** The pin of `hostPort` (a copy), or undefined. */
   async get(hostPort: string): Promise<KnownHost | undefined> {
-    const pin = this.#pins.get(hostPort);
+    const pin = this.#pins.get(canonicalHostPort(hostPort) ?? hostPort);
     return pin && copy(pin);
   }
 
@@ -72,7 +72,7 @@ export class MemoryTrustStore implements TrustStore {
 
   /** Removes the pin of `hostPort`; resolves to whether there was one. */
   async forget(hostPort: string): Promise<boolean> {
-    return this.#pins.delete(hostPort);
+    return this.#pins.delete(canonicalHostPort(hostPort) ?? hostPort);
   }
 
   /** Every pin (copies), oldest first. */
@@ -89,10 +89,11 @@ export class MemoryTrustStore implements TrustStore {
 }
 
 function validated(e: KnownHost): KnownHost {
-  const clean = { ...e, fingerprint: typeof e.fingerprint === 'string' ? e.fingerprint.toLowerCase() : e.fingerprint };
-  if (!isValidEntry(clean)) {
+  const hostPort = canonicalHostPort(e.hostPort);
+  const clean = { ...e, hostPort: hostPort ?? e.hostPort, fingerprint: typeof e.fingerprint === 'string' ? e.fingerprint.toLowerCase() : e.fingerprint };
+  if (hostPort === undefined || !isValidEntry(clean)) {
     throw new InvalidOptionError(
-      `invalid trust store entry for ${JSON.stringify(e.hostPort)}: need host:port without spaces, a 64-hex-digit SHA-256 fingerprint and valid dates`,
+      `invalid trust store entry for ${JSON.stringify(e.hostPort)}: need HOST:PORT (IPv6 in brackets), a 64-hex-digit SHA-256 fingerprint and valid dates`,
     );
   }
   return copy(clean);

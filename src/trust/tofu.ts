@@ -4,7 +4,7 @@
  * format and its damaged lines are described in known-hosts-format.ts.
  */
 import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -15,6 +15,7 @@ import {
   classifyFor,
   classifyLine,
   isValidEntry,
+  canonicalHostPort,
   LineTooLongError,
   readLines,
   serializeEntry,
@@ -298,7 +299,8 @@ export class KnownHostsStore implements TrustStore {
   async #withFile<T>(missing: T, read: (handle: FileHandle, size: number, sig: string) => Promise<T>): Promise<T> {
     let handle: FileHandle | undefined;
     try {
-      handle = await open(this.path, 'r');
+      // O_NONBLOCK: a FIFO put in place of the file is refused at once below, never waited on (the open blocked forever).
+      handle = await open(this.path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
       const st = await handle.stat({ bigint: true });
       if (!st.isFile()) throw new Error('not a regular file');
       return await read(handle, Number(st.size), signature(st));
@@ -507,10 +509,12 @@ async function scanFor(handle: FileHandle, size: number, hostPort: string): Prom
 
 /** A normalised copy of `e`, or InvalidOptionError if it cannot be stored. */
 function validated(e: KnownHost): KnownHost {
-  const clean = { ...e, fingerprint: typeof e.fingerprint === 'string' ? e.fingerprint.toLowerCase() : e.fingerprint };
-  if (!isValidEntry(clean)) {
+  // The key as the client looks it up (a pin under 'Example.ORG:1965' or 'example.org' would never be found).
+  const hostPort = canonicalHostPort(e.hostPort);
+  const clean = { ...e, hostPort: hostPort ?? e.hostPort, fingerprint: typeof e.fingerprint === 'string' ? e.fingerprint.toLowerCase() : e.fingerprint };
+  if (hostPort === undefined || !isValidEntry(clean)) {
     throw new InvalidOptionError(
-      `invalid known-hosts entry for ${JSON.stringify(e.hostPort)}: need host:port without spaces, ` +
+      `invalid known-hosts entry for ${JSON.stringify(e.hostPort)}: need HOST:PORT (IPv6 in brackets), ` +
         'a 64-hex-digit SHA-256 fingerprint and valid dates',
     );
   }

@@ -99,7 +99,7 @@ export async function runFetch(args: FetchCommandArgs, io: CliIo): Promise<numbe
   const urls = [...(args.urls ?? [])].map(String);
   validateCombination(args, urls);
   await prepareOutputs(args);
-  const requestOptions = await requestOptionsFromArgs(args);
+  const requestOptions = await requestOptionsFromArgs(args, { urls });
   let client: Client;
   try {
     client = new Client(requestOptions);

@@ -4,7 +4,8 @@
  * or sends nothing unless asked: `create` and `import` make identities, `use`
  * gives one a scope; fetches then send it under that scope.
  */
-import { open } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, stat, unlink } from 'node:fs/promises';
 import yargs, { type Argv } from 'yargs';
 import { IdentityStore, DEFAULT_DAYS, MAX_DAYS, type IdentityInfo } from '../../trust/identity-store.js';
 import { ExitCode } from '../exit-codes.js';
@@ -78,11 +79,19 @@ export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) return ExitCode.Ok;
   rejectRepeatedOptions(args as unknown as Record<string, unknown>, ['days', 'cn', 'output']);
   const [action, ...rest] = args._.map(String);
-  if (action === undefined) throw new UsageError(`id needs an action: ${ACTIONS.join(', ')} (see gemfetch id --help)`);
-  if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`unknown id action ${JSON.stringify(action)}: expected ${ACTIONS.join(', ')}`);
+  if (action === undefined) throw new UsageError(`id needs an action: ${ACTIONS.join(', ')}`, { what: 'missing action', which: 'gemfetch id' });
+  if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`unknown id action ${JSON.stringify(action)}: expected ${ACTIONS.join(', ')}`, { what: 'unknown action', which: `id ${action}` });
   const scopes = args.scope === undefined ? [] : [args.scope].flat().map(String);
   const store = new IdentityStore();
-  return new IdCommand(store, args, scopes).run(action as Action, rest);
+  try {
+    return await new IdCommand(store, args, scopes).run(action as Action, rest);
+  } catch (err) {
+    // The store's InvalidOptionError (a bad name, scope, days): a usage error in the one format, naming the value.
+    if ((err as { code?: string }).code !== 'ERR_INVALID_OPTION' || err instanceof UsageError) throw err;
+    const message = (err as Error).message;
+    const m = /^(invalid [a-z ]+?) ("(?:[^"\\]|\\.)*"): (.+)$/s.exec(message);
+    throw m ? new UsageError(m[3]!, { what: m[1]!, which: m[2]! }) : new UsageError(message, { what: 'invalid value', which: `id ${action}` });
+  }
 }
 
 class IdCommand {
@@ -105,11 +114,11 @@ class IdCommand {
     const [min, max] = counts[action];
     if (operands.length < min || operands.length > max) {
       const what = action === 'list' ? 'no operands' : action === 'import' ? 'NAME CERT [KEY]' : 'one NAME';
-      throw new UsageError(`id ${action} takes ${what} (got ${operands.length === 0 ? 'none' : operands.map((o) => JSON.stringify(o)).join(' ')})`);
+      throw new UsageError(`id ${action} takes ${what} (got ${operands.length === 0 ? 'none' : operands.map((o) => JSON.stringify(o)).join(' ')})`, { what: 'wrong operands', which: `id ${action}` });
     }
     const only = (allowed: string[]): void => {
       const given = (['scope', 'days', 'cn', 'json', 'output'] as const).filter((o) => this.args[o] !== undefined && !allowed.includes(o));
-      if (given.length > 0) throw new UsageError(`--${given[0]} cannot be used with id ${action}`);
+      if (given.length > 0) throw new UsageError(`--${given[0]} cannot be used with id ${action}`, { what: 'not with this action', which: `--${given[0]}` });
     };
     const name = operands[0]!;
     switch (action) {
@@ -143,23 +152,23 @@ class IdCommand {
     if (this.args.days !== undefined) {
       const text = this.args.days.trim();
       days = Number(text);
-      if (!/^\d+$/.test(text) || days < 1 || days > MAX_DAYS) throw new UsageError(`--days needs a whole number of days from 1 to ${MAX_DAYS} (got ${JSON.stringify(this.args.days)})`);
+      if (!/^\d+$/.test(text) || days < 1 || days > MAX_DAYS) throw new UsageError(`--days needs a whole number of days from 1 to ${MAX_DAYS} (got ${JSON.stringify(this.args.days)})`, { what: 'invalid value', which: '--days' });
     }
-    if ((await this.store.get(name)) !== undefined) throw new UsageError(`an identity named ${name} exists already (gemfetch id list; gemfetch id delete ${name} to replace it)`);
+    if ((await this.store.get(name)) !== undefined) throw exists(name);
     const info = await this.store.create(name, { scopes: this.scopes, ...(days !== undefined ? { days } : {}), ...(this.args.cn !== undefined ? { commonName: this.args.cn } : {}) });
     return this.#reportAdded('created', info);
   }
 
   async #import(name: string, certFile: string, keyFile: string | undefined): Promise<number> {
-    if ((await this.store.get(name)) !== undefined) throw new UsageError(`an identity named ${name} exists already (gemfetch id list; gemfetch id delete ${name} to replace it)`);
+    if ((await this.store.get(name)) !== undefined) throw exists(name);
     const certText = await readPem(certFile, 'CERT');
     const keyText = keyFile === undefined ? certText : await readPem(keyFile, 'KEY');
-    if (keyFile === undefined && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(certText)) throw new UsageError(`${certFile} holds no private key: give the key file too (gemfetch id import NAME CERT KEY)`);
+    if (keyFile === undefined && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(certText)) throw new UsageError('it holds no private key: give the key file too (gemfetch id import NAME CERT KEY)', { what: 'cannot import', which: certFile });
     let info: IdentityInfo;
     try {
       info = await this.store.import(name, certText, keyText, { scopes: this.scopes });
     } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_INVALID_OPTION') throw new UsageError(`id import ${name} ${certFile}${keyFile ? ` ${keyFile}` : ''}: ${(err as Error).message}`);
+      if ((err as { code?: string }).code === 'ERR_INVALID_OPTION') throw new UsageError((err as Error).message, { what: 'cannot import', which: `id import ${name} ${certFile}${keyFile ? ` ${keyFile}` : ''}` });
       throw err;
     }
     return this.#reportAdded('imported', info);
@@ -197,7 +206,7 @@ class IdCommand {
   }
 
   async #scope(action: 'use' | 'unscope', name: string): Promise<number> {
-    if (this.scopes.length === 0) throw new UsageError(`id ${action} needs --scope URL (e.g. gemfetch id ${action} ${name} --scope gemini://example.org/path)`);
+    if (this.scopes.length === 0) throw new UsageError(`id ${action} needs --scope URL (e.g. gemfetch id ${action} ${name} --scope gemini://example.org/path)`, { what: 'missing option', which: '--scope' });
     await this.#known(name);
     for (const scope of this.scopes) {
       if (action === 'use') {
@@ -221,15 +230,24 @@ class IdCommand {
       return ExitCode.Ok;
     }
     let handle;
+    let created = false;
     try {
       handle = await open(file, 'wx', 0o600);
+      created = true;
       await handle.writeFile(pem);
+      await handle.close();
+      handle = undefined;
     } catch (err) {
+      await handle?.close().catch(() => {});
+      if (created) await unlink(file).catch(() => {}); // no half-written key left behind
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw new UsageError(`-o ${file}: the file exists (an exported key is never written over a file)`);
-      throw new Error(`-o ${file}: cannot write the file (${code ?? (err as Error).message})`);
-    } finally {
-      await handle?.close();
+      if (code === 'EEXIST') {
+        const isDir = await stat(file).then((st) => st.isDirectory(), () => false);
+        throw new UsageError(isDir ? 'it is a directory: give a file name' : 'the file exists (an exported key is never written over a file)', { what: 'cannot export', which: `-o ${file}` });
+      }
+      // A missing directory, no permission, a full disk: the user's to fix, so a usage error naming the file, not an internal error.
+      const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOSPC' ? 'no space left on the device' : (code ?? (err as Error).message);
+      throw new UsageError(`cannot write the file (${why})`, { what: 'cannot export', which: `-o ${file}` });
     }
     say(`exported identity ${name} (certificate and private key) to ${plain(file)}: keep it secret`);
     return ExitCode.Ok;
@@ -238,7 +256,7 @@ class IdCommand {
   async #known(name: string): Promise<void> {
     if ((await this.store.get(name)) === undefined) {
       const names = (await this.store.list()).map((i) => i.name);
-      throw new UsageError(`no identity named ${JSON.stringify(name)} (${names.length === 0 ? 'there are none yet' : `identities: ${names.join(', ')}`})`);
+      throw new UsageError(`no identity named ${JSON.stringify(name)} (${names.length === 0 ? 'there are none yet' : `identities: ${names.join(', ')}`})`, { what: 'no such identity', which: name });
     }
   }
 }
@@ -254,15 +272,17 @@ function infoJson(info: IdentityInfo): Record<string, unknown> {
   };
 }
 
-/** Reads a PEM file given on the command line (at most 64 KiB). */
+/** Reads a PEM file given on the command line (at most 64 KiB); a usage error `cannot read CERT (FILE): why` otherwise. */
 async function readPem(file: string, what: string): Promise<string> {
+  const refuse = (why: string): UsageError => new UsageError(why, { what: `cannot read ${what}`, which: file });
   let text: string;
   try {
-    const handle = await open(file, 'r');
+    // O_NONBLOCK: a FIFO is opened at once and refused below, instead of blocking until a writer comes.
+    const handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
     try {
       const st = await handle.stat();
-      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-      if (st.size > 64 * 1024) throw new UsageError(`${what} ${file}: ${st.size} bytes, too big for a PEM certificate or key (limit 64 KiB)`);
+      if (!st.isFile()) throw refuse(`not a regular file (${st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : 'a device or socket'}): give a PEM file`);
+      if (st.size > 64 * 1024) throw refuse(`${st.size} bytes, too big for a PEM certificate or key (limit 64 KiB)`);
       text = await handle.readFile('utf8');
     } finally {
       await handle.close();
@@ -270,9 +290,13 @@ async function readPem(file: string, what: string): Promise<string> {
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`${what} ${file}: cannot read the file (${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)})`);
+    throw refuse(`cannot read the file (${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)})`);
   }
   return text;
+}
+
+function exists(name: string): UsageError {
+  return new UsageError(`an identity named ${name} exists already (gemfetch id list; gemfetch id delete ${name} to replace it)`, { what: 'identity exists', which: name });
 }
 
 function say(line: string): void {

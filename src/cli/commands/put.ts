@@ -65,13 +65,13 @@ export async function run(argv: string[]): Promise<number> {
   const args = (await parser(argv).parseAsync()) as unknown as PutArgs;
   if (askedForHelp(argv)) return ExitCode.Ok;
   const [url, file, ...extra] = args._.map(String);
-  if (url === undefined || file === undefined) throw new UsageError('put needs a titan:// URL and a FILE (or - for stdin)');
-  if (extra.length > 0) throw new UsageError(`put takes one URL and one FILE (unexpected ${JSON.stringify(extra[0])})`);
-  if (args.input !== undefined) throw new UsageError('--input cannot be used with put (an upload is never sent twice)');
-  if (args.inputFile !== undefined) throw new UsageError('--input-file cannot be used with put (an upload is never sent twice)');
-  if (args.mime !== undefined && !isTitanMime(args.mime)) throw new UsageError(`--mime ${JSON.stringify(args.mime)} is not a MIME type (type/subtype, e.g. text/gemini)`);
-  if (args.token === '') throw new UsageError('--token needs a value');
-  const requestOptions = await requestOptionsFromArgs(args);
+  if (url === undefined || file === undefined) throw new UsageError('put needs a titan:// URL and a FILE (or - for stdin)', { what: 'missing arguments', which: 'put' });
+  if (extra.length > 0) throw new UsageError(`put takes one URL and one FILE (unexpected ${JSON.stringify(extra[0])})`, { what: 'unexpected argument', which: 'put' });
+  if (args.input !== undefined) throw new UsageError('--input cannot be used with put (an upload is never sent twice)', { what: 'not with put', which: '--input' });
+  if (args.inputFile !== undefined) throw new UsageError('--input-file cannot be used with put (an upload is never sent twice)', { what: 'not with put', which: '--input-file' });
+  if (args.mime !== undefined && !isTitanMime(args.mime)) throw new UsageError(`--mime ${JSON.stringify(args.mime)} is not a MIME type (type/subtype, e.g. text/gemini)`, { what: 'invalid MIME type', which: '--mime' });
+  if (args.token === '') throw new UsageError('the token cannot be empty', { what: 'missing value', which: '--token' });
+  const requestOptions = await requestOptionsFromArgs(args, { urls: [url] });
   let client: Client;
   try {
     client = new Client(requestOptions);
@@ -99,20 +99,20 @@ async function openSource(file: string, sizeText: string | undefined): Promise<S
   try {
     stat = await fs.promises.stat(file);
   } catch (err) {
-    throw new UsageError(`${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(`${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { what: 'cannot read the file', which: file });
   }
-  if (!stat.isFile()) throw new UsageError(`${file}: not a regular file (give - to upload stdin)`);
-  if (size !== undefined && size !== stat.size) throw new UsageError(`--size ${size} does not match ${file}, which holds ${stat.size} bytes`);
+  if (!stat.isFile()) throw new UsageError('give - to upload stdin', { what: 'not a regular file', which: file });
+  if (size !== undefined && size !== stat.size) throw new UsageError(`--size ${size} does not match ${file}, which holds ${stat.size} bytes`, { what: 'size mismatch', which: '--size' });
   try {
     await fs.promises.access(file, fs.constants.R_OK);
   } catch (err) {
-    throw new UsageError(`${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(`${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { what: 'cannot read the file', which: file });
   }
   return { body: fs.createReadStream(file), size: stat.size };
 }
 
 function parseExactSize(text: string): number {
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(Number(text))) throw new UsageError(`--size needs a whole number of bytes (got ${JSON.stringify(text)})`);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(Number(text))) throw new UsageError(`--size needs a whole number of bytes (got ${JSON.stringify(text)})`, { what: 'invalid size', which: '--size' });
   return Number(text);
 }
 
@@ -124,7 +124,7 @@ async function readStdin(): Promise<Buffer> {
     total += (chunk as Buffer).length;
     if (total > STDIN_BUFFER_LIMIT) {
       process.stdin.destroy();
-      throw new UsageError(`standard input holds more than ${formatSizeOption(STDIN_BUFFER_LIMIT)}: give its size with --size N to stream it`);
+      throw new UsageError(`standard input holds more than ${formatSizeOption(STDIN_BUFFER_LIMIT)}: give its size with --size N to stream it`, { what: 'standard input too big', which: '-' });
     }
     chunks.push(chunk as Buffer);
   }

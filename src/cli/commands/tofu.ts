@@ -52,9 +52,9 @@ export async function runTofu(args: TofuArgs, io: CliIo): Promise<number> {
     case 'pin':
       return pin(store, hostArgument(args), fingerprintArgument(args.fingerprint), io);
     case undefined:
-      throw new UsageError(`tofu needs an action: ${TOFU_ACTIONS}`);
+      throw new UsageError(`tofu needs an action: ${TOFU_ACTIONS}`, { what: 'missing action', which: 'gemfetch tofu' });
     default:
-      throw new UsageError(`unknown tofu action ${JSON.stringify(plain(String(args.action)))}: expected ${TOFU_ACTIONS}`);
+      throw new UsageError(`unknown tofu action ${JSON.stringify(plain(String(args.action)))}: expected ${TOFU_ACTIONS}`, { what: 'unknown action', which: `tofu ${plain(String(args.action))}` });
   }
 }
 
@@ -78,13 +78,13 @@ export function parseFingerprint(text: string): string {
   const hex = text.trim().replace(/^sha256:/i, '').replace(/:/g, '');
   if (/^[0-9a-f]{64}$/i.test(hex)) return hex.toLowerCase();
   throw new UsageError(
-    `invalid fingerprint ${JSON.stringify(plain(text))}: expected the SHA-256 of the server's public key, 64 hex digits ` +
-      '(as `gemfetch -v URL` and `gemfetch tofu list` show it)',
+    `${JSON.stringify(plain(text))} is not the SHA-256 of a server's public key, 64 hex digits ` + '(as `gemfetch -v URL` and `gemfetch tofu list` show it)',
+    { what: 'invalid fingerprint', which: 'tofu pin' },
   );
 }
 
 function fingerprintArgument(text: string | undefined): string {
-  if (text === undefined || text.trim() === '') throw new UsageError('tofu pin needs HOST[:PORT] and the SHA-256 fingerprint of its public key');
+  if (text === undefined || text.trim() === '') throw new UsageError('tofu pin needs HOST[:PORT] and the SHA-256 fingerprint of its public key', { what: 'missing argument', which: 'tofu pin' });
   return parseFingerprint(text);
 }
 
@@ -103,13 +103,16 @@ export function parseHostPort(text: string): GeminiUrl {
   try {
     return parseGeminiUrl(fromUserInput(text.includes('/') ? text : `${text}/`));
   } catch (err) {
-    throw new UsageError(`invalid host ${JSON.stringify(text)}: expected HOST or HOST:PORT (${(err as Error).message})`);
+    throw new UsageError(`expected HOST or HOST:PORT (${(err as Error).message})`, { what: 'invalid host', which: plain(text) });
   }
 }
 
 function hostArgument(args: TofuArgs): GeminiUrl {
   if (args.host === undefined || args.host.trim() === '') {
-    throw new UsageError(args.action === 'pin' ? 'tofu pin needs HOST[:PORT] and the SHA-256 fingerprint of its public key' : `tofu ${args.action} needs HOST[:PORT]`);
+    throw new UsageError(args.action === 'pin' ? 'tofu pin needs HOST[:PORT] and the SHA-256 fingerprint of its public key' : `tofu ${args.action} needs HOST[:PORT]`, {
+      what: 'missing argument',
+      which: `tofu ${args.action}`,
+    });
   }
   return parseHostPort(args.host);
 }
