@@ -395,22 +395,12 @@ async function* journalEntries(file: string): AsyncGenerator<JournalEntry | unde
       else splitter.push(chunk.subarray(0, bytesRead));
       const batch = lines;
       lines = [];
-      for (const line of batch) yield line === undefined ? undefined : parseJournalLine(line);
+      for (const line of batch) yield line === undefined ? undefined : parseEntry(line);
       if (bytesRead === 0) return;
     }
   } finally {
     await handle.close();
   }
-}
-
-function parseJournalLine(line: string): JournalEntry | undefined {
-  let entry: unknown;
-  try {
-    entry = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  return isJournalEntry(entry) ? entry : undefined;
 }
 
 /**
