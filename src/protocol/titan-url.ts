@@ -16,19 +16,13 @@ export interface TitanParameters {
   token?: string;
 }
 
-/** A validated Titan URL, its parameters split off. */
-export interface TitanUrl {
-  /** `titan://host[:port]/path[?query]` without parameters, normalised like a gemini URL. */
-  href: string;
-  host: string;
-  port: number;
-  servername: string | undefined;
-  /** The same `host:port` key as gemini URLs: TOFU pins and sessions are shared with gemini://. */
-  hostPort: string;
-  /** Normalised path without the parameters. */
-  path: string;
-  query: string;
-  hasQuery: boolean;
+/**
+ * A validated Titan URL, its parameters split off. Its fields mean what
+ * {@link GeminiUrl}'s do (`hostPort` is the same key: TOFU pins and sessions
+ * are shared with gemini://), except that `href` is
+ * `titan://host[:port]/path[?query]` without the parameters.
+ */
+export interface TitanUrl extends GeminiUrl {
   /** Parameters written in the URL (values percent-decoded). */
   params: TitanParameters;
 }
