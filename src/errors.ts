@@ -72,9 +72,16 @@ export class NetworkError extends GeminiError {
 
 /**
  * Phases in which a timeout can leave no response to return. `upload`: a
- * Titan server accepted no more of the body for `idleTimeout`.
+ * Titan server accepted no more of the body for `idleTimeout`. `source`: a
+ * Titan upload's body (a stream) gave no bytes for `idleTimeout`.
  */
-export type TimeoutPhase = 'connect' | 'handshake' | 'header' | 'total' | 'upload';
+export type TimeoutPhase = 'connect' | 'handshake' | 'header' | 'total' | 'upload' | 'source';
+
+/** What a phase's timeout means, where its name alone does not say it. */
+const TIMEOUT_MEANING: Partial<Record<TimeoutPhase, string>> = {
+  upload: 'the server accepted no more of the upload',
+  source: 'the upload body gave no bytes',
+};
 
 /** A timeout fired before the response header arrived (`ERR_TIMEOUT`). */
 export class TimeoutError extends GeminiError {
@@ -83,7 +90,8 @@ export class TimeoutError extends GeminiError {
   /** The limit that was exceeded, in milliseconds. */
   readonly timeoutMs: number;
   constructor(phase: TimeoutPhase, timeoutMs: number, options: { url?: string } = {}) {
-    super('ERR_TIMEOUT', `${phase} timeout after ${timeoutMs} ms${options.url ? ` fetching ${options.url}` : ''}`, options);
+    const meaning = TIMEOUT_MEANING[phase];
+    super('ERR_TIMEOUT', `${phase} timeout after ${timeoutMs} ms${options.url ? ` fetching ${options.url}` : ''}${meaning ? ` (${meaning})` : ''}`, options);
     this.phase = phase;
     this.timeoutMs = timeoutMs;
   }

@@ -172,6 +172,25 @@ describe('gemfetch put', () => {
     });
   });
 
+  it('--size with a stdin that stops writing: timed out after --idle-timeout, naming the stalled body, exit 1, nothing stored', async () => {
+    const server = await titan();
+    const url = server.titanUrl('/stalled');
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'put', '-k', '--size', '10', '--idle-timeout', '500ms', url, '-'], { cwd: ROOT, env: childEnv(home), stdio: ['pipe', 'ignore', 'pipe'] });
+      const err: Buffer[] = [];
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      child.stdin.on('error', () => {});
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr: Buffer.concat(err).toString() }));
+      child.stdin.write('abc'); // and the pipe stays open, silent, until the child gives up
+      setTimeout(() => child.stdin.end(), 30_000).unref();
+    });
+    expect(result.stderr).toContain(`gemfetch: timed out (${url}): source timeout after 500 ms (the upload body gave no bytes)`);
+    expect(result.code).toBe(1);
+    expect(server.uploads.every((u) => !u.whole)).toBe(true);
+    expect(server.pages.size).toBe(0);
+  });
+
   it('stdin over the 64 MiB buffer limit without --size: a clear error, exit 2, nothing sent', async () => {
     const server = await titan();
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {

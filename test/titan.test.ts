@@ -244,6 +244,20 @@ describe('early answers, cut responses, bad bodies', () => {
     expect(produced()).toBeLessThan(64 * 1024 * 1024);
   });
 
+  it('a body stream that stops giving bytes: ERR_TIMEOUT (phase source) after idleTimeout, the connection closed, nothing stored', async () => {
+    const server = await titan();
+    const stream = new Readable({ read() {} }); // gives 3 bytes, then nothing, and never ends
+    stream.push(Buffer.from('abc'));
+    const err = await rejection(client.upload(server.titanUrl('/stalled-source'), stream, { size: 10, idleTimeout: 300, totalTimeout: 60_000 }));
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as TimeoutError).phase).toBe('source');
+    expect(err.message).toBe(`source timeout after 300 ms fetching ${server.titanUrl('/stalled-source')};mime=text/gemini;size=10 (the upload body gave no bytes)`);
+    await until(() => stream.destroyed, 'the body stream to be destroyed');
+    await until(() => server.uploads[0]?.closed === true, 'the server to see the connection closed');
+    expect(server.uploads[0]!.whole).toBe(false);
+    expect(server.pages.size).toBe(0);
+  });
+
   it('totalTimeout and the abort signal also end an upload the server does not read', async () => {
     const server = await titan({ stall: true });
     const total = 1024 * 1024 * 1024;

@@ -324,7 +324,9 @@ const FETCH_ERROR_WHAT: Readonly<Record<string, string>> = {
  */
 export function withoutUrl(text: string, urls: ReadonlyArray<string | undefined>): string {
   let out = text;
-  for (const url of new Set(urls.filter((u): u is string => typeof u === 'string' && u !== ''))) {
+  // Longest first: a URL may begin with another (a Titan URL with its parameters after the bare one).
+  const distinct = [...new Set(urls.filter((u): u is string => typeof u === 'string' && u !== ''))].sort((a, b) => b.length - a.length);
+  for (const url of distinct) {
     const u = url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     out = out
       .replace(new RegExp(` (?:from|fetching|for|of) ${u}(?=$|[:,.;\\s])`, 'g'), '')

@@ -305,7 +305,9 @@ export class Client {
    * anything more, the rest of the body is not read (a stream is destroyed),
    * and its answer is returned (`upload.finished` false). A stalled server is
    * given `idleTimeout` to accept more of the body (`ERR_TIMEOUT`, phase
-   * `upload`); `headerTimeout` starts once the body is sent.
+   * `upload`), and a body stream `idleTimeout` to give more bytes (phase
+   * `source`; the stream is then destroyed); `headerTimeout` starts once the
+   * body is sent.
    *
    * Redirects (usually `30` to the gemini:// page) are followed over gemini://
    * as the redirect options say, relative ones resolved against the

@@ -175,7 +175,7 @@ export class UploadSender implements BodySender {
     let held: Buffer | undefined;
     try {
       for (;;) {
-        const next = await this.#unlessStopped(iterator.next());
+        const next = await this.#unlessStopped(this.#withinIdle(iterator.next()));
         if (next === undefined) return;
         if (next.done) break;
         const chunk = typeof next.value === 'string' ? Buffer.from(next.value, 'utf8') : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
@@ -198,8 +198,13 @@ export class UploadSender implements BodySender {
         bytesSent: this.#bytesSent,
       });
     } finally {
-      // Stop reading the source (a Readable is destroyed) unless it was read to its end.
-      if (!this.#finished) Promise.resolve(iterator.return?.()).catch(() => {});
+      // Stop reading the source unless it was read to its end. A stream is destroyed directly: an
+      // iterator's return() waits for a pending next(), which a stalled source never settles.
+      if (!this.#finished) {
+        const destroy = (this.#chunks as { destroy?: unknown }).destroy;
+        if (typeof destroy === 'function') destroy.call(this.#chunks);
+        else Promise.resolve(iterator.return?.()).catch(() => {});
+      }
     }
   }
 
@@ -221,6 +226,20 @@ export class UploadSender implements BodySender {
     } finally {
       this.#wake = undefined;
     }
+  }
+
+  /**
+   * Settles as `pending` does, or rejects with a `source` timeout when the body
+   * gives nothing for `idleTimeout`: a stalled source (a pipe whose writer
+   * stopped) must not hold the connection open for ever.
+   */
+  #withinIdle<T>(pending: Promise<T>): Promise<T> {
+    if (this.#idleMs === Infinity) return pending;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError('source', this.#idleMs, { url: this.#url })), timerDelay(this.#idleMs));
+    });
+    return Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
   }
 
   async #write(socket: tls.TLSSocket, chunk: Buffer): Promise<void> {

@@ -159,6 +159,8 @@ class PutRun {
     let sent = 0;
     let response: UploadResponse | undefined;
     let record: FetchRecord;
+    /** The URL an error names (a Titan one carries its parameters): left out of the message, which names the URL already. */
+    let errorUrl: string | undefined;
     try {
       response = await this.#client.upload(url, source.body, {
         mime,
@@ -174,6 +176,7 @@ class PutRun {
     } catch (err) {
       if (!(err instanceof GeminiError)) throw err;
       record = errorRecord(shownUrl, err);
+      errorUrl = err.url;
     } finally {
       progress?.clear();
       process.off('SIGINT', onSigint);
@@ -182,19 +185,20 @@ class PutRun {
       if (!this.#args.quiet) process.stderr.write(`gemfetch: ${plain(shownUrl)}: interrupted\n`);
       return ExitCode.Interrupted;
     }
-    await this.#output(record, response);
+    await this.#output(record, response, errorUrl);
     return exitCodeForRecord(record);
   }
 
-  async #output(record: FetchRecord, response: UploadResponse | undefined): Promise<void> {
+  async #output(record: FetchRecord, response: UploadResponse | undefined, errorUrl: string | undefined): Promise<void> {
     const upload: UploadReport | null = response?.upload ?? null;
+    const failure = record.error ? { ...record.error, url: errorUrl } : undefined;
     if (this.#args.json) {
       await writeOut(`${jsonLine({ ...record, upload })}\n`);
-      if (record.error) process.stderr.write(`${plainLines(fetchErrorMessage(record.url, record.error))}\n`);
+      if (failure) process.stderr.write(`${plainLines(fetchErrorMessage(record.url, failure))}\n`);
       return;
     }
     if (record.error || !response || !upload) {
-      process.stderr.write(`${plainLines(fetchErrorMessage(record.url, record.error ?? { code: 'ERR_INTERNAL', message: 'no response' }))}\n`);
+      process.stderr.write(`${plainLines(fetchErrorMessage(record.url, failure ?? { code: 'ERR_INTERNAL', message: 'no response' }))}\n`);
       return;
     }
     this.#report(record, response, upload);

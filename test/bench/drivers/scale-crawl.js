@@ -36,7 +36,7 @@ const lookup = (hostname, options, callback) => {
 const url = (h, n) => `gemini://${hostName(h)}:${o.port}${n < 0 ? '/' : `/p/${n}`}`;
 const mem = () => {
   const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed, external: m.external }; // arrayBuffers are part of external
+  return { rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, external: m.external }; // arrayBuffers are part of external
 };
 
 async function runCrawl() {
