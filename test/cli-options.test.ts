@@ -251,6 +251,25 @@ describe('inputs of the bulk commands', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('invalid value (--slow-down-retries): needs a whole number, 0 or more');
   });
+
+  it('--max-slow-downs N sets a host aside after N 44s in a row: its other URLs are recorded unrequested', async () => {
+    slowDownAnswers = 0;
+    const urls = [cli.server.url('/slow'), cli.server.url('/slow?2'), cli.server.url('/slow?3')];
+    const r = await gemfetch(['batch', '--slow-down-retries', '5', '--max-slow-downs', '2', ...urls]);
+    const records = r.stdout.toString().trim().split('\n').map((line) => JSON.parse(line) as { url: string; status: number | null; attempts: number; error: { code: string; message: string } | null });
+    expect(records).toHaveLength(3);
+    expect(slowDownAnswers).toBe(2); // two 44s in a row, then no request to that host
+    expect(records.filter((record) => record.status === 44)).toHaveLength(1);
+    const setAside = records.filter((record) => record.error?.code === 'ERR_HOST_SET_ASIDE');
+    expect(setAside).toHaveLength(2);
+    expect(setAside[0]!.error!.message).toContain('set aside after 2 consecutive 44 (slow down) answers');
+    expect(setAside.every((record) => record.attempts === 0)).toBe(true);
+    const help = (await gemfetch(['batch', '--help'])).stdout.toString().replace(/\s+/g, ' ');
+    expect(help).toMatch(/--max-slow-downs .*?\[default: 12\]/);
+    const bad = await gemfetch(['crawl', '--max-slow-downs', '1.5', cli.server.url('/')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('invalid value (--max-slow-downs): needs a whole number, 0 or more');
+  });
 });
 
 describe('-v with several URLs', () => {

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { DEFAULT_SLOW_DOWN_RETRIES, type BulkOptions } from '../../bulk/bulk.js';
+import { DEFAULT_MAX_SLOW_DOWNS } from '../../bulk/host-scheduler.js';
 import { StorageError } from '../../errors.js';
 import { boundedLines, LineTooLongError } from '../bounded-lines.js';
 import { EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
@@ -29,12 +30,13 @@ export interface PolitenessArgs {
   retries?: number;
   slowDownRetries?: number;
   maxFailures?: number;
+  maxSlowDowns?: number;
   output?: string;
   file?: string[];
   quiet?: boolean;
 }
 
-/** Adds --concurrency, --per-host, --delay, --retries, --slow-down-retries, --max-failures, --output, -f, -q. */
+/** Adds --concurrency, --per-host, --delay, --retries, --slow-down-retries, --max-failures, --max-slow-downs, --output, -f, -q. */
 export function addPolitenessOptions<T>(y: Argv<T>, defaults: { delay: string; retries: number }): Argv<T & PolitenessArgs> {
   return y
     .option('file', { alias: 'f', type: 'string', array: true, defaultDescription: 'stdin when it is not a terminal', describe: 'read inputs from FILE, one a line, # comments ("-" = stdin)' })
@@ -50,6 +52,12 @@ export function addPolitenessOptions<T>(y: Argv<T>, defaults: { delay: string; r
       describe: "retries of a URL answered 44 (slow down), each after that host's slow-down wait; 0 = record the 44 at once",
     })
     .option('max-failures', { type: 'number', requiresArg: true, defaultDescription: '5', describe: 'set a host aside after this many consecutive failures (0 = never)' })
+    .option('max-slow-downs', {
+      type: 'number',
+      requiresArg: true,
+      defaultDescription: String(DEFAULT_MAX_SLOW_DOWNS),
+      describe: 'set a host aside after this many 44 (slow down) answers in a row (0 = never)',
+    })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress and no summary on stderr' }) as unknown as Argv<T & PolitenessArgs>;
 }
 
@@ -79,11 +87,13 @@ function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<Bu
   const retries = whole('retries', args.retries, 0);
   const slowDownRetries = whole('slow-down-retries', args.slowDownRetries, 0);
   const maxFailures = whole('max-failures', args.maxFailures, 0);
+  const maxSlowDowns = whole('max-slow-downs', args.maxSlowDowns, 0);
   if (slowDownRetries !== undefined) options.slowDownRetries = slowDownRetries;
   if (concurrency !== undefined) options.concurrency = concurrency;
   if (perHost !== undefined) options.perHost = perHost;
   if (retries !== undefined) options.retries = retries;
   if (maxFailures !== undefined) options.maxFailures = maxFailures;
+  if (maxSlowDowns !== undefined) options.maxSlowDowns = maxSlowDowns;
   return options;
 }
 
