@@ -20,6 +20,7 @@ import { writeMirror } from '../files/mirror.js';
 import { cutByAbort, interruptedRecord } from './interrupt-record.js';
 import { WarcWriter } from '../files/warc.js';
 import { AddressGuard, ERR_ADDRESS_REFUSED } from './address-guard.js';
+import { DuplicateIndex } from './duplicate-index.js';
 import { DEFAULT_ROBOTS_TTL, MAX_ROBOTS_BYTES, RobotsCache } from './robots-cache.js';
 import type { AddressClass } from '../net/address-class.js';
 import { TrapGuards, trapLimits, type TrapCounts, type TrapGuardOptions } from './trap-guards.js';
@@ -256,7 +257,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const stats: CrawlStats = { records: 0, errors: 0, incomplete: 0, frontier: 0, hosts: 0, setAside: 0, leftOver: 0, resumedRecords: 0, startedAt: Date.now(), addressRefused: 0, trapped: { hostBudget: 0, urlLength: 0, pathDepth: 0, repeatedSegments: 0, query: 0 } };
   /** URLs per host already in the journal (records and frontier), for the per-host budget of a resumed crawl. */
   const journaledPerHost = new Map<string, number>();
-  const bodyHashes = new Map<string, string>();
+  const firstUrls = new DuplicateIndex();
   const robots = new Map<string, RobotsEntry>();
   let seen = new SeenSet();
   let recordedInputs = new Set<string>();
@@ -281,11 +282,7 @@ export async function* crawl(seeds: string[], options: CrawlOptions = {}): Async
   const noteBodyHash = (record: FetchRecord): string | null => {
     // typeof, not === null: a damaged journal's record may lack these or hold other types
     if (typeof record.sha256 !== 'string' || typeof record.status !== 'number' || Math.floor(record.status / 10) !== 2) return null;
-    const key = record.sha256.slice(0, 16);
-    const first = bodyHashes.get(key);
-    if (first !== undefined && first !== record.url) return first;
-    if (first === undefined) bodyHashes.set(key, record.url);
-    return null;
+    return typeof record.url === 'string' ? firstUrls.note(record.sha256, record.url) : null;
   };
 
   try {

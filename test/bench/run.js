@@ -4,7 +4,8 @@
  * Case 8 (crawl at scale, several minutes at full size) runs only when named (`--only 8`); its size
  * is `--scale-hosts N --scale-pages N --scale-links N --scale-budget N --scale-kill-at N` (default:
  * 4,000 capsules x 400 pages, 200,000-page budget, killed past 1,000,000 queued URLs; --quick:
- * 400 capsules x 100 pages, 8,000 pages, killed past 20,000).
+ * 400 capsules x 100 pages, 8,000 pages, killed past 20,000); the crawler's heap growth is held as
+ * `gemfetch crawl` holds it, or left to V8 with `--scale-heap v8`.
  *
  * Starts its own servers on loopback (molly-brown, and test/bench/servers/fast-server.js in its
  * own process), runs each case several times with gemfetch and its baseline interleaved
@@ -468,8 +469,8 @@ async function case8() {
   const num = (name, fallback) => (optionValue(name) !== undefined ? Number(optionValue(name)) : fallback);
   const quick = QUICK ? { hosts: 400, pages: 100, budget: 8000, killAt: 20_000, native: 3000 } : {};
   const shape = { ...FULL_SCALE.shape, hosts: num('--scale-hosts', quick.hosts ?? FULL_SCALE.shape.hosts), pages: num('--scale-pages', quick.pages ?? FULL_SCALE.shape.pages), links: num('--scale-links', FULL_SCALE.shape.links) };
-  const config = { shape, maxPages: num('--scale-budget', quick.budget ?? FULL_SCALE.maxPages), killAtFrontier: num('--scale-kill-at', quick.killAt ?? FULL_SCALE.killAtFrontier), nativeCount: quick.native ?? FULL_SCALE.nativeCount };
-  const size = `${shape.hosts} capsules x ${shape.pages + 1} URLs, budget ${config.maxPages}`;
+  const config = { shape, maxPages: num('--scale-budget', quick.budget ?? FULL_SCALE.maxPages), killAtFrontier: num('--scale-kill-at', quick.killAt ?? FULL_SCALE.killAtFrontier), nativeCount: quick.native ?? FULL_SCALE.nativeCount, heap: optionValue('--scale-heap') ?? FULL_SCALE.heap };
+  const size = `${shape.hosts} capsules x ${shape.pages + 1} URLs, budget ${config.maxPages}${config.heap === 'v8' ? ", V8's own heap growth" : ''}`;
   let r;
   try {
     r = await runScale(config, (m) => process.stderr.write(`  8: ${m}\n`));

@@ -32,7 +32,7 @@ const NODE = process.execPath;
 export const FULL_SCALE = Object.freeze({
   shape: FULL, addresses: ['127.0.0.20', '127.0.0.21', '127.0.0.22', '127.0.0.23'],
   maxPages: 200_000, killAtFrontier: 1_000_000, killAtRecords: Infinity, concurrency: 16, delay: 1000,
-  nativeCount: 10_000, latencyCount: 200, sampleMs: 2000,
+  nativeCount: 10_000, latencyCount: 200, sampleMs: 2000, heap: 'cli',
 });
 
 function startSim(config) {
@@ -179,7 +179,7 @@ export async function runScale(overrides = {}, log = () => {}) {
     const latency = (await driver({ ...base, mode: 'latency', count: config.latencyCount })).result.medianMs;
     const native = (await driver({ ...base, mode: 'native', count: config.nativeCount, concurrency: config.concurrency })).result;
     log(`latency ${latency.toFixed(2)} ms; native loop ${(native.count / native.seconds).toFixed(0)} pages/s`);
-    const crawlOptions = { ...base, mode: 'crawl', stateDir, maxPages: config.maxPages, concurrency: config.concurrency, delay: config.delay, sampleMs: config.sampleMs };
+    const crawlOptions = { ...base, mode: 'crawl', stateDir, maxPages: config.maxPages, concurrency: config.concurrency, delay: config.delay, sampleMs: config.sampleMs, heap: config.heap };
     const before = await sim.stats(true); // the latency and native runs' requests are forgotten
     // Run 1: until the frontier passes killAtFrontier (or killAtRecords records), then SIGKILL.
     const first = await driver(crawlOptions, (sample, child, out) => {

@@ -25,6 +25,7 @@ import { formatDuration, formatSizeOption, parseDuration } from '../units.js';
 import { parseSize } from '../units.js';
 import { UsageError } from '../usage-error.js';
 import { addPolitenessOptions, askedForHelp, bulkOptionsFromArgs, BulkSession, commandParser, inputLines, rate, type NdjsonOutput, type PolitenessArgs } from './bulk-cli.js';
+import { limitHeapGrowth } from '../long-run-heap.js';
 
 interface CrawlArgs extends PolitenessArgs, FetchArgs {
   _: Array<string | number>;
@@ -132,6 +133,8 @@ export async function run(argv: string[]): Promise<number> {
 
   // A mirror directory that cannot be made fails now, not once per page with exit 0.
   if (args.mirror) await prepareDirectory(`--mirror ${args.mirror}`, args.mirror);
+  limitHeapGrowth(); // a crawl runs for hours: its garbage must not grow RSS 4x over its live heap
+
   const session = new BulkSession(args);
   const notMirrored = { count: 0, first: '' };
   let stats: CrawlStats | undefined;

@@ -1,7 +1,8 @@
 // gemfetch side of bench case 8 (issue 12, scale), run as its own process so its RSS and CPU are its own.
 //   node scale-crawl.js '{"mode":"crawl"|"native"|"latency", "shape":{hosts,pages,links,cross}, "addresses":[...], "port":N, ...}'
 // crawl:   crawls the simulated Geminispace (all capsule roots as seeds, scope all) with
-//          {stateDir, maxPages, concurrency, delay}; every `sampleMs` prints `P {...}` on stderr (records,
+//          {stateDir, maxPages, concurrency, delay}, the heap growth held as the CLI holds it
+//          (unless heap: "v8"); every `sampleMs` prints `P {...}` on stderr (records,
 //          frontier, rss, heap, external); at the end prints one JSON line on stdout: records, seconds,
 //          cpu (µs), maxRSS (KiB), samples, firstFetchMs (process start -> first connection's address delivered),
 //          resumedRecords, complete.
@@ -41,6 +42,8 @@ const mem = () => {
 
 async function runCrawl() {
   const { crawl } = await import('../../../dist/bulk/crawl.js');
+  // As `gemfetch crawl` runs it: V8's heap growth held down (src/cli/long-run-heap.ts); `heap: "v8"` leaves V8's own.
+  if (o.heap !== 'v8') (await import('../../../dist/cli/long-run-heap.js')).limitHeapGrowth();
   const client = new Client({ trust: 'insecure', lookup });
   const seeds = Array.from({ length: shape.hosts }, (_, h) => url(h, -1));
   let last = { records: 0, frontier: 0, resumedRecords: 0 };
