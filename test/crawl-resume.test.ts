@@ -160,6 +160,33 @@ describe('resumable crawl', () => {
     expect(new Set(urls).size).toBe(pages);
   }, 60_000);
 
+  it.skipIf(!built)('CLI: catching up an --output file larger than a Buffer (2.2 GiB torn tail) reads it a line at a time, cuts the tail, appends what it missed', async () => {
+    const state = path.join(dir, 'catch-up-big');
+    const out = path.join(dir, 'catch-up-big.ndjson');
+    const args = [BIN, 'crawl', space.get('t3').url('/tree/'), '--state', state, '--output', out, '--delay', '0', '-k', '-q', '--max-time', '2s'];
+    const run = (): Promise<{ code: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.once('exit', (code) => resolve({ code, stderr }));
+      });
+    const first = await run();
+    expect(first.code, first.stderr).toBe(0);
+    const whole = fs.readFileSync(out, 'utf8');
+    const lines = whole.split('\n').filter(Boolean);
+    expect(lines.length).toBe(treePaths(TREE.fanout, TREE.depth).length);
+    // keep the first two records, then 2.2 GiB of zeros without a newline (sparse: no disk used)
+    const kept = `${lines.slice(0, 2).join('\n')}\n`;
+    fs.writeFileSync(out, kept);
+    fs.truncateSync(out, Buffer.byteLength(kept) + Math.round(2.2 * 2 ** 30));
+    const again = await run();
+    expect(again.code, again.stderr).toBe(0); // fs.readFileSync refused it: ERR_FS_FILE_TOO_LARGE
+    const after = fs.readFileSync(out, 'utf8');
+    expect(after.split('\n').filter(Boolean).sort()).toEqual([...lines].sort());
+    expect(after.startsWith(kept)).toBe(true);
+  }, 120_000);
+
   it('refuses to resume with other seeds or scope, saying what differs; resumes with the stored ones when none are given', async () => {
     resetLogs();
     const state = path.join(dir, 'settings');

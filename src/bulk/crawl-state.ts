@@ -354,9 +354,10 @@ class JournalLineSplitter {
 /**
  * Calls `onLine` for every non-empty line of the first `end` bytes of `file`,
  * synchronously, and `onOversize` for each line over {@link MAX_JOURNAL_LINE_BYTES}
- * (skipped). Throws a StorageError naming the file.
+ * (skipped), holding one 1 MiB chunk and at most one bounded line. Throws a
+ * StorageError naming the file, `what` saying what failed.
  */
-function scanLines(file: string, end: number, onLine: (line: string) => void, onOversize: () => void): void {
+export function scanLines(file: string, end: number, onLine: (line: string) => void, onOversize: () => void, what = 'cannot read the crawl journal'): void {
   let fd = -1;
   try {
     fd = fs.openSync(file, 'r');
@@ -371,7 +372,31 @@ function scanLines(file: string, end: number, onLine: (line: string) => void, on
     }
     splitter.end();
   } catch (err) {
-    throw storageError('cannot read the crawl journal', file, err);
+    throw storageError(what, file, err);
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
+/**
+ * The length of `file` up to and including its last newline (0 when it has
+ * none), read backwards 64 KiB at a time. Throws a StorageError naming the file.
+ */
+export function endOfLastLine(file: string, what: string): number {
+  let fd = -1;
+  try {
+    fd = fs.openSync(file, 'r');
+    const chunk = Buffer.allocUnsafe(64 * 1024);
+    for (let pos = fs.fstatSync(fd).size; pos > 0; ) {
+      const start = Math.max(0, pos - chunk.length);
+      const n = fs.readSync(fd, chunk, 0, pos - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) return start + nl + 1;
+      pos = start;
+    }
+    return 0;
+  } catch (err) {
+    throw storageError(what, file, err);
   } finally {
     if (fd >= 0) fs.closeSync(fd);
   }

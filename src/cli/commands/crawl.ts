@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import { crawl, DEFAULT_CRAWL_MAX_BYTES, DEFAULT_CRAWL_RETRIES, DEFAULT_CRAWL_TOTAL_TIMEOUT, DEFAULT_MAX_DEPTH, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
-import { journalRecords } from '../../bulk/crawl-state.js';
+import { endOfLastLine, journalRecords, scanLines } from '../../bulk/crawl-state.js';
 import type { AddressClass } from '../../net/address-class.js';
 import { DEFAULT_MAX_PAGES_PER_HOST, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_SEGMENT_REPEATS, DEFAULT_MAX_URL_LENGTH, formatTrapCounts } from '../../bulk/trap-guards.js';
 import { DirectoryLock } from '../../bulk/state-lock.js';
@@ -222,14 +222,14 @@ function regex(option: string, pattern: string): RegExp {
 async function catchUpOutput(stateDir: string, file: string, output: NdjsonOutput): Promise<void> {
   let lines = 0;
   if (fs.existsSync(file)) {
-    const text = fs.readFileSync(file);
-    const end = text.lastIndexOf(0x0a) + 1;
-    if (end !== text.length) fs.truncateSync(file, end);
-    for (let start = 0; start < end; ) {
-      const next = text.indexOf(0x0a, start) + 1;
-      if (!isInterruptRecord(text.subarray(start, next))) lines++;
-      start = next;
-    }
+    // Read a line at a time: the output of a long crawl can be larger than memory (or than a Buffer).
+    const what = 'cannot read the crawl output to resume it';
+    const end = endOfLastLine(file, what);
+    if (end !== fs.statSync(file).size) fs.truncateSync(file, end);
+    const count = (line: string): void => {
+      if (!isInterruptRecord(line)) lines++;
+    };
+    scanLines(file, end, count, () => lines++, what); // an oversized line is damage, but it was a line written
   }
   let index = 0;
   for await (const record of journalRecords<CrawlRecord>(stateDir)) {
@@ -238,10 +238,10 @@ async function catchUpOutput(stateDir: string, file: string, output: NdjsonOutpu
 }
 
 /** Whether an output line is the record of a URL an interrupt cut short (never journaled). */
-function isInterruptRecord(line: Buffer): boolean {
+function isInterruptRecord(line: string): boolean {
   if (!line.includes('"ERR_ABORTED"')) return false;
   try {
-    return (JSON.parse(line.toString('utf8')) as Partial<CrawlRecord>).error?.code === 'ERR_ABORTED';
+    return (JSON.parse(line) as Partial<CrawlRecord>).error?.code === 'ERR_ABORTED';
   } catch {
     return false;
   }
