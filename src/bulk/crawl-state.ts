@@ -74,7 +74,7 @@ export class CrawlJournal<R extends { url: string }> {
   /**
    * Opens (creating) the journal in `dir`, cuts a torn last line, and reads
    * it back in one streaming pass: `onRecord` sees every record in order
-   * (e.g. to rebuild a body-hash index); every URL queued in it goes into
+   * (e.g. to rebuild the duplicate index); every URL queued in it goes into
    * `frontier`, if given, marked as resumed, and the frontier is told to skip
    * those recorded (so it hands out exactly `pendingCount` URLs). Memory
    * while loading: the seen-set and the set of recorded URLs (about 16 bytes

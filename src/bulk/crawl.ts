@@ -224,8 +224,9 @@ interface RobotsEntry {
  * else the temporary directory; unlinked while open), nothing per queued URL
  * on the heap; plus about 1 KB per URL running or handed to the scheduler (at
  * most `perHost` waiting per host); a resumed crawl reads its journal back as
- * a stream (two passes) and never holds its pending URLs as objects. Body-hash index
- * about 100 bytes per distinct 2x body (8-byte hash + first URL); bodies kept
+ * a stream (one pass) and never holds its pending URLs as objects. The
+ * duplicate index (duplicate-index.ts, outside the JS heap): 21-43 bytes per
+ * distinct 2x body plus its first URL's bytes; bodies kept
  * only while processing: at most `concurrency` x `maxBytes` (16 MiB default);
  * while one page is processed, its links are held as objects (transient,
  * about 1 KB per link of that page).
