@@ -125,8 +125,12 @@ function inspect(pid) {
     const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     if (m) out.hwmKiB = Number(m[1]);
     for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-      const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
-      if (/frontier-\d+-[0-9a-f]+\.spill/.test(link)) out.spill = { path: link, bytes: fs.statSync(`/proc/${pid}/fd/${fd}`).size };
+      try {
+        const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (/frontier-\d+-[0-9a-f]+\.spill/.test(link)) out.spill = { path: link, bytes: fs.statSync(`/proc/${pid}/fd/${fd}`).size };
+      } catch {
+        // that descriptor (a socket, mostly) closed since the listing: the others are still looked at
+      }
     }
   } catch {
     // the process ended meanwhile
