@@ -269,6 +269,11 @@ describe('inputs of the bulk commands', () => {
     const bad = await gemfetch(['crawl', '--max-slow-downs', '1.5', cli.server.url('/')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('invalid value (--max-slow-downs): needs a whole number, 0 or more');
+    for (const [option, value] of [['--max-slow-downs', '1e20'], ['--max-failures', '9007199254740993'], ['--concurrency', '1e300']]) {
+      const huge = await gemfetch(['survey', option!, value!, '127.0.0.1']);
+      expect(huge.code).toBe(2);
+      expect(huge.stderr).toContain(`invalid value (${option}): needs a whole number`); // the option as typed, not the library's name
+    }
   });
 });
 

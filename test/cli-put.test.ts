@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificate } from '../src/trust/selfsigned.js';
@@ -170,6 +171,25 @@ describe('gemfetch put', () => {
       expect(res.code).toBe(2);
       expect(server.uploads).toHaveLength(0);
     });
+  });
+
+  it('a failure reading the page back after the redirect names that gemini:// URL; only the Titan URL is left out', async () => {
+    const held = new Set<net.Socket>();
+    const silent = net.createServer((socket) => held.add(socket)); // accepts, never answers: the read-back times out
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const page = `gemini://127.0.0.1:${(silent.address() as net.AddressInfo).port}/page`;
+      const server = await titan({ after: () => ({ header: `30 ${page}` }) });
+      const url = server.titanUrl('/x.txt');
+      const res = await put(['--max-time', '1s', url, '-'], 'abc');
+      expect(server.uploads[0]!.whole).toBe(true);
+      expect(res.stderr.toString()).toContain(`gemfetch: timed out (${url}): total timeout after 1000 ms fetching ${page}.`);
+      expect(res.stderr.toString()).not.toContain(';mime=');
+      expect(res.code).toBe(1);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   it('--size with a stdin that stops writing: timed out after --idle-timeout, naming the stalled body, exit 1, nothing stored', async () => {

@@ -47,6 +47,15 @@ describe('DuplicateIndex', () => {
     for (let i = 0; i < n; i += 7) expect(index.note(sha(`body ${i}`), `gemini://other/${i}`)).toBe(url(i));
   });
 
+  it('a URL with a lone surrogate (a damaged journal) is not indexed: it would come back as another URL', () => {
+    const index = new DuplicateIndex();
+    const damaged = 'gemini://x/\ud800';
+    expect(index.note(sha('s'), damaged)).toBeNull();
+    expect(index.note(sha('s'), damaged)).toBeNull(); // not its own duplicate under a U+FFFD spelling
+    expect(index.note(sha('s'), 'gemini://x/ok')).toBeNull();
+    expect(index.note(sha('s'), damaged)).toBe('gemini://x/ok');
+  });
+
   it('a URL longer than 65,535 UTF-8 bytes is not indexed', () => {
     const index = new DuplicateIndex();
     const long = `gemini://x/${'a'.repeat(70_000)}`;

@@ -40,5 +40,7 @@ describe('limitHeapGrowth', () => {
   it('leaves a --heap-growing-percent given to node alone', () => {
     expect(limitHeapGrowth(['--heap-growing-percent=80'])).toBe(false);
     expect(limitHeapGrowth(['--heap_growing_percent', '80'])).toBe(false);
+    expect(limitHeapGrowth(['-heap-growing-percent=80'])).toBe(false); // node hands V8 this spelling too, and V8 takes it
+    expect(limitHeapGrowth(['-heap_growing-percent=80'])).toBe(false);
   });
 });

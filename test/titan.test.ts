@@ -4,8 +4,11 @@
  * actually received: the body bytes, the parameters as sent, the client
  * certificate.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '../src/net/client.js';
 import { TimeoutError, UploadError } from '../src/errors.js';
@@ -13,6 +16,7 @@ import { createCertificate } from '../src/trust/selfsigned.js';
 import { startTitanServer, type TitanServerOptions, type TitanTestServer } from './support/titan-server.js';
 import { bigBodyPattern } from './support/gemini-server.js';
 import { INSECURE_OPTIONS, rejection, until } from './support/harness.js';
+import { requireBuild, ROOT } from './support/cli.js';
 
 const client = new Client(INSECURE_OPTIONS);
 const servers: TitanTestServer[] = [];
@@ -257,6 +261,72 @@ describe('early answers, cut responses, bad bodies', () => {
     expect(server.uploads[0]!.whole).toBe(false);
     expect(server.pages.size).toBe(0);
   });
+
+  it('a body stream that yields only empty chunks after its first bytes: they are no bytes, ERR_TIMEOUT (phase source) after idleTimeout', async () => {
+    const server = await titan();
+    let empties = 0;
+    const body = (async function* () {
+      yield 'abc';
+      for (;;) {
+        await sleep(20);
+        empties++;
+        yield new Uint8Array(0);
+      }
+    })();
+    const started = performance.now();
+    const err = await rejection(client.upload(server.titanUrl('/empty-chunks'), body, { size: 10, idleTimeout: 300, totalTimeout: 10_000 }));
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as TimeoutError).phase).toBe('source');
+    expect(performance.now() - started).toBeLessThan(5000); // the idle limit, not the total one
+    expect(empties).toBeGreaterThan(3);
+    expect(server.pages.size).toBe(0);
+  });
+
+  it('a body that yields empty chunks without ever waiting: the event loop is not starved, ERR_TIMEOUT (phase source)', async () => {
+    const server = await titan();
+    const body = (async function* () {
+      yield 'abc';
+      for (;;) yield '';
+    })();
+    const err = await rejection(client.upload(server.titanUrl('/busy-empty'), body, { size: 10, idleTimeout: 300, totalTimeout: 10_000 }));
+    expect((err as TimeoutError).phase).toBe('source');
+    expect(server.pages.size).toBe(0);
+  }, 20_000);
+
+  it('a body that gives a byte now and then, each within idleTimeout, is sent whole however long it takes in all', async () => {
+    const server = await titan();
+    const body = (async function* () {
+      for (let i = 0; i < 12; i++) {
+        await sleep(60);
+        yield 'x';
+      }
+    })();
+    const res = await client.upload(server.titanUrl('/slow.txt'), body, { size: 12, idleTimeout: 250, totalTimeout: 20_000 });
+    expect(res.upload.finished).toBe(true);
+    expect(server.uploads[0]!.whole).toBe(true);
+  });
+
+  it('an early refusal while a body (not a stream) waits for more leaves no idle timer holding the process', async () => {
+    requireBuild();
+    const server = await titan({ token: 'right' });
+    // In a child process (the built library): once the upload is answered, nothing may keep it alive for idleTimeout.
+    const script = `
+      const { Client } = await import(${JSON.stringify(path.join(ROOT, 'dist/net/client.js'))});
+      const body = (async function* () { yield 'abc'; await new Promise(() => {}); })();
+      const res = await new Client({ trust: 'insecure' }).upload(process.argv[1], body, { token: 'wrong', size: 10, idleTimeout: 30000 });
+      process.stdout.write(String(res.status));
+    `;
+    const started = performance.now();
+    const result = await new Promise<{ stdout: string; code: number | null }>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script, server.titanUrl('/refused')], { timeout: 20_000 }, (err, stdout) => {
+        if (err && err.killed !== true) reject(err);
+        else resolve({ stdout, code: err ? null : 0 });
+      });
+    });
+    expect(result.stdout).toBe('59');
+    expect(result.code).toBe(0);
+    expect(performance.now() - started).toBeLessThan(15_000);
+  }, 30_000);
 
   it('totalTimeout and the abort signal also end an upload the server does not read', async () => {
     const server = await titan({ stall: true });

@@ -10,7 +10,9 @@
  * 60-byte URLs: about 4 MiB of table and 12 MiB of URLs.
  *
  * Bounds: a URL longer than 65,535 bytes in UTF-8 is not indexed (a Gemini
- * URL is at most 1,024); past {@link MAX_DUPLICATE_INDEX_SLOTS} slots no new
+ * URL is at most 1,024), nor one that UTF-8 cannot hold as it is (a lone
+ * surrogate, from a damaged journal: it would come back as U+FFFD, another
+ * URL); past {@link MAX_DUPLICATE_INDEX_SLOTS} slots no new
  * body is indexed (later duplicates of those bodies go unnoticed; nothing is
  * lost). Two bodies whose SHA-256 share their first 64 bits are taken for
  * one, as before this index kept the same 16 hex digits as strings.
@@ -23,6 +25,9 @@ export const MAX_DUPLICATE_INDEX_SLOTS = 2 ** 27;
 const CHUNK_BYTES = 1024 * 1024;
 /** Longest URL indexed, in UTF-8 bytes (its length is stored in 2 bytes). */
 const MAX_URL_BYTES = 0xffff;
+
+/** A UTF-16 surrogate without its other half: UTF-8 holds it as U+FFFD. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Which URL first had each body; see the module comment for its size and bounds. */
 export class DuplicateIndex {
@@ -74,7 +79,7 @@ export class DuplicateIndex {
 
   #add(hi: number, lo: number, url: string, slot: number): void {
     const bytes = Buffer.byteLength(url, 'utf8');
-    if (bytes > MAX_URL_BYTES) return;
+    if (bytes > MAX_URL_BYTES || LONE_SURROGATE.test(url)) return;
     if ((this.#size + 1) * 4 > (this.#mask + 1) * 3) {
       if ((this.#mask + 1) * 2 > MAX_DUPLICATE_INDEX_SLOTS) return;
       this.#grow();

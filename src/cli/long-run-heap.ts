@@ -30,7 +30,8 @@ export const LONG_RUN_HEAP_GROWING_PERCENT = 30;
  * by V8 at each full collection, so it takes effect from the next one.
  */
 export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv): boolean {
-  if (execArgv.some((arg) => /^--heap[-_]growing[-_]percent(=|$)/.test(arg))) return false;
+  // V8 takes its flags with one dash or two, and - or _ between words.
+  if (execArgv.some((arg) => /^--?heap[-_]growing[-_]percent(=|$)/.test(arg))) return false;
   v8.setFlagsFromString(`--heap-growing-percent=${LONG_RUN_HEAP_GROWING_PERCENT}`);
   return true;
 }

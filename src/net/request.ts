@@ -36,7 +36,8 @@ export interface Timeouts {
   /**
    * Longest silence between two body chunks (not counted while the consumer
    * applies backpressure); for a Titan upload, also the longest wait for the
-   * server to accept more of the body.
+   * server to accept more of the body, and for a body stream to give more
+   * bytes (empty chunks are none).
    */
   idleTimeout: number;
   /** The whole request, from connecting to the end of the body; through a `Client`, every redirect and input round included. */

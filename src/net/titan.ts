@@ -175,10 +175,9 @@ export class UploadSender implements BodySender {
     let held: Buffer | undefined;
     try {
       for (;;) {
-        const next = await this.#unlessStopped(this.#withinIdle(iterator.next()));
-        if (next === undefined) return;
-        if (next.done) break;
-        const chunk = typeof next.value === 'string' ? Buffer.from(next.value, 'utf8') : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+        const chunk = await this.#nextBytes(iterator);
+        if (chunk === undefined) return;
+        if (chunk === null) break;
         given += chunk.length;
         if (given > this.#size) throw this.#mismatch(given, true);
         if (held) await this.#write(socket, held);
@@ -215,31 +214,46 @@ export class UploadSender implements BodySender {
     return new UploadError('ERR_UPLOAD_SIZE', message, { url: this.#url, size: this.#size, given, bytesSent: this.#bytesSent });
   }
 
-  /** Settles as `pending` does, or with undefined as soon as the sender is stopped. */
-  async #unlessStopped<T>(pending: Promise<T>): Promise<T | undefined> {
-    if (this.#stopped) return undefined;
-    const stopped = new Promise<undefined>((resolve) => {
-      this.#wake = () => resolve(undefined);
-    });
-    try {
-      return await Promise.race([pending, stopped]);
-    } finally {
-      this.#wake = undefined;
+  /**
+   * The body's next chunk that holds bytes; null once the body has ended,
+   * undefined as soon as the sender is stopped. Rejects with a `source`
+   * timeout when the body gives no bytes for `idleTimeout`: empty chunks are
+   * no bytes, so a source yielding only those times out too, and between two
+   * of them the event loop runs (stop, abort and timers are not starved).
+   */
+  async #nextBytes(iterator: AsyncIterator<Uint8Array | string>): Promise<Buffer | null | undefined> {
+    const started = performance.now();
+    for (;;) {
+      const left = this.#idleMs - (performance.now() - started);
+      if (left <= 0) throw new TimeoutError('source', this.#idleMs, { url: this.#url });
+      const next = await this.#unlessStopped(iterator.next(), left);
+      if (next === undefined) return undefined;
+      if (next.done) return null;
+      const chunk = typeof next.value === 'string' ? Buffer.from(next.value, 'utf8') : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+      if (chunk.length > 0) return chunk;
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
   /**
-   * Settles as `pending` does, or rejects with a `source` timeout when the body
-   * gives nothing for `idleTimeout`: a stalled source (a pipe whose writer
-   * stopped) must not hold the connection open for ever.
+   * Settles as `pending` does, or with undefined as soon as the sender is
+   * stopped, or rejects with a `source` timeout after `limitMs` (Infinity:
+   * never). Its timer ends with it: none is left running once the sender is
+   * stopped (a server that answered early) while `pending` never settles.
    */
-  #withinIdle<T>(pending: Promise<T>): Promise<T> {
-    if (this.#idleMs === Infinity) return pending;
+  async #unlessStopped<T>(pending: Promise<T>, limitMs: number): Promise<T | undefined> {
+    if (this.#stopped) return undefined;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError('source', this.#idleMs, { url: this.#url })), timerDelay(this.#idleMs));
+    const stoppedOrLate = new Promise<undefined>((resolve, reject) => {
+      this.#wake = () => resolve(undefined);
+      if (limitMs !== Infinity) timer = setTimeout(() => reject(new TimeoutError('source', this.#idleMs, { url: this.#url })), timerDelay(limitMs));
     });
-    return Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
+    try {
+      return await Promise.race([pending, stoppedOrLate]);
+    } finally {
+      clearTimeout(timer);
+      this.#wake = undefined;
+    }
   }
 
   async #write(socket: tls.TLSSocket, chunk: Buffer): Promise<void> {

@@ -78,7 +78,8 @@ export async function bulkOptionsFromArgs(args: PolitenessArgs & FetchArgs, defa
 function politenessFromArgs(args: PolitenessArgs, defaultDelay: string): Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> {
   const whole = (name: string, value: number | undefined, min: number): number | undefined => {
     if (value === undefined) return undefined;
-    if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} needs a whole number, ${min} or more`);
+    // Safe integers only: past 2^53 the library refuses the value in its own words (option maxSlowDowns ...), not the option's.
+    if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`--${name} needs a whole number, ${min} or more`);
     return value;
   };
   const options: Omit<BulkOptions, 'client' | 'requestOptions' | 'signal'> = { delay: parseDuration(args.delay ?? defaultDelay, '--delay') };

@@ -159,7 +159,11 @@ class PutRun {
     let sent = 0;
     let response: UploadResponse | undefined;
     let record: FetchRecord;
-    /** The URL an error names (a Titan one carries its parameters): left out of the message, which names the URL already. */
+    /**
+     * The Titan URL an error names (with its parameters): left out of the message, which names the
+     * upload's URL already. Not a gemini:// URL (the page read back after the redirect): that one
+     * says where it failed.
+     */
     let errorUrl: string | undefined;
     try {
       response = await this.#client.upload(url, source.body, {
@@ -176,7 +180,7 @@ class PutRun {
     } catch (err) {
       if (!(err instanceof GeminiError)) throw err;
       record = errorRecord(shownUrl, err);
-      errorUrl = err.url;
+      if (err.url !== undefined && /^titan:/i.test(err.url)) errorUrl = err.url;
     } finally {
       progress?.clear();
       process.off('SIGINT', onSigint);
