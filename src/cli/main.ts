@@ -15,6 +15,7 @@ import { addOutputOptions, runFetch, type FetchCommandArgs } from './commands/fe
 import { addFetchOptions } from './fetch-options.js';
 import { FETCH_OPTION_GROUP, OUTPUT_OPTION_GROUP } from './option-spec.js';
 import { rejectRepeatedOptions } from './repeated-options.js';
+import { rejectEmptyNumbers } from './empty-numbers.js';
 import { processIo, type CliIo } from './io.js';
 import { internalErrorMessage, usageErrorMessage } from './messages.js';
 import { UsageError } from './usage-error.js';
@@ -36,6 +37,11 @@ export const EXTERNAL_COMMANDS: Readonly<Record<string, string>> = {
 const SINGLE_VALUED_FETCH_OPTIONS: readonly string[] = [...FETCH_OPTION_GROUP.options, ...OUTPUT_OPTION_GROUP.options]
   .filter((spec) => spec.type !== 'boolean' && !spec.repeatable)
   .map((spec) => spec.name);
+
+/** Fetch and output options taking a number, with their aliases: an empty value is a usage error, not 0. */
+const NUMBER_FETCH_OPTIONS: ReadonlySet<string> = new Set(
+  [...FETCH_OPTION_GROUP.options, ...OUTPUT_OPTION_GROUP.options].filter((spec) => spec.type === 'number').flatMap((spec) => (spec.alias === undefined ? [spec.name] : [spec.name, spec.alias])),
+);
 
 /** Every word yargs treats as a command (or `fetch`'s own name): the fast parser leaves those to it. */
 const COMMAND_WORDS: ReadonlySet<string> = new Set(['fetch', 'tofu', 'demo', 'completion', ...Object.keys(EXTERNAL_COMMANDS)]);
@@ -181,6 +187,7 @@ async function buildParser(argv: string[], io: CliIo, hooks: ParserHooks): Promi
       'fetch URLs (the default command; "gemini://" may be left out)',
       (y) => addOutputOptions(addFetchOptions(y.positional('urls', { type: 'string', array: true, describe: 'URLs to fetch, in order' }))),
       async (args) => {
+        rejectEmptyNumbers(argv, NUMBER_FETCH_OPTIONS);
         rejectRepeatedOptions(args, SINGLE_VALUED_FETCH_OPTIONS);
         setExitCode(await hooks.runFetchCommand(withExtraUrls(args as unknown as FetchCommandArgs)));
       },

@@ -13,6 +13,7 @@ import { boundedLines, LineTooLongError } from '../bounded-lines.js';
 import { EXIT_CODE_TABLE, ExitCode } from '../exit-codes.js';
 import { requestOptionsFromArgs, type FetchArgs } from '../fetch-options.js';
 import { refuseRepeatedOptions } from '../repeated-options.js';
+import { refuseEmptyNumbers } from '../empty-numbers.js';
 import { parseDuration } from '../units.js';
 import { NdjsonOutput, OutputClosedError } from '../ndjson-output.js';
 import { SlowDownWaits } from '../progress.js';
@@ -113,7 +114,7 @@ export function commandParser(argv: string[], usage: string, exitCodes: string =
     .fail((message: string | undefined, err: Error | undefined) => {
       throw err ?? new UsageError(message ?? 'invalid arguments');
     });
-  return refuseRepeatedOptions(parser);
+  return refuseEmptyNumbers(refuseRepeatedOptions(parser), argv);
 }
 
 /** Whether {@link inputLines} reads stdin for these arguments. */

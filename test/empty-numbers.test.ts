@@ -1,0 +1,39 @@
+/**
+ * An empty value for a number option (`--max-failures ""`, `--retries=`) is a
+ * usage error naming the option, never read as 0 (which turns most guards
+ * off): the pure check, then the real CLI for every command with such options.
+ */
+import { describe, expect, it } from 'vitest';
+import { rejectEmptyNumbers } from '../src/cli/empty-numbers.js';
+import { requireBuild, runCli, scratchDirs } from './support/cli.js';
+
+const NUMBERS = new Set(['retries', 'concurrency', 'j']);
+
+describe('rejectEmptyNumbers', () => {
+  it('refuses --name "", --name=, -x "" and blank values; accepts numbers, other options and words after --', () => {
+    for (const argv of [['--retries', ''], ['--retries='], ['-j', ''], ['--concurrency', '  '], ['x', '--retries=', 'y']]) {
+      expect(() => rejectEmptyNumbers(argv, NUMBERS), argv.join(' ')).toThrow(/needs a number, not an empty value/);
+    }
+    for (const argv of [['--retries', '0'], ['--retries=3'], ['-j', '2'], ['--output', ''], ['--', '--retries', ''], ['--retries']]) {
+      expect(() => rejectEmptyNumbers(argv, NUMBERS), argv.join(' ')).not.toThrow();
+    }
+  });
+});
+
+describe('gemfetch with an empty number', () => {
+  const scratch = scratchDirs();
+  const cases: Array<[string, string[], string]> = [
+    ['batch --max-failures ""', ['batch', '--max-failures', '', 'gemini://127.0.0.1:1/'], '--max-failures'],
+    ['crawl --max-slow-downs=', ['crawl', '--max-slow-downs=', 'gemini://127.0.0.1:1/'], '--max-slow-downs'],
+    ['crawl -j ""', ['crawl', '-j', '', 'gemini://127.0.0.1:1/'], '-j'],
+    ['survey --retries ""', ['survey', '--retries', '', '127.0.0.1:1'], '--retries'],
+    ['fetch --max-redirects ""', ['--max-redirects', '', 'gemini://127.0.0.1:1/'], '--max-redirects'],
+  ];
+  it.each(cases)('%s: exit 2 naming the option, nothing fetched', async (_name, args, option) => {
+    requireBuild();
+    const res = await runCli(scratch('gemfetch-empty-number-'), args);
+    expect(res.stderr).toContain(`gemfetch: invalid value (${option}): needs a number, not an empty value.`);
+    expect(res.code).toBe(2);
+    expect(res.stdout.length).toBe(0); // no record: the run never started
+  });
+});
