@@ -150,7 +150,7 @@ const USAGE: Array<[string, Case]> = [
   ['a bad choice', { args: () => ['--tofu', 'bad', cli.server.url('/')], code: 2, says: () => 'invalid value (--tofu): "bad" is not one of tofu, ca, insecure', help: undefined }],
   ['conflicting options', { args: () => ['-o', 'x', '-O', cli.server.url('/')], code: 2, says: () => 'conflicting options (--output, --remote-name): they cannot be used together', help: undefined }],
   ['no URL', { args: () => [], code: 2, says: () => 'no URL given: give one or more gemini URLs', help: undefined }],
-  ['a bad --max-time', { args: () => ['--max-time', '1x', cli.server.url('/')], code: 2, says: () => '(--max-time): expected a number of seconds', help: undefined }],
+  ['a bad --max-time', { args: () => ['--max-time', '1x', cli.server.url('/')], code: 2, says: () => 'invalid duration (--max-time): "1x" is not a number of seconds', help: undefined }],
   ['tofu trust --connect-timeout 1y', { args: () => ['tofu', 'trust', 'example.org', '--connect-timeout', '1y'], code: 2, says: () => 'invalid duration (--connect-timeout): "1y"', help: 'tofu' }],
 ];
 

@@ -244,7 +244,7 @@ describe('fetch options', () => {
 
   it('rejects bad values with clear messages', async () => {
     await expect(requestOptionsFromArgs({ maxSize: 'lots' })).rejects.toThrow(/invalid size \(--max-size\): "lots"/);
-    await expect(requestOptionsFromArgs({ idleTimeout: 'x' })).rejects.toThrow(/--idle-timeout: invalid duration/);
+    await expect(requestOptionsFromArgs({ idleTimeout: 'x' })).rejects.toThrow('invalid duration (--idle-timeout): "x" is not a number of seconds');
     await expect(requestOptionsFromArgs({ maxRedirects: Number.NaN })).rejects.toThrow(/--max-redirects/);
     await expect(requestOptionsFromArgs({ maxRedirects: -1 })).rejects.toThrow(UsageError);
     await expect(requestOptionsFromArgs({ ipv4: true, ipv6: true })).rejects.toThrow(/-4 and -6/);

@@ -172,12 +172,8 @@ export function parseProxy(text: string): { host: string; port?: number } {
 }
 
 function timeout(option: string, text: string): number {
-  try {
-    const ms = parseDuration(text);
-    return ms === 0 ? Infinity : ms;
-  } catch (err) {
-    throw new UsageError(`${option}: ${(err as Error).message}`);
-  }
+  const ms = parseDuration(text, option);
+  return ms === 0 ? Infinity : ms;
 }
 
 async function readPem(option: string, file: string): Promise<string> {

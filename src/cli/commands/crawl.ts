@@ -194,12 +194,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function robotsTtl(text: string): number {
-  let ms: number;
-  try {
-    ms = parseDuration(text);
-  } catch (err) {
-    throw new UsageError(`--robots-ttl: ${(err as Error).message}`);
-  }
+  const ms = parseDuration(text, '--robots-ttl');
   if (!(ms > 0)) throw new UsageError(`--robots-ttl ${text}: must be more than 0`);
   return Math.round(ms);
 }
