@@ -26,7 +26,8 @@ process.stdout.write(String(live.length > 0 ? major : -1));
 `;
 
 function majorCollections(mode: 'tune' | 'default'): number {
-  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', CHURN, mode], { encoding: 'utf8', timeout: 60_000 }));
+  // A small young generation (as on Node 20; Node 24's is larger) so that the objects are promoted on every Node.
+  return Number(execFileSync(process.execPath, ['--max-semi-space-size=4', '--input-type=module', '-e', CHURN, mode], { encoding: 'utf8', timeout: 60_000 }));
 }
 
 describe('limitHeapGrowth', () => {
@@ -34,7 +35,8 @@ describe('limitHeapGrowth', () => {
     requireBuild();
     const held = majorCollections('tune');
     const own = majorCollections('default');
-    expect(held).toBeGreaterThan(own);
+    expect(held).toBeGreaterThanOrEqual(2 * own); // measured: 10-11 against 2 on Node 20, 22 and 24
+    expect(own).toBeGreaterThan(0);
   }, 120_000);
 
   it('leaves a --heap-growing-percent given to node alone', () => {
