@@ -187,6 +187,33 @@ describe('resumable crawl', () => {
     expect(after.startsWith(kept)).toBe(true);
   }, 120_000);
 
+  it.skipIf(!built)('CLI: resuming into an --output that is a FIFO writes no earlier record again (as on stdout): a pipe keeps none to count', async () => {
+    const state = path.join(dir, 'catch-up-fifo');
+    const out = path.join(dir, 'catch-up-fifo.ndjson');
+    const fifo = path.join(dir, 'catch-up-fifo.pipe');
+    const run = (output: string): Promise<{ code: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const args = [BIN, 'crawl', space.get('t2').url('/tree/'), '--state', state, '--output', output, '--delay', '0', '-k', '-q', '--max-time', '2s'];
+        const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.once('exit', (code) => resolve({ code, stderr }));
+      });
+    const first = await run(out);
+    expect(first.code, first.stderr).toBe(0);
+    expect(readLines(out)).toHaveLength(treePaths(TREE.fanout, TREE.depth).length);
+    execFileSync('mkfifo', [fifo]);
+    let received = '';
+    const reader = fs.createReadStream(fifo, 'utf8');
+    reader.on('data', (d: string | Buffer) => (received += d.toString()));
+    const read = new Promise<void>((resolve, reject) => reader.once('end', resolve).once('error', reject));
+    const again = await run(fifo);
+    await read;
+    expect(again.code, again.stderr).toBe(0);
+    expect(received).toBe(''); // the whole journal (31 records) went down the pipe again
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+  }, 60_000);
+
   it('refuses to resume with other seeds or scope, saying what differs; resumes with the stored ones when none are given', async () => {
     resetLogs();
     const state = path.join(dir, 'settings');

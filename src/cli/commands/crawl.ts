@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import { crawl, DEFAULT_CRAWL_MAX_BYTES, DEFAULT_CRAWL_RETRIES, DEFAULT_CRAWL_TOTAL_TIMEOUT, DEFAULT_MAX_DEPTH, StorageError, type CrawlRecord, type CrawlScope, type CrawlStats } from '../../bulk/crawl.js';
-import { endOfLastLine, journalRecords, scanLines } from '../../bulk/crawl-state.js';
+import { endOfLastLine, journalRecords, scanLines, storageError } from '../../bulk/crawl-state.js';
 import type { AddressClass } from '../../net/address-class.js';
 import { DEFAULT_MAX_PAGES_PER_HOST, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_SEGMENT_REPEATS, DEFAULT_MAX_URL_LENGTH, formatTrapCounts } from '../../bulk/trap-guards.js';
 import { DirectoryLock } from '../../bulk/state-lock.js';
@@ -212,15 +212,19 @@ function regex(option: string, pattern: string): RegExp {
  * them (records are journaled, then written out), so the ones after its last
  * complete line are appended. A torn last line is cut first. Records of URLs
  * an interrupt cut short (`ERR_ABORTED`) are in the output but not in the
- * journal (their URLs stay in its frontier): they are not counted.
+ * journal (their URLs stay in its frontier): they are not counted. An output
+ * that is not a regular file (a FIFO, a pipe or terminal as /dev/stdout,
+ * /dev/null) holds nothing to count: like stdout, it gets no earlier record.
  */
 async function catchUpOutput(stateDir: string, file: string, output: NdjsonOutput): Promise<void> {
   let lines = 0;
   if (fs.existsSync(file)) {
     // Read a line at a time: the output of a long crawl can be larger than memory (or than a Buffer).
     const what = 'cannot read the crawl output to resume it';
+    const stat = storage(what, file, () => fs.statSync(file));
+    if (!stat.isFile()) return;
     const end = endOfLastLine(file, what);
-    if (end !== fs.statSync(file).size) fs.truncateSync(file, end);
+    if (end !== stat.size) storage('cannot cut the torn last line of the crawl output', file, () => fs.truncateSync(file, end));
     const count = (line: string): void => {
       if (!isInterruptRecord(line)) lines++;
     };
@@ -229,6 +233,15 @@ async function catchUpOutput(stateDir: string, file: string, output: NdjsonOutpu
   let index = 0;
   for await (const record of journalRecords<CrawlRecord>(stateDir)) {
     if (index++ >= lines) await output.write(record);
+  }
+}
+
+/** The result of `act`; a failure is a StorageError naming `file`, `what` saying what failed. */
+function storage<T>(what: string, file: string, act: () => T): T {
+  try {
+    return act();
+  } catch (err) {
+    throw storageError(what, file, err);
   }
 }
 
