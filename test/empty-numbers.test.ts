@@ -18,6 +18,16 @@ describe('rejectEmptyNumbers', () => {
       expect(() => rejectEmptyNumbers(argv, NUMBERS), argv.join(' ')).not.toThrow();
     }
   });
+
+  it('knows the spellings yargs also takes: --camelCase, and the last of a short-option cluster', () => {
+    const numbers = new Set(['max-failures', 'concurrency', 'j']);
+    for (const [argv, shown] of [[['--maxFailures', ''], '--maxFailures'], [['--maxFailures='], '--maxFailures'], [['-qj', ''], '-j'], [['-qj='], '-j'], [['-qj', ' '], '-j']] as const) {
+      expect(() => rejectEmptyNumbers(argv, numbers), argv.join(' ')).toThrow(`${shown} needs a number, not an empty value`);
+    }
+    for (const argv of [['-jq', ''], ['-qj', '2'], ['--maxfailures', ''], ['--', '-qj', ''], ['--', '--maxFailures', '']]) {
+      expect(() => rejectEmptyNumbers(argv, numbers), argv.join(' ')).not.toThrow();
+    }
+  });
 });
 
 describe('gemfetch with an empty number', () => {
@@ -28,6 +38,10 @@ describe('gemfetch with an empty number', () => {
     ['crawl -j ""', ['crawl', '-j', '', 'gemini://127.0.0.1:1/'], '-j'],
     ['survey --retries ""', ['survey', '--retries', '', '127.0.0.1:1'], '--retries'],
     ['fetch --max-redirects ""', ['--max-redirects', '', 'gemini://127.0.0.1:1/'], '--max-redirects'],
+    ['batch --maxFailures ""', ['batch', '--maxFailures', '', 'gemini://127.0.0.1:1/'], '--maxFailures'],
+    ['crawl --maxPagesPerHost=', ['crawl', '--maxPagesPerHost=', 'gemini://127.0.0.1:1/'], '--maxPagesPerHost'],
+    ['crawl -qj ""', ['crawl', '-qj', '', 'gemini://127.0.0.1:1/'], '-j'],
+    ['fetch --maxRedirects ""', ['--maxRedirects', '', 'gemini://127.0.0.1:1/'], '--maxRedirects'],
   ];
   it.each(cases)('%s: exit 2 naming the option, nothing fetched', async (_name, args, option) => {
     requireBuild();

@@ -17,16 +17,20 @@ interface DeclaredOptions {
 /**
  * Throws a {@link UsageError} for the first of `numberOptions` (names and
  * aliases, without dashes) that `argv` gives an empty value, as `--name ""`,
- * `--name=` or `-x ""`. Words after `--` are operands, never looked at.
+ * `--name=`, `-x ""` or `-x=`, spelt as yargs also takes them: `--nameInCamelCase`,
+ * and `-x` last in a cluster of short options (`-qx ""`, `-qx=`: the last one
+ * takes the value). Words after `--` are operands, never looked at.
  */
 export function rejectEmptyNumbers(argv: readonly string[], numberOptions: ReadonlySet<string>): void {
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i]!;
     if (word === '--') return;
-    const option = /^--?([^=]+)(?:=(.*))?$/s.exec(word);
-    if (!option || !numberOptions.has(option[1]!)) continue;
-    const name = option[1]!;
-    const value = option[2] ?? argv[i + 1];
+    const option = /^-(-?)([^=]+)(?:=(.*))?$/s.exec(word);
+    if (!option) continue;
+    // `--maxFailures` is yargs' camelCase spelling of --max-failures; `-qj` gives its value to -j.
+    const name = option[1] === '-' ? option[2]! : option[2]!.slice(-1);
+    if (!numberOptions.has(name) && !numberOptions.has(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))) continue;
+    const value = option[3] ?? argv[i + 1];
     if (value !== undefined && value.trim() === '') {
       const shown = name.length === 1 ? `-${name}` : `--${name}`;
       throw new UsageError(`${shown} needs a number, not an empty value`);
