@@ -8,6 +8,8 @@ import { rejectEmptyNumbers } from '../src/cli/empty-numbers.js';
 import { requireBuild, runCli, scratchDirs } from './support/cli.js';
 
 const NUMBERS = new Set(['retries', 'concurrency', 'j']);
+const negatedScratch = scratchDirs();
+const negatedHome = (): string => negatedScratch('gemfetch-negated-number-');
 
 describe('rejectEmptyNumbers', () => {
   it('refuses --name "", --name=, -x "" and blank values; accepts numbers, other options and words after --', () => {
@@ -27,6 +29,29 @@ describe('rejectEmptyNumbers', () => {
     for (const argv of [['-jq', ''], ['-qj', '2'], ['--maxfailures', ''], ['--', '-qj', ''], ['--', '--maxFailures', '']]) {
       expect(() => rejectEmptyNumbers(argv, numbers), argv.join(' ')).not.toThrow();
     }
+  });
+});
+
+describe('a negated number option', () => {
+  it('is refused (yargs reads --no-retries as 0), in both spellings; --no- of other options is left alone', () => {
+    for (const argv of [['--no-retries'], ['--noRetries'], ['x', '--no-concurrency']]) {
+      expect(() => rejectEmptyNumbers(argv, NUMBERS), argv.join(' ')).toThrow(/takes a number \(this would be read as 0\)/);
+    }
+    for (const argv of [['--no-location'], ['--no-color'], ['--', '--no-retries'], ['-no-retries']]) {
+      expect(() => rejectEmptyNumbers(argv, NUMBERS), argv.join(' ')).not.toThrow();
+    }
+  });
+
+  it.each([
+    ['crawl --no-max-pages', ['crawl', '--no-max-pages', 'gemini://127.0.0.1:1/'], '--no-max-pages', '--max-pages'],
+    ['batch --no-max-failures', ['batch', '--no-max-failures', 'gemini://127.0.0.1:1/'], '--no-max-failures', '--max-failures'],
+    ['fetch --no-max-redirects', ['--no-max-redirects', 'gemini://127.0.0.1:1/'], '--no-max-redirects', '--max-redirects'],
+  ])('%s: exit 2 naming it, nothing fetched', async (_name, args, given, option) => {
+    requireBuild();
+    const res = await runCli(negatedHome(), args);
+    expect(res.stderr).toContain(`gemfetch: negated number option (${given}): ${option} takes a number (this would be read as 0)`);
+    expect(res.code).toBe(2);
+    expect(res.stdout.length).toBe(0);
   });
 });
 
