@@ -75,3 +75,31 @@ describe('HostScheduler and 44', () => {
     expect(starts[1]! - ends[0]!).toBeGreaterThanOrEqual(1995);
   }, 30_000);
 });
+
+describe('HostScheduler with a delay past the timer range', () => {
+  it('waits: no TimeoutOverflowWarning, no timer firing at once over and over, the next job not started', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    const scheduler = new HostScheduler({ delay: 30 * 24 * 3600 * 1000 }); // 30 days: more than 2^31-1 ms
+    let runs = 0;
+    let pumps = 0;
+    const pump = scheduler.pump.bind(scheduler);
+    scheduler.pump = () => {
+      pumps++;
+      pump();
+    };
+    try {
+      for (let i = 0; i < 2; i++) scheduler.submit({ hostKey: 'h', run: async () => (runs++, ok), setAside: () => {} });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(runs).toBe(1);
+      expect(warnings).not.toContain('TimeoutOverflowWarning');
+      expect(pumps).toBeLessThan(10); // a 1 ms timer would have pumped about 300 times
+    } finally {
+      scheduler.stop();
+      process.off('warning', onWarning);
+    }
+  });
+});

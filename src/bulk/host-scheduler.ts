@@ -9,6 +9,7 @@
  * record into that outcome.
  */
 import type { FetchRecord } from '../net/record.js';
+import { timerDelay } from '../net/timers.js';
 
 /** Politeness settings of a {@link HostScheduler}. */
 export interface HostPolicy {
@@ -428,11 +429,13 @@ export class HostScheduler {
     }
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerAt = wake;
+    // A wait past Node's timer range (a --delay of weeks) would fire at once, with a warning: the
+    // timer wakes at most every 24.8 days instead, and pump() arms it again until the host is due.
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = Infinity;
       this.pump();
-    }, Math.max(0, wake - Date.now()));
+    }, timerDelay(wake - Date.now()));
   }
 
   #notifyIdle(): void {
