@@ -22,7 +22,7 @@
  * Every response is delayed by `delay` ms after the request line arrives.
  * On SIGTERM it prints `{"cpu":{user,system},"served":N}` (µs) to stdout and exits.
  */
-import tls from 'node:tls';
+import { listenOnAll, requestLineHandler } from './tls-listener.js';
 import { createCertificate } from '../../../dist/trust/selfsigned.js';
 
 const config = { hosts: ['127.0.0.1'], port: 0, delay: 0, pages: 50, ...JSON.parse(process.argv[2] ?? '{}') };
@@ -84,36 +84,11 @@ async function respond(socket, line) {
   socket.end();
 }
 
-function onConnection(socket) {
-  let buffered = '';
-  socket.on('error', () => socket.destroy());
-  const onData = (chunk) => {
-    buffered += chunk.toString('latin1');
-    const end = buffered.indexOf('\r\n');
-    if (end < 0) {
-      if (buffered.length > 2048) socket.destroy();
-      return;
-    }
-    socket.off('data', onData);
-    const line = buffered.slice(0, end);
-    if (config.delay > 0) setTimeout(() => respond(socket, line), config.delay);
-    else respond(socket, line);
-  };
-  socket.on('data', onData);
-}
-
-const servers = [];
-let port = config.port;
-for (const host of config.hosts) {
-  const server = tls.createServer({ key: cert.key, cert: cert.cert }, onConnection);
-  server.on('tlsClientError', () => {});
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, backlog: 4096 }, resolve);
-  });
-  port = server.address().port;
-  servers.push(server);
-}
+const answer = (socket, line) => {
+  if (config.delay > 0) setTimeout(() => respond(socket, line), config.delay);
+  else respond(socket, line);
+};
+const { port } = await listenOnAll(config.hosts, config.port, cert, requestLineHandler(answer));
 process.stdout.write(JSON.stringify({ port, hosts: config.hosts }) + '\n');
 
 process.on('SIGTERM', () => {

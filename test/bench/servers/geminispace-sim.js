@@ -12,9 +12,9 @@
  * SIGTERM prints one and exits: {cpu:{user,system} (µs), served, pages, distinct, duplicates,
  * sniMismatch, unknown}. `duplicates` counts requests for a page (not robots.txt) asked before.
  */
-import tls from 'node:tls';
 import { createCertificate } from '../../../dist/trust/selfsigned.js';
 import { hostIndex, hostName, pageIndex, pageLinks } from './geminispace-graph.js';
+import { listenOnAll, requestLineHandler } from './tls-listener.js';
 
 const config = { hosts: 4000, pages: 400, links: 20, cross: 0.5, addresses: ['127.0.0.1'], port: 0, ...JSON.parse(process.argv[2] ?? '{}') };
 const shape = { hosts: config.hosts, pages: config.pages, links: config.links, cross: config.cross };
@@ -61,32 +61,7 @@ function respond(socket, line) {
   socket.end(page(h, n, socket.localPort));
 }
 
-function onConnection(socket) {
-  let buffered = '';
-  socket.on('error', () => socket.destroy());
-  const onData = (chunk) => {
-    buffered += chunk.toString('latin1');
-    const end = buffered.indexOf('\r\n');
-    if (end < 0) {
-      if (buffered.length > 2048) socket.destroy();
-      return;
-    }
-    socket.off('data', onData);
-    respond(socket, buffered.slice(0, end));
-  };
-  socket.on('data', onData);
-}
-
-let port = config.port;
-for (const host of config.addresses) {
-  const server = tls.createServer({ key: cert.key, cert: cert.cert }, onConnection);
-  server.on('tlsClientError', () => {});
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, backlog: 4096 }, resolve);
-  });
-  port = server.address().port;
-}
+const { port } = await listenOnAll(config.addresses, config.port, cert, requestLineHandler(respond));
 process.stdout.write(JSON.stringify({ port }) + '\n');
 
 const report = () => JSON.stringify({ cpu: process.cpuUsage(), ...stats }) + '\n';
