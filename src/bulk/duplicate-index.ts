@@ -18,6 +18,8 @@
  * one, as before this index kept the same 16 hex digits as strings.
  */
 
+import { hasLoneSurrogate } from '../protocol/url.js';
+
 /** Largest table (slots, 16 bytes each: 2 GiB): about 100 million bodies. */
 export const MAX_DUPLICATE_INDEX_SLOTS = 2 ** 27;
 
@@ -25,9 +27,6 @@ export const MAX_DUPLICATE_INDEX_SLOTS = 2 ** 27;
 const CHUNK_BYTES = 1024 * 1024;
 /** Longest URL indexed, in UTF-8 bytes (its length is stored in 2 bytes). */
 const MAX_URL_BYTES = 0xffff;
-
-/** A UTF-16 surrogate without its other half: UTF-8 holds it as U+FFFD. */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Which URL first had each body; see the module comment for its size and bounds. */
 export class DuplicateIndex {
@@ -79,7 +78,7 @@ export class DuplicateIndex {
 
   #add(hi: number, lo: number, url: string, slot: number): void {
     const bytes = Buffer.byteLength(url, 'utf8');
-    if (bytes > MAX_URL_BYTES || LONE_SURROGATE.test(url)) return;
+    if (bytes > MAX_URL_BYTES || hasLoneSurrogate(url)) return;
     if ((this.#size + 1) * 4 > (this.#mask + 1) * 3) {
       if ((this.#mask + 1) * 2 > MAX_DUPLICATE_INDEX_SLOTS) return;
       this.#grow();

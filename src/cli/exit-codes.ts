@@ -8,7 +8,7 @@ import type { FetchRecord } from '../net/record.js';
 export const ExitCode = {
   /** Success: every response was 2x and complete. */
   Ok: 0,
-  /** Network or TLS failure (no response), or a local I/O failure (output, known-hosts, identity store, journal, WARC file or mirror). */
+  /** Network or TLS failure, or a timeout, before any response; or a local I/O failure (output, known-hosts, identity store, journal, WARC file, mirror, upload source). */
   Network: 1,
   /** Usage error, invalid URL, or binary data or an unknown charset refused on a terminal. */
   Usage: 2,
@@ -114,7 +114,7 @@ export function combineExitCodes(codes: readonly number[]): number {
 /** The exit-code table as shown by `--help` and in the README. */
 export const EXIT_CODE_TABLE = `Exit codes:
     0  success: every response was 2x and complete
-    1  network or TLS failure, or a local I/O error (output, known-hosts, identity store, journal, WARC file or mirror)
+    1  network or TLS failure, a timeout before any answer, or a local I/O error (output, known-hosts, identity store, journal, WARC file, mirror, upload source)
     2  usage error, invalid URL, or binary data or an unknown charset refused on a terminal (use -o)
     3  incomplete response (no TLS close_notify, --max-size, a timeout, a reset...)
     4  temporary failure (4x)

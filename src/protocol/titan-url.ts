@@ -7,7 +7,7 @@
  * the same rules as gemini URLs (see ./url.ts); only the parameters differ.
  */
 import { InvalidUrlError } from '../errors.js';
-import { MAX_REQUEST_BYTES, parseGeminiUrl, type GeminiUrl } from './url.js';
+import { hasLoneSurrogate, MAX_REQUEST_BYTES, parseGeminiUrl, type GeminiUrl } from './url.js';
 
 /** The Titan parameters: what the upload is (`mime`), how long (`size`), and an optional `token` (a password some servers ask for). */
 export interface TitanParameters {
@@ -34,7 +34,6 @@ export const DEFAULT_TITAN_MIME = 'text/gemini';
 const MIME_RE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/;
 /** A tail of the path made only of Titan parameters; `edit` is matched to be refused clearly. */
 const PARAMETERS_TAIL_RE = /^(?:;(?:mime|size|token)=[^;]*|;edit)+$/;
-const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function invalid(input: string, reason: string): InvalidUrlError {
   const shown = input.length > 120 ? `${input.slice(0, 120)}…` : input;
@@ -162,7 +161,7 @@ export function titanRequest(url: TitanUrl, params: { mime: string; size: number
   if (!isTitanMime(params.mime)) throw invalid(url.href, `MIME type ${JSON.stringify(params.mime)} is not type/subtype (e.g. text/gemini)`);
   if (!Number.isSafeInteger(params.size) || params.size < 0) throw invalid(url.href, `size ${params.size} is not a whole number of bytes`);
   const token = params.token;
-  if (token !== undefined && (token === '' || LONE_SURROGATE_RE.test(token))) {
+  if (token !== undefined && (token === '' || hasLoneSurrogate(token))) {
     throw invalid(url.href, token === '' ? 'the token is empty' : 'the token contains a lone UTF-16 surrogate');
   }
   const base = url.href.slice(0, url.href.length - (url.hasQuery ? url.query.length + 1 : 0));

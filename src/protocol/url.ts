@@ -58,6 +58,12 @@ const FORBIDDEN_RE = /[\r\n\u0000]/;
 const HEX_RE = /^[0-9A-Fa-f]{2}$/;
 const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+/** Whether `text` holds a UTF-16 surrogate without its other half (which UTF-8 cannot hold: it becomes U+FFFD). */
+export function hasLoneSurrogate(text: string): boolean {
+  LONE_SURROGATE_RE.lastIndex = 0;
+  return LONE_SURROGATE_RE.test(text);
+}
+
 // RFC 3986 pchar minus "%": unreserved, sub-delims, ":" and "@".
 const PCHAR = "A-Za-z0-9\\-._~!$&'()*+,;=:@";
 const PATH_SAFE_RE = new RegExp(`[${PCHAR}/]`);
